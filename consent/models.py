@@ -1,0 +1,1 @@
+"""Purposes, policy versions and the consent ledger (issue "Consent")."""

@@ -1,0 +1,1 @@
+"""Dynamic-schema encrypted profiles, events and retention (issue "Profiles")."""

@@ -1,0 +1,144 @@
+"""Every API error leaves in one envelope: {"status": ..., "errors": [{"code", "message", "param"}]}."""
+
+import pytest
+from django.urls import path
+from rest_framework import serializers
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from vault.api import ApplicationError
+
+
+class _AddressInput(serializers.Serializer):
+    city = serializers.CharField()
+
+
+class _Input(serializers.Serializer):
+    email = serializers.EmailField()
+    size = serializers.IntegerField(min_value=1)
+    address = _AddressInput()
+
+
+class EchoView(APIView):
+    def post(self, request):
+        serializer = _Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response({"ok": True})
+
+
+class StaffOnlyView(APIView):
+    permission_classes = (IsAdminUser,)
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
+class ConflictView(APIView):
+    def post(self, request):
+        raise ApplicationError("That purpose is already granted.", code="already_granted", param="purpose")
+
+
+class CrashView(APIView):
+    def get(self, request):
+        raise RuntimeError("database said: value 'alice@example.com' is too long")
+
+
+urlpatterns = [
+    path("api/v1/test/echo/", EchoView.as_view()),
+    path("api/v1/test/staff/", StaffOnlyView.as_view()),
+    path("api/v1/test/conflict/", ConflictView.as_view()),
+    path("api/v1/test/crash/", CrashView.as_view()),
+]
+
+
+def assert_envelope(response, status, content_type="application/json"):
+    assert response.status_code == status
+    assert response["Content-Type"] == content_type
+    body = response.json()
+    assert body["status"] == status
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert set(error) <= {"code", "message", "param"}
+        assert error["code"] and error["message"]
+    return body["errors"]
+
+
+@pytest.mark.urls(__name__)
+def test_400_names_each_field_including_nested_ones(client, alice):
+    client.force_login(alice)
+    response = client.post(
+        "/api/v1/test/echo/", {"email": "not-an-email", "size": 0, "address": {}}, content_type="application/json"
+    )
+    errors = assert_envelope(response, 400)
+    assert {(e["param"], e["code"]) for e in errors} == {
+        ("email", "invalid"),
+        ("size", "min_value"),
+        ("address.city", "required"),
+    }
+    assert "not-an-email" not in response.content.decode(), "errors must not echo submitted values"
+
+
+@pytest.mark.urls(__name__)
+def test_400_on_malformed_json(client, alice):
+    client.force_login(alice)
+    response = client.post("/api/v1/test/echo/", "{not json", content_type="application/json")
+    assert assert_envelope(response, 400)[0]["code"] == "parse_error"
+
+
+@pytest.mark.urls(__name__)
+def test_application_error_keeps_its_code_and_param(client, alice):
+    client.force_login(alice)
+    errors = assert_envelope(client.post("/api/v1/test/conflict/"), 400)
+    assert errors == [{"code": "already_granted", "message": "That purpose is already granted.", "param": "purpose"}]
+
+
+def test_401_for_anonymous_callers(client):
+    response = client.get("/api/v1/me/")
+    assert assert_envelope(response, 401)[0]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"]
+
+
+@pytest.mark.urls(__name__)
+def test_403_for_an_authenticated_caller_without_permission(client, alice):
+    client.force_login(alice)
+    assert assert_envelope(client.get("/api/v1/test/staff/"), 403)[0]["code"] == "permission_denied"
+
+
+def test_404_for_an_unknown_api_url(client, alice):
+    client.force_login(alice)
+    assert assert_envelope(client.get("/api/v1/no-such-thing/"), 404)[0]["code"] == "not_found"
+
+
+def test_405_for_a_wrong_method(client, alice):
+    client.force_login(alice)
+    assert assert_envelope(client.delete("/api/v1/me/"), 405)[0]["code"] == "method_not_allowed"
+
+
+@pytest.mark.urls(__name__)
+def test_unexpected_errors_are_a_json_500_that_reveals_nothing(client, alice, caplog):
+    client.force_login(alice)
+    response = client.get("/api/v1/test/crash/")
+    assert assert_envelope(response, 500)[0]["code"] == "server_error"
+    assert "alice" not in response.content.decode()
+
+
+@pytest.fixture
+def anon_rate_two_per_minute(monkeypatch):
+    """DRF reads throttle rates once, at import; patch the class attribute for this test."""
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": None})
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.usefixtures("anon_rate_two_per_minute")
+def test_throttling_answers_429_in_the_envelope(client):
+    for _ in range(2):
+        assert client.get("/api/schema/?format=json").status_code == 200
+    response = client.get("/api/schema/?format=json")
+    assert assert_envelope(response, 429, "application/vnd.oai.openapi+json")[0]["code"] == "throttled"
+    assert int(response["Retry-After"]) > 0

@@ -1,0 +1,113 @@
+"""The API's shared policy: typed application errors, the one error envelope, pagination and auth.
+
+Every API error has the shape of django-allauth's headless API (DESIGN.md section 4):
+``{"status": 400, "errors": [{"code": "required", "message": "...", "param": "email"}]}``.
+Error messages never echo submitted values, so personal data cannot leak through them.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(exceptions.APIException):
+    """A typed error raised by services; its stable `code` is part of the API contract."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+    default_detail = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, param: str | None = None):
+        super().__init__(detail=message, code=code)
+        self.param = param
+
+
+def error_body(status_code: int, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"status": status_code, "errors": errors}
+
+
+def _error(code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"code": code, "message": message}
+    if param is not None:
+        item["param"] = param
+    return item
+
+
+def _flatten(details: Any, param: str | None = None) -> list[dict[str, Any]]:
+    """Turn DRF's nested `get_full_details()` into flat errors, naming nested fields `a.b.0`."""
+    if isinstance(details, dict) and set(details) == {"message", "code"}:
+        return [_error(str(details["code"]), str(details["message"]), param)]
+    if isinstance(details, dict):
+        errors = []
+        for key, value in details.items():
+            child = None if key in ("non_field_errors", "detail") else str(key)
+            errors += _flatten(value, child if param is None or child is None else f"{param}.{child}")
+        return errors
+    if isinstance(details, list):
+        errors = []
+        for index, value in enumerate(details):
+            # A list of plain errors belongs to `param`; a list of objects is indexed.
+            is_leaf = isinstance(value, dict) and set(value) == {"message", "code"}
+            errors += _flatten(value, param if is_leaf else f"{param}.{index}" if param else str(index))
+        return errors
+    return [_error("invalid", str(details), param)]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: every API error, expected or not, leaves in the envelope."""
+    # Imported here: rest_framework.views imports this module's authentication class.
+    from rest_framework.views import set_rollback
+
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if not isinstance(exc, exceptions.APIException):
+        logger.exception("Unhandled error in API view %s", type(context.get("view")).__name__)
+        set_rollback()
+        body = error_body(500, [_error("server_error", "An unexpected error occurred.")])
+        return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+    headers = {}
+    if auth_header := getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = auth_header
+    if wait := getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(wait))
+
+    if isinstance(exc, ApplicationError):
+        errors = [_error(str(exc.get_codes()), str(exc.detail), exc.param)]
+    else:
+        errors = _flatten(exc.get_full_details())
+    set_rollback()
+    return Response(error_body(exc.status_code, errors), status=exc.status_code, headers=headers)
+
+
+def json_error_response(request: HttpRequest, status_code: int, code: str, message: str) -> JsonResponse:
+    """The envelope for errors raised outside DRF views (unknown API URLs, crashes in middleware)."""
+    return JsonResponse(error_body(status_code, [_error(code, message)]), status=status_code)
+
+
+class ApiSessionAuthentication(SessionAuthentication):
+    """DRF's session auth, but naming a scheme so that "not logged in" is a 401, not a 403.
+
+    DRF answers 403 to anonymous callers when the first authenticator declares no
+    WWW-Authenticate scheme; clients need to tell "log in" (401) from "not allowed" (403).
+    """
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Session realm="api"'
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200

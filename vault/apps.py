@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class VaultConfig(AppConfig):
+    name = "vault"
+    verbose_name = "Vault core"
+
+    def ready(self) -> None:
+        from vault import schema  # noqa: F401  registers the OpenAPI extensions

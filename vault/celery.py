@@ -1,0 +1,42 @@
+"""The Celery app. Configuration comes from Django settings (the CELERY_ names).
+
+`VaultTask` is the base of every task: retried with exponential backoff on transient errors
+(database or network connection trouble), and carrying the request id of whoever enqueued it
+so that a task's log lines can be joined to the request's.
+"""
+
+import os
+from typing import Any
+
+from celery import Celery, Task, signals
+from django.db import InterfaceError, OperationalError
+
+from vault.log import new_request_id, request_id_var
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vault.settings")
+
+
+class VaultTask(Task):
+    autoretry_for = (ConnectionError, TimeoutError, OperationalError, InterfaceError)
+    retry_backoff = 2
+    retry_backoff_max = 600
+    retry_jitter = True
+    max_retries = 5
+    acks_late = True
+
+
+app = Celery("vault", task_cls=VaultTask)
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@signals.before_task_publish.connect
+def _attach_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    if headers is not None:
+        headers.setdefault("request_id", request_id_var.get())
+
+
+@signals.task_prerun.connect
+def _adopt_request_id(task: Task | None = None, **kwargs: Any) -> None:
+    incoming = getattr(task.request, "request_id", None) if task is not None else None
+    request_id_var.set(incoming or f"task-{new_request_id()}")
