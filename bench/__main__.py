@@ -16,7 +16,7 @@ from collections.abc import Callable
 def discover() -> list[tuple[str, Callable[[], list]]]:
     import bench
 
-    found = []
+    found: list[tuple[str, Callable[[], list]]] = []
     for module_info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda m: m.name):
         if module_info.name.startswith("bench_"):
             module = importlib.import_module(f"bench.{module_info.name}")
