@@ -1,11 +1,37 @@
+import json
+
 import pytest
 
 from accounts.models import User
+from vault.keys import new_key_set, write_key_file
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def _session_key_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keys") / "vault-keys.json"
+    write_key_file(path, new_key_set(), overwrite=False)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def vault_keys(settings, _session_key_file, tmp_path):
+    """Each test gets its own copy of a key file (tests may rotate it), never the developer's."""
+    path = tmp_path / "vault-keys.json"
+    path.write_text(_session_key_file.read_text())
+    settings.VAULT_KEKS = ""
+    settings.VAULT_INDEX_KEY = ""
+    settings.VAULT_KEKS_FILE = str(path)
+    return path
+
+
+@pytest.fixture
+def key_set(vault_keys) -> dict:
+    return json.loads(vault_keys.read_text())
 
 
 @pytest.fixture

@@ -34,16 +34,25 @@ elif PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 random characters.")
 
 # --- Vault keys -------------------------------------------------------------------------------
-# The key provider (issue "Vault core") reads these; production must not start without them.
+# See vault/keys.py for the key set's format. A development checkout keeps its keys in var/
+# (`make run` creates them); production must be given them and refuses to start without.
 VAULT_KEY_PROVIDER = env_str("VAULT_KEY_PROVIDER", "vault.keys.LocalKeyProvider")
-VAULT_KEKS = env_secret("VAULT_KEKS")
+VAULT_KEKS = env_str("VAULT_KEKS")
+VAULT_KEKS_FILE = env_str("VAULT_KEKS_FILE", "" if PRODUCTION else str(VAR_DIR / "vault-keys.json"))
 VAULT_INDEX_KEY = env_secret("VAULT_INDEX_KEY")
 if PRODUCTION:
-    missing = [name for name, value in (("VAULT_KEKS", VAULT_KEKS), ("VAULT_INDEX_KEY", VAULT_INDEX_KEY)) if not value]
+    missing = [
+        name
+        for name, value in (("VAULT_KEKS", VAULT_KEKS or VAULT_KEKS_FILE), ("VAULT_INDEX_KEY", VAULT_INDEX_KEY))
+        if not value
+    ]
     if missing:
         raise ImproperlyConfigured(
             f"{' and '.join(missing)} (or the matching _FILE variable) must be set when DJANGO_ENV=production."
         )
+# Data keys can live in a database of their own, with a shorter backup retention than the data
+# they protect: a restored old backup of the main database then holds only unreadable values.
+VAULT_KEYSTORE_DATABASE_URL = env_str("VAULT_KEYSTORE_DATABASE_URL")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -112,6 +121,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if VAULT_KEYSTORE_DATABASE_URL:
+    DATABASES["keystore"] = dj_database_url.parse(
+        VAULT_KEYSTORE_DATABASE_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"], conn_health_checks=True
+    )
+DATABASE_ROUTERS = ["vault.routers.KeystoreRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _cache_url = env_str("CACHE_URL", "locmem://")

@@ -1,0 +1,171 @@
+"""Envelope encryption: per-subject data keys (DEKs) wrapped by the provider's KEK, and
+AES-256-GCM values under those DEKs.
+
+Value envelope (format 1): ``0x01 | DEK version (4 bytes, big-endian) | nonce (12) | ciphertext+tag``.
+The associated data binds what a ciphertext belongs to (model, field, row id, subject), so a
+ciphertext copied to another row, field or person fails to authenticate.
+
+Unwrapped DEKs are cached only inside a `key_scope()` (one request, one task, one batch) and
+never written anywhere. Erasing a subject deletes their wrapped DEKs: from then on every read of
+their data raises `SubjectErased`, including reads of ciphertexts restored from a backup.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.db import IntegrityError, transaction
+
+from vault.keys import KEY_BYTES, NONCE_BYTES, VaultError, get_provider
+from vault.models import DataClass, DataKey, ErasedSubject
+from vault.routers import keystore_alias
+
+FORMAT_V1 = 1
+_HEADER = 1 + 4 + NONCE_BYTES
+
+
+class SubjectErased(VaultError):
+    """The subject's keys were destroyed: their data is gone for good."""
+
+
+class DecryptionFailed(VaultError):
+    """A ciphertext did not authenticate: tampered, moved to another row/field/subject, or corrupt."""
+
+
+def associated_data(*parts: str) -> bytes:
+    """Length-prefixed parts, so ("ab", "c") and ("a", "bc") can never collide."""
+    out = bytearray()
+    for part in parts:
+        encoded = part.encode("utf-8")
+        out += len(encoded).to_bytes(2, "big") + encoded
+    return bytes(out)
+
+
+def _dek_associated_data(subject_id: uuid.UUID, data_class: str, version: int) -> bytes:
+    return associated_data("vault-dek/1", str(subject_id), data_class, str(version))
+
+
+@dataclass
+class _KeyCache:
+    keys: dict[tuple[uuid.UUID, str, int], AESGCM] = field(default_factory=dict)
+    active: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
+
+
+_cache: ContextVar[_KeyCache | None] = ContextVar("vault_key_cache", default=None)
+
+
+@contextmanager
+def key_scope() -> Iterator[None]:
+    """Cache unwrapped DEKs for the duration of the block (a request, a task, a batch)."""
+    if _cache.get() is not None:  # already inside a scope: share it
+        yield
+        return
+    token = _cache.set(_KeyCache())
+    try:
+        yield
+    finally:
+        _cache.reset(token)
+
+
+def _unwrap(row: DataKey) -> AESGCM:
+    raw = get_provider().unwrap(
+        bytes(row.wrapped),
+        kek_id=row.kek_id,
+        associated_data=_dek_associated_data(row.subject_id, row.data_class, row.version),
+    )
+    return AESGCM(raw)
+
+
+def _is_erased(subject_id: uuid.UUID) -> bool:
+    return ErasedSubject.objects.filter(subject_id=subject_id).exists()
+
+
+def _key_for_read(subject_id: uuid.UUID, data_class: str, version: int) -> AESGCM:
+    cache = _cache.get()
+    if cache is not None and (aead := cache.keys.get((subject_id, data_class, version))) is not None:
+        return aead
+    row = DataKey.objects.filter(subject_id=subject_id, data_class=data_class, version=version).first()
+    if row is None:
+        if _is_erased(subject_id):
+            raise SubjectErased(f"Subject {subject_id} was erased.")
+        raise DecryptionFailed(f"No data key v{version} of class {data_class} for subject {subject_id}.")
+    aead = _unwrap(row)
+    if cache is not None:
+        cache.keys[(subject_id, data_class, version)] = aead
+    return aead
+
+
+def _key_for_write(subject_id: uuid.UUID, data_class: str) -> tuple[int, AESGCM]:
+    """The subject's newest DEK of this class, created (wrapped by the active KEK) on first use."""
+    cache = _cache.get()
+    if cache is not None and (version := cache.active.get((subject_id, data_class))) is not None:
+        return version, cache.keys[(subject_id, data_class, version)]
+    row = DataKey.objects.filter(subject_id=subject_id, data_class=data_class).order_by("-version").first()
+    if row is None:
+        row = _create_key(subject_id, data_class)
+    aead = _unwrap(row)
+    if cache is not None:
+        cache.keys[(subject_id, data_class, row.version)] = aead
+        cache.active[(subject_id, data_class)] = row.version
+    return row.version, aead
+
+
+def _create_key(subject_id: uuid.UUID, data_class: str) -> DataKey:
+    if _is_erased(subject_id):
+        raise SubjectErased(f"Subject {subject_id} was erased; no new data key is made for them.")
+    kek_id, wrapped = get_provider().wrap(
+        AESGCM.generate_key(bit_length=KEY_BYTES * 8),
+        associated_data=_dek_associated_data(subject_id, data_class, 1),
+    )
+    try:
+        with transaction.atomic(using=keystore_alias()):
+            return DataKey.objects.create(
+                subject_id=subject_id, data_class=data_class, version=1, kek_id=kek_id, wrapped=wrapped
+            )
+    except IntegrityError:  # another process created it first: use theirs
+        return DataKey.objects.get(subject_id=subject_id, data_class=data_class, version=1)
+
+
+def encrypt(plaintext: bytes, *, subject_id: uuid.UUID, data_class: str, context: bytes) -> bytes:
+    version, aead = _key_for_write(subject_id, data_class)
+    nonce = os.urandom(NONCE_BYTES)
+    return b"\x01" + version.to_bytes(4, "big") + nonce + aead.encrypt(nonce, plaintext, context)
+
+
+def decrypt(ciphertext: bytes, *, subject_id: uuid.UUID, data_class: str, context: bytes) -> bytes:
+    if len(ciphertext) < _HEADER + 16 or ciphertext[0] != FORMAT_V1:
+        raise DecryptionFailed("Not a vault ciphertext of a known format.")
+    aead = _key_for_read(subject_id, data_class, int.from_bytes(ciphertext[1:5], "big"))
+    try:
+        return aead.decrypt(ciphertext[5:_HEADER], ciphertext[_HEADER:], context)
+    except InvalidTag:
+        raise DecryptionFailed("Ciphertext did not authenticate (tampered, or moved to another place).") from None
+
+
+def subject_shred(subject_id: uuid.UUID) -> int:
+    """Destroy every data key of the subject, at once and for good. Returns how many."""
+    with transaction.atomic(using=keystore_alias()):
+        ErasedSubject.objects.get_or_create(subject_id=subject_id)
+        deleted, _ = DataKey.objects.filter(subject_id=subject_id).delete()
+    cache = _cache.get()
+    if cache is not None:
+        cache.keys = {k: v for k, v in cache.keys.items() if k[0] != subject_id}
+        cache.active = {k: v for k, v in cache.active.items() if k[0] != subject_id}
+    return deleted
+
+
+__all__ = [
+    "DataClass",
+    "DecryptionFailed",
+    "SubjectErased",
+    "associated_data",
+    "decrypt",
+    "encrypt",
+    "key_scope",
+    "subject_shred",
+]

@@ -1,0 +1,267 @@
+"""Key providers: where key-encryption keys (KEKs), the blind-index root key and the audit
+signing key come from, and the only code that uses KEKs.
+
+Providers wrap and unwrap data keys themselves instead of handing out KEKs, so a cloud KMS or
+HashiCorp Vault Transit provider fits the same interface: its `wrap`/`unwrap` become KMS
+Encrypt/Decrypt calls with the associated data as encryption context, and its `active_kek_id` is
+the KMS key version. Such a provider is a subclass of `KeyProvider` named by `VAULT_KEY_PROVIDER`.
+
+`LocalKeyProvider` reads a JSON key set from `VAULT_KEKS` or the file `VAULT_KEKS_FILE`:
+
+    {"format": "vault-keys/1",
+     "active_kek": "kek-20261128-3f9a",
+     "keks": {"kek-20261128-3f9a": "<base64 of 32 random bytes>"},
+     "audit_signing_key": "<base64 of a 32-byte Ed25519 seed>",
+     "index_key": "<base64 of 32 bytes; VAULT_INDEX_KEY wins when set>"}
+"""
+
+import base64
+import binascii
+import json
+import os
+import secrets
+import threading
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+KEY_SET_FORMAT = "vault-keys/1"
+
+
+class VaultError(Exception):
+    """Base of the vault core's typed errors."""
+
+
+class UnknownKek(VaultError):
+    """A data key names a KEK the provider does not have (retired, or a wrong key set)."""
+
+
+class UnwrapFailed(VaultError):
+    """A wrapped data key did not authenticate: wrong KEK material, tampering or a moved row."""
+
+
+class KeyProvider(ABC):
+    @abstractmethod
+    def active_kek_id(self) -> str: ...
+
+    @abstractmethod
+    def kek_ids(self) -> list[str]: ...
+
+    @abstractmethod
+    def wrap(self, key: bytes, *, associated_data: bytes) -> tuple[str, bytes]:
+        """Encrypt a data key under the active KEK; returns (kek_id, wrapped)."""
+
+    @abstractmethod
+    def unwrap(self, wrapped: bytes, *, kek_id: str, associated_data: bytes) -> bytes: ...
+
+    @abstractmethod
+    def index_root_key(self) -> bytes: ...
+
+    @abstractmethod
+    def audit_signing_key(self) -> Ed25519PrivateKey: ...
+
+    def audit_verify_key(self) -> Ed25519PublicKey:
+        return self.audit_signing_key().public_key()
+
+    def self_test(self) -> None:
+        """Round-trip a throwaway key: proves the active KEK is usable (for /healthz)."""
+        probe = secrets.token_bytes(KEY_BYTES)
+        kek_id, wrapped = self.wrap(probe, associated_data=b"vault self-test")
+        if self.unwrap(wrapped, kek_id=kek_id, associated_data=b"vault self-test") != probe:
+            raise VaultError("Key provider self-test returned a different key.")
+
+
+def _decode_key(name: str, value: Any, length: int = KEY_BYTES) -> bytes:
+    if not isinstance(value, str):
+        raise ImproperlyConfigured(f"Vault key set: {name} must be a base64 string.")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImproperlyConfigured(f"Vault key set: {name} is not valid base64.") from None
+    if len(raw) != length:
+        raise ImproperlyConfigured(f"Vault key set: {name} must be {length} bytes, got {len(raw)}.")
+    return raw
+
+
+def _encode_key(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def new_kek_id() -> str:
+    return f"kek-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(2)}"
+
+
+def new_key_set() -> dict[str, Any]:
+    kek_id = new_kek_id()
+    return {
+        "format": KEY_SET_FORMAT,
+        "active_kek": kek_id,
+        "keks": {kek_id: _encode_key(secrets.token_bytes(KEY_BYTES))},
+        "audit_signing_key": _encode_key(secrets.token_bytes(KEY_BYTES)),
+        "index_key": _encode_key(secrets.token_bytes(KEY_BYTES)),
+    }
+
+
+class LocalKeyProvider(KeyProvider):
+    """Keys from the environment or a local file. The file can be changed by `vault_keys`."""
+
+    def __init__(self, *, key_set_json: str = "", path: str = "", index_key: str = ""):
+        if not key_set_json and not path:
+            raise ImproperlyConfigured(
+                "No vault keys: set VAULT_KEKS or VAULT_KEKS_FILE (`manage.py vault_keys init` writes a key file)."
+            )
+        self.path = Path(path) if path and not key_set_json else None
+        self._index_key_override = index_key
+        self._lock = threading.Lock()
+        self._load(key_set_json or self._read_file())
+
+    @classmethod
+    def from_settings(cls) -> "LocalKeyProvider":
+        return cls(key_set_json=settings.VAULT_KEKS, path=settings.VAULT_KEKS_FILE, index_key=settings.VAULT_INDEX_KEY)
+
+    def _read_file(self) -> str:
+        assert self.path is not None
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ImproperlyConfigured(
+                f"Vault key file {self.path} does not exist; `manage.py vault_keys init` creates one."
+            ) from None
+        except OSError as exc:
+            raise ImproperlyConfigured(f"Vault key file {self.path} cannot be read: {exc.strerror}.") from None
+
+    def _load(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ImproperlyConfigured(f"Vault key set is not valid JSON (line {exc.lineno}).") from None
+        if not isinstance(data, dict) or data.get("format") != KEY_SET_FORMAT:
+            raise ImproperlyConfigured(f'Vault key set must be a JSON object with "format": "{KEY_SET_FORMAT}".')
+        keks = data.get("keks")
+        if not isinstance(keks, dict) or not keks:
+            raise ImproperlyConfigured("Vault key set has no KEKs.")
+        active = data.get("active_kek")
+        if active not in keks:
+            raise ImproperlyConfigured("Vault key set: active_kek must name one of its keks.")
+        self._data = data
+        self._keks = {kek_id: AESGCM(_decode_key(f"kek {kek_id}", value)) for kek_id, value in keks.items()}
+        self._active = str(active)
+        self._signing_key = Ed25519PrivateKey.from_private_bytes(
+            _decode_key("audit_signing_key", data.get("audit_signing_key"))
+        )
+        index = self._index_key_override or data.get("index_key")
+        if not index:
+            raise ImproperlyConfigured("No blind-index key: set VAULT_INDEX_KEY (or index_key in the key set).")
+        self._index_key = _decode_key("VAULT_INDEX_KEY", index)
+
+    def reload(self) -> None:
+        """Re-read the key file: another process (`vault_keys rotate`) may have added a KEK."""
+        if self.path is not None:
+            with self._lock:
+                self._load(self._read_file())
+
+    def active_kek_id(self) -> str:
+        return self._active
+
+    def kek_ids(self) -> list[str]:
+        return list(self._keks)
+
+    # The kek_id is bound into the associated data too, so a wrapped key relabelled with
+    # another kek_id fails to unwrap instead of being tried under the wrong key.
+    def wrap(self, key: bytes, *, associated_data: bytes) -> tuple[str, bytes]:
+        nonce = os.urandom(NONCE_BYTES)
+        kek_id = self._active
+        return kek_id, nonce + self._keks[kek_id].encrypt(nonce, key, associated_data + kek_id.encode())
+
+    def unwrap(self, wrapped: bytes, *, kek_id: str, associated_data: bytes) -> bytes:
+        kek = self._keks.get(kek_id)
+        if kek is None:
+            self.reload()
+            kek = self._keks.get(kek_id)
+            if kek is None:
+                raise UnknownKek(f"KEK {kek_id!r} is not in the key set (retired or never known here).")
+        try:
+            return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], associated_data + kek_id.encode())
+        except InvalidTag:
+            raise UnwrapFailed(f"A data key wrapped by {kek_id!r} did not authenticate.") from None
+
+    def index_root_key(self) -> bytes:
+        return self._index_key
+
+    def audit_signing_key(self) -> Ed25519PrivateKey:
+        return self._signing_key
+
+    # --- Key management (local keys only; a KMS manages its keys itself) ---------------------
+
+    def _write(self, data: dict[str, Any]) -> None:
+        if self.path is None:
+            raise ImproperlyConfigured(
+                "Keys come from VAULT_KEKS, which this command cannot change: add the new KEK there "
+                "(or use VAULT_KEKS_FILE), restart, then run `vault_keys rotate --rewrap-only`."
+            )
+        write_key_file(self.path, data, overwrite=True)
+        self._load(json.dumps(data))
+
+    def add_kek(self) -> str:
+        """A new random KEK, made active. Older KEKs stay for unwrapping until retired."""
+        with self._lock:
+            kek_id = new_kek_id()
+            while kek_id in self._keks:
+                kek_id = new_kek_id()
+            data = {**self._data, "keks": {**self._data["keks"], kek_id: _encode_key(secrets.token_bytes(KEY_BYTES))}}
+            data["active_kek"] = kek_id
+            self._write(data)
+            return kek_id
+
+    def remove_kek(self, kek_id: str) -> None:
+        with self._lock:
+            if kek_id == self._active:
+                raise VaultError(f"{kek_id} is the active KEK; rotate before retiring it.")
+            if kek_id not in self._keks:
+                raise UnknownKek(f"KEK {kek_id!r} is not in the key set.")
+            keks = {k: v for k, v in self._data["keks"].items() if k != kek_id}
+            self._write({**self._data, "keks": keks})
+
+
+def write_key_file(path: Path, data: dict[str, Any], *, overwrite: bool) -> None:
+    """Write a key set readable by its owner only, atomically (no half-written key file)."""
+    if path.exists() and not overwrite:
+        raise FileExistsError(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+@cache
+def get_provider() -> KeyProvider:
+    provider_class = import_string(settings.VAULT_KEY_PROVIDER)
+    if not (isinstance(provider_class, type) and issubclass(provider_class, KeyProvider)):
+        raise ImproperlyConfigured("VAULT_KEY_PROVIDER must name a subclass of vault.keys.KeyProvider.")
+    factory = getattr(provider_class, "from_settings", provider_class)
+    provider: KeyProvider = factory()
+    return provider
+
+
+@receiver(setting_changed)
+def _reset_provider(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("VAULT_"):
+        get_provider.cache_clear()
