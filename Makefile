@@ -18,7 +18,11 @@ install: $(STAMP)
 var:
 	mkdir -p var/static
 
-run: install var
+# Local development keys, made once; never overwritten (that would make every value unreadable).
+var/vault-keys.json: | install var
+	$(BIN)/python manage.py vault_keys init --path $@
+
+run: install var var/vault-keys.json
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"

@@ -1,8 +1,10 @@
 import json
+import uuid
 
 import pytest
 
 from accounts.models import User
+from vault.fields import seal
 from vault.keys import new_key_set, write_key_file
 
 
@@ -32,6 +34,31 @@ def vault_keys(settings, _session_key_file, tmp_path):
 @pytest.fixture
 def key_set(vault_keys) -> dict:
     return json.loads(vault_keys.read_text())
+
+
+@pytest.fixture(scope="session")
+def sealed_table(django_db_setup, django_db_blocker):
+    """The table of tests.vault.sealed_model.SealedThing, created once."""
+    from django.db import connection
+
+    from tests.vault.sealed_model import SealedThing
+
+    with django_db_blocker.unblock(), connection.schema_editor() as editor:
+        editor.create_model(SealedThing)
+    return SealedThing
+
+
+@pytest.fixture
+def thing(sealed_table, db):
+    """Make a SealedThing with `value` sealed in `field`, read back from the database."""
+
+    def make(value, *, subject_id=None, field="value"):
+        row = sealed_table(subject_id=subject_id or uuid.uuid4())
+        seal(row, field, value)
+        row.save()
+        return sealed_table.objects.get(pk=row.pk)
+
+    return make
 
 
 @pytest.fixture

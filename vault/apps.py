@@ -6,4 +6,4 @@ class VaultConfig(AppConfig):
     verbose_name = "Vault core"
 
     def ready(self) -> None:
-        from vault import schema  # noqa: F401  registers the OpenAPI extensions
+        from vault import checks, schema  # noqa: F401  registers system checks and OpenAPI extensions

@@ -24,10 +24,26 @@ class VaultTask(Task):
     max_retries = 5
     acks_late = True
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Each task runs in a key scope, like a request: data keys are unwrapped once per task.
+        # Imported here because this module loads before Django's app registry is ready.
+        from vault.crypto import key_scope
+
+        with key_scope():
+            return super().__call__(*args, **kwargs)
+
 
 app = Celery("vault", task_cls=VaultTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def _check_keys(**kwargs: Any) -> None:
+    """A worker without usable keys refuses to start rather than failing every task."""
+    from vault.keys import get_provider
+
+    get_provider().self_test()
 
 
 @signals.before_task_publish.connect

@@ -12,17 +12,19 @@ their data raises `SubjectErased`, including reads of ciphertexts restored from 
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, models, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from vault.keys import KEY_BYTES, NONCE_BYTES, VaultError, get_provider
-from vault.models import DataClass, DataKey, ErasedSubject
+from vault.models import DataKey, ErasedSubject
 from vault.routers import keystore_alias
 
 FORMAT_V1 = 1
@@ -70,6 +72,17 @@ def key_scope() -> Iterator[None]:
         yield
     finally:
         _cache.reset(token)
+
+
+class KeyScopeMiddleware:
+    """One key scope per request: a person's data key is unwrapped once, not once per value."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with key_scope():
+            return self.get_response(request)
 
 
 def _unwrap(row: DataKey) -> AESGCM:
@@ -159,13 +172,46 @@ def subject_shred(subject_id: uuid.UUID) -> int:
     return deleted
 
 
-__all__ = [
-    "DataClass",
-    "DecryptionFailed",
-    "SubjectErased",
-    "associated_data",
-    "decrypt",
-    "encrypt",
-    "key_scope",
-    "subject_shred",
-]
+# --- KEK rotation -------------------------------------------------------------------------------
+
+
+def data_keys_by_kek() -> dict[str, int]:
+    """How many data keys each KEK wraps."""
+    rows = DataKey.objects.values_list("kek_id").annotate(count=models.Count("id")).order_by("kek_id")
+    return dict(rows)
+
+
+def data_keys_rewrap(*, batch_size: int = 5000, on_batch: Callable[[int], None] | None = None) -> int:
+    """Rewrap every data key not under the active KEK. Resumable: each batch commits on its
+    own, and a rerun takes whatever is left (including keys made meanwhile by processes that
+    had not yet seen the new KEK). Only 32-byte keys are re-encrypted; values are untouched."""
+    provider = get_provider()
+    alias = keystore_alias()
+    connection = connections[alias]
+    pk_field = DataKey._meta.pk
+    assert pk_field is not None
+    table = connection.ops.quote_name(DataKey._meta.db_table)
+    sql = f"UPDATE {table} SET wrapped = %s, kek_id = %s, updated_at = %s WHERE id = %s AND kek_id = %s"  # noqa: S608
+    done = 0
+    last_id = None
+    while True:
+        active = provider.active_kek_id()
+        batch = DataKey.objects.exclude(kek_id=active).order_by("id")
+        if last_id is not None:
+            batch = batch.filter(id__gt=last_id)
+        rows = list(batch.values_list("id", "subject_id", "data_class", "version", "kek_id", "wrapped")[:batch_size])
+        if not rows:
+            return done
+        now = timezone.now()
+        params = []
+        for key_id, subject_id, data_class, version, kek_id, wrapped in rows:
+            ad = _dek_associated_data(subject_id, data_class, version)
+            raw = provider.unwrap(bytes(wrapped), kek_id=kek_id, associated_data=ad)
+            new_kek_id, new_wrapped = provider.wrap(raw, associated_data=ad)
+            params.append((new_wrapped, new_kek_id, now, pk_field.get_db_prep_value(key_id, connection), kek_id))
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+        done += len(rows)
+        last_id = rows[-1][0]
+        if on_batch is not None:
+            on_batch(len(rows))

@@ -15,6 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
+from vault.keys import get_provider
+
 logger = logging.getLogger(__name__)
 
 BROKER_TIMEOUT_SECONDS = 2
@@ -34,9 +36,15 @@ def check_broker() -> dict[str, Any]:
     return {"ok": True}
 
 
+def check_keys() -> dict[str, Any]:
+    get_provider().self_test()
+    return {"ok": True}
+
+
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
     "database": check_database,
     "broker": check_broker,
+    "keys": check_keys,
 }
 
 

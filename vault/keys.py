@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from functools import cache
@@ -39,6 +40,8 @@ from django.utils.module_loading import import_string
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEY_SET_FORMAT = "vault-keys/1"
+# How often a long-running process looks whether `vault_keys rotate` changed the key file.
+RELOAD_CHECK_SECONDS = 30.0
 
 
 class VaultError(Exception):
@@ -126,6 +129,8 @@ class LocalKeyProvider(KeyProvider):
         self.path = Path(path) if path and not key_set_json else None
         self._index_key_override = index_key
         self._lock = threading.Lock()
+        self._checked_at = time.monotonic()
+        self._mtime = self._file_mtime()
         self._load(key_set_json or self._read_file())
 
     @classmethod
@@ -167,13 +172,29 @@ class LocalKeyProvider(KeyProvider):
             raise ImproperlyConfigured("No blind-index key: set VAULT_INDEX_KEY (or index_key in the key set).")
         self._index_key = _decode_key("VAULT_INDEX_KEY", index)
 
+    def _file_mtime(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime if self.path is not None else None
+        except OSError:
+            return None
+
     def reload(self) -> None:
         """Re-read the key file: another process (`vault_keys rotate`) may have added a KEK."""
         if self.path is not None:
             with self._lock:
+                self._mtime = self._file_mtime()
                 self._load(self._read_file())
 
+    def _reload_if_changed(self) -> None:
+        now = time.monotonic()
+        if self.path is None or now - self._checked_at < RELOAD_CHECK_SECONDS:
+            return
+        self._checked_at = now
+        if self._file_mtime() != self._mtime:
+            self.reload()
+
     def active_kek_id(self) -> str:
+        self._reload_if_changed()
         return self._active
 
     def kek_ids(self) -> list[str]:
@@ -183,7 +204,7 @@ class LocalKeyProvider(KeyProvider):
     # another kek_id fails to unwrap instead of being tried under the wrong key.
     def wrap(self, key: bytes, *, associated_data: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(NONCE_BYTES)
-        kek_id = self._active
+        kek_id = self.active_kek_id()
         return kek_id, nonce + self._keks[kek_id].encrypt(nonce, key, associated_data + kek_id.encode())
 
     def unwrap(self, wrapped: bytes, *, kek_id: str, associated_data: bytes) -> bytes:
@@ -213,6 +234,7 @@ class LocalKeyProvider(KeyProvider):
                 "(or use VAULT_KEKS_FILE), restart, then run `vault_keys rotate --rewrap-only`."
             )
         write_key_file(self.path, data, overwrite=True)
+        self._mtime = self._file_mtime()
         self._load(json.dumps(data))
 
     def add_kek(self) -> str:

@@ -50,6 +50,9 @@ if PRODUCTION:
         raise ImproperlyConfigured(
             f"{' and '.join(missing)} (or the matching _FILE variable) must be set when DJANGO_ENV=production."
         )
+# Phone numbers without a country code are read as from this region (ISO 3166 alpha-2) when
+# blind-indexed; empty means they must carry one.
+VAULT_PHONE_REGION = env_str("VAULT_PHONE_REGION", "")
 # Data keys can live in a database of their own, with a shorter backup retention than the data
 # they protect: a restored old backup of the main database then holds only unreadable values.
 VAULT_KEYSTORE_DATABASE_URL = env_str("VAULT_KEYSTORE_DATABASE_URL")
@@ -92,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "vault.crypto.KeyScopeMiddleware",
 ]
 
 ROOT_URLCONF = "vault.urls"

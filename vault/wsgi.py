@@ -4,3 +4,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vault.settings")
 application = get_wsgi_application()
+
+# Fail at startup, not at the first request, when the vault keys are missing or malformed.
+from vault.keys import get_provider  # noqa: E402
+
+get_provider().self_test()

@@ -13,6 +13,7 @@ def test_healthy_when_every_dependency_answers(client):
     assert body["down"] == []
     assert body["checks"]["database"] == {"ok": True}
     assert body["checks"]["broker"]["ok"] is True
+    assert body["checks"]["keys"] == {"ok": True}
     assert response["Cache-Control"].startswith("max-age=0")
 
 
@@ -44,3 +45,12 @@ def test_healthz_is_exempt_from_the_https_redirect(client, settings, db):
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/healthz").status_code == 200
     assert client.get("/api/schema/").status_code == 301
+
+
+@pytest.mark.django_db
+def test_503_names_unusable_keys(client, settings, tmp_path):
+    settings.VAULT_KEKS_FILE = str(tmp_path / "gone.json")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["down"] == ["keys"]
+    assert "gone.json" not in response.content.decode()

@@ -1,11 +1,14 @@
 """Production settings, checked the way an operator would: `manage.py check --deploy`."""
 
+import base64
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from vault.keys import new_key_set, write_key_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "p" + "r0duct10n-s3cret-" * 4
@@ -26,13 +29,13 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def production_env(tmp_path) -> dict[str, str]:
-    keks = tmp_path / "keks"
-    keks.write_text("key material is checked by the key provider")
+    keks = tmp_path / "keks.json"
+    write_key_file(keks, new_key_set(), overwrite=False)
     return {
         "DJANGO_ENV": "production",
         "DJANGO_SECRET_KEY": SECRET,
         "VAULT_KEKS_FILE": str(keks),
-        "VAULT_INDEX_KEY": "index-root-key",
+        "VAULT_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
         "ALLOWED_HOSTS": "vault.example.com",
         "VAULT_VAR_DIR": str(tmp_path),
     }
@@ -59,6 +62,36 @@ def test_production_refuses_to_start_without_its_secrets(production_env, unset, 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key_file", "message"),
+    [
+        ('{"format": "vault-keys/1", "active_kek": "k", "keks": {"k": "c2hvcnQ="}}', "must be 32 bytes, got 5"),
+        ("not json", "not valid JSON"),
+    ],
+)
+def test_production_refuses_malformed_keys(production_env, tmp_path, key_file, message):
+    bad = tmp_path / "bad-keys.json"
+    bad.write_text(key_file)
+    result = manage("check", env={**production_env, "VAULT_KEKS_FILE": str(bad)})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_wsgi_startup_fails_without_usable_keys(production_env, tmp_path):
+    env = {**production_env, "VAULT_KEKS_FILE": str(tmp_path / "missing.json")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import vault.wsgi"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "does not exist; `manage.py vault_keys init` creates one" in result.stderr
 
 
 def test_production_refuses_debug(production_env):

@@ -1,0 +1,175 @@
+"""Key provider and the `vault_keys` command: init, rotate, status, retire; bad key material."""
+
+import base64
+import json
+import uuid
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
+
+from vault.crypto import data_keys_by_kek
+from vault.fields import unseal
+from vault.keys import LocalKeyProvider, UnknownKek, UnwrapFailed, get_provider, new_key_set
+
+B64_32 = base64.b64encode(b"k" * 32).decode()
+
+
+def provider_from(data) -> LocalKeyProvider:
+    return LocalKeyProvider(key_set_json=data if isinstance(data, str) else json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: "{not json", "not valid JSON"),
+        (lambda d: {**d, "format": "other"}, '"format": "vault-keys/1"'),
+        (lambda d: {**d, "keks": {}}, "has no KEKs"),
+        (lambda d: {**d, "active_kek": "nope"}, "active_kek must name one of its keks"),
+        (lambda d: {**d, "keks": {d["active_kek"]: base64.b64encode(b"short").decode()}}, "must be 32 bytes, got 5"),
+        (lambda d: {**d, "keks": {d["active_kek"]: "***"}}, "is not valid base64"),
+        (lambda d: {k: v for k, v in d.items() if k != "audit_signing_key"}, "audit_signing_key must be a base64"),
+        (lambda d: {k: v for k, v in d.items() if k != "index_key"}, "No blind-index key"),
+    ],
+)
+def test_bad_key_material_is_a_clear_configuration_error(mutate, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        provider_from(mutate(new_key_set()))
+
+
+def test_missing_key_file_names_the_fix(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="vault_keys init"):
+        LocalKeyProvider(path=str(tmp_path / "absent.json"))
+
+
+def test_no_keys_at_all_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured, match="VAULT_KEKS"):
+        LocalKeyProvider()
+
+
+def test_keys_from_the_environment_variable(settings):
+    data = new_key_set()
+    settings.VAULT_KEKS = json.dumps(data)
+    settings.VAULT_KEKS_FILE = ""
+    assert get_provider().active_kek_id() == data["active_kek"]
+
+
+def test_index_key_from_its_own_variable_wins(settings):
+    settings.VAULT_INDEX_KEY = B64_32
+    assert get_provider().index_root_key() == b"k" * 32
+
+
+def test_unwrap_with_the_wrong_kek_fails_clearly():
+    one, other = provider_from(new_key_set()), provider_from(new_key_set())
+    kek_id, wrapped = one.wrap(b"\x00" * 32, associated_data=b"ad")
+    with pytest.raises(UnknownKek, match=kek_id):
+        other.unwrap(wrapped, kek_id=kek_id, associated_data=b"ad")
+    impostor = new_key_set()
+    impostor["keks"] = {kek_id: B64_32}
+    impostor["active_kek"] = kek_id
+    with pytest.raises(UnwrapFailed):
+        provider_from(impostor).unwrap(wrapped, kek_id=kek_id, associated_data=b"ad")
+    with pytest.raises(UnwrapFailed):
+        one.unwrap(wrapped, kek_id=kek_id, associated_data=b"other ad")
+
+
+def test_init_writes_a_private_file_and_refuses_to_overwrite(tmp_path, capsys):
+    path = tmp_path / "keys.json"
+    call_command("vault_keys", "init", "--path", str(path))
+    assert path.stat().st_mode & 0o777 == 0o600
+    LocalKeyProvider(path=str(path))  # valid
+    before = path.read_text()
+    with pytest.raises(CommandError, match="refusing to overwrite"):
+        call_command("vault_keys", "init", "--path", str(path))
+    assert path.read_text() == before
+
+
+@pytest.mark.django_db
+def test_rotate_rewraps_every_data_key_and_values_still_decrypt(thing, vault_keys, capsys):
+    rows = [thing(f"v{i}", subject_id=uuid.uuid4()) for i in range(7)]
+    old = get_provider().active_kek_id()
+    assert data_keys_by_kek() == {old: 7}
+
+    call_command("vault_keys", "rotate", "--batch-size", "3")
+    new = get_provider().active_kek_id()
+    assert new != old
+    assert data_keys_by_kek() == {new: 7}
+    assert [unseal(row, "value", purpose="test") for row in rows] == [f"v{i}" for i in range(7)]
+    assert set(json.loads(vault_keys.read_text())["keks"]) == {old, new}
+
+    call_command("vault_keys", "status")
+    status = capsys.readouterr().out
+    assert f"{new}" in status and "active" in status and "wraps 7" in status
+
+    call_command("vault_keys", "retire", old)
+    assert set(json.loads(vault_keys.read_text())["keks"]) == {new}
+    assert [unseal(row, "value", purpose="test") for row in rows] == [f"v{i}" for i in range(7)]
+
+
+@pytest.mark.django_db
+def test_retire_refuses_while_keys_are_wrapped_or_the_kek_is_active(thing, vault_keys):
+    thing("v")
+    old = get_provider().active_kek_id()
+    with pytest.raises(CommandError, match="active KEK"):
+        call_command("vault_keys", "retire", old)
+    get_provider().add_kek()  # a new KEK without rewrapping
+    with pytest.raises(CommandError, match="still wraps 1 data key"):
+        call_command("vault_keys", "retire", old)
+    call_command("vault_keys", "rotate", "--rewrap-only")
+    call_command("vault_keys", "retire", old)
+
+
+@pytest.mark.django_db
+def test_a_retired_kek_fails_clearly(thing, vault_keys, settings):
+    row = thing("v")
+    data = json.loads(vault_keys.read_text())
+    old = data["active_kek"]
+    get_provider().add_kek()
+    # Simulate a key file that lost the old KEK while a data key still needs it.
+    data = json.loads(vault_keys.read_text())
+    del data["keks"][old]
+    vault_keys.write_text(json.dumps(data))
+    settings.VAULT_KEKS_FILE = str(vault_keys)  # fresh provider
+    with pytest.raises(UnknownKek, match=old):
+        unseal(row, "value", purpose="test")
+
+
+@pytest.mark.django_db
+def test_rotate_can_resume(thing, vault_keys):
+    for _ in range(5):
+        thing("v", subject_id=uuid.uuid4())
+    provider = get_provider()
+    provider.add_kek()
+    from vault.crypto import data_keys_rewrap
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_batch(count):
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        data_keys_rewrap(batch_size=2, on_batch=stop_after_first_batch)
+    assert data_keys_by_kek()[provider.active_kek_id()] == 2
+    call_command("vault_keys", "rotate", "--rewrap-only")
+    assert data_keys_by_kek() == {provider.active_kek_id(): 5}
+
+
+def test_rotate_with_environment_keys_explains_what_to_do(settings, db):
+    settings.VAULT_KEKS = json.dumps(new_key_set())
+    with pytest.raises(CommandError, match="cannot change"):
+        call_command("vault_keys", "rotate")
+
+
+@pytest.mark.django_db
+def test_shred_command(thing, sealed_table, capsys):
+    from vault.crypto import SubjectErased
+
+    subject = uuid.uuid4()
+    row = thing("v", subject_id=subject)
+    with pytest.raises(CommandError, match="not a UUID"):
+        call_command("vault_subject_shred", "ada@example.com", "--yes")
+    call_command("vault_subject_shred", str(subject), "--yes")
+    assert "1 data key(s) destroyed" in capsys.readouterr().out
+    with pytest.raises(SubjectErased):
+        unseal(sealed_table.objects.get(pk=row.pk), "value", purpose="test")

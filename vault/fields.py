@@ -1,0 +1,174 @@
+"""`SealedField`: a model field whose value is only ever ciphertext.
+
+The attribute holds a `Sealed` (ciphertext, opaque, prints as a length); plaintext goes in with
+`seal(instance, "field", value)` and comes out only through `unseal(instance, "field",
+purpose=...)`, which the access gate calls after its consent check. Assigning a plain value and
+saving raises, so no code path can write plaintext by mistake. Values keep their type:
+"", 0 and False come back as themselves, never as NULL.
+
+The field is not a `BinaryField`: that class defines `get_placeholder_sql`, which turns off
+Django's fast multi-row insert on PostgreSQL (DESIGN.md section 2).
+"""
+
+import datetime
+import decimal
+import json
+from typing import Any
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from vault import crypto
+
+
+class Sealed:
+    """A ciphertext as stored. Deliberately has no way to show what it hides."""
+
+    __slots__ = ("ciphertext",)
+
+    def __init__(self, ciphertext: bytes):
+        self.ciphertext = bytes(ciphertext)
+
+    def __repr__(self) -> str:
+        return f"<Sealed {len(self.ciphertext)} bytes>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sealed) and other.ciphertext == self.ciphertext
+
+    def __hash__(self) -> int:
+        return hash(self.ciphertext)
+
+
+# --- Typed plaintext encoding: one tag byte, then the value -------------------------------------
+def encode_value(value: Any) -> bytes:
+    match value:
+        case bool():
+            return b"b1" if value else b"b0"
+        case int():
+            return b"i" + str(value).encode()
+        case float():
+            return b"f" + repr(value).encode()
+        case decimal.Decimal():
+            return b"D" + str(value).encode()
+        case str():
+            return b"s" + value.encode("utf-8")
+        case datetime.datetime():
+            return b"t" + value.isoformat().encode()
+        case datetime.date():
+            return b"d" + value.isoformat().encode()
+        case bytes():
+            return b"y" + value
+        case list() | dict():
+            return b"j" + json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raise TypeError(f"A sealed value cannot be of type {type(value).__name__}.")
+
+
+def decode_value(raw: bytes) -> Any:
+    tag, body = raw[:1], raw[1:]
+    if tag == b"s":
+        return body.decode("utf-8")
+    if tag == b"i":
+        return int(body)
+    if tag == b"b":
+        return body == b"1"
+    if tag == b"f":
+        return float(body)
+    if tag == b"D":
+        return decimal.Decimal(body.decode())
+    if tag == b"d":
+        return datetime.date.fromisoformat(body.decode())
+    if tag == b"t":
+        return datetime.datetime.fromisoformat(body.decode())
+    if tag == b"y":
+        return bytes(body)
+    if tag == b"j":
+        return json.loads(body)
+    raise crypto.DecryptionFailed("Unknown value encoding.")
+
+
+class SealedField(models.Field):
+    """Ciphertext under the subject's data key. `subject_field` names the model attribute that
+    holds the subject's UUID; the row's primary key must be set before sealing (use UUIDs)."""
+
+    description = "Encrypted value"
+
+    def __init__(self, *args: Any, subject_field: str, data_class: str, **kwargs: Any):
+        self.subject_field = subject_field
+        self.data_class = data_class
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.update(subject_field=self.subject_field, data_class=self.data_class)
+        kwargs.pop("editable", None)
+        return name, path, args, kwargs
+
+    def get_internal_type(self) -> str:
+        return "BinaryField"  # the column type only: bytea / BLOB
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Sealed | None:
+        return None if value is None else Sealed(value)
+
+    def to_python(self, value: Any) -> Sealed | None:
+        if value is None or isinstance(value, Sealed):
+            return value
+        if isinstance(value, bytes | memoryview):
+            return Sealed(bytes(value))
+        raise TypeError(f"{self.model.__name__}.{self.name} holds ciphertext; set it with vault.fields.seal().")
+
+    def get_prep_value(self, value: Any) -> bytes | None:
+        sealed = self.to_python(value)
+        return None if sealed is None else sealed.ciphertext
+
+    def context(self, instance: models.Model) -> bytes:
+        """Associated data binding a ciphertext to this model, field, row and subject."""
+        if instance.pk is None:
+            raise ValueError(f"{self.model.__name__} needs its primary key before a value is sealed.")
+        return crypto.associated_data(
+            "vault-value/1", self.model._meta.label_lower, self.name, str(instance.pk), str(self.subject_of(instance))
+        )
+
+    def subject_of(self, instance: models.Model) -> Any:
+        return getattr(instance, self.subject_field)
+
+
+def _field(instance: models.Model, name: str) -> SealedField:
+    field = instance._meta.get_field(name)
+    if not isinstance(field, SealedField):
+        raise TypeError(f"{type(instance).__name__}.{name} is not a SealedField.")
+    return field
+
+
+def seal(instance: models.Model, name: str, value: Any) -> None:
+    """Encrypt `value` into `instance.<name>` (None stores NULL)."""
+    field = _field(instance, name)
+    if value is None:
+        setattr(instance, name, None)
+        return
+    ciphertext = crypto.encrypt(
+        encode_value(value),
+        subject_id=field.subject_of(instance),
+        data_class=field.data_class,
+        context=field.context(instance),
+    )
+    setattr(instance, name, Sealed(ciphertext))
+
+
+def unseal(instance: models.Model, name: str, *, purpose: str) -> Any:
+    """Decrypt one value. Only the access gate calls this, after checking `purpose` and consent."""
+    if not purpose:
+        raise ValueError("Every decryption names its purpose.")
+    field = _field(instance, name)
+    sealed = getattr(instance, name)
+    if sealed is None:
+        return None
+    raw = crypto.decrypt(
+        sealed.ciphertext,
+        subject_id=field.subject_of(instance),
+        data_class=field.data_class,
+        context=field.context(instance),
+    )
+    return decode_value(raw)

@@ -1,0 +1,28 @@
+"""Erase a subject by destroying their data keys. Immediate and irreversible."""
+
+import uuid
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from vault.crypto import subject_shred
+
+
+class Command(BaseCommand):
+    help = "Destroy every data key of a subject: all their encrypted data becomes unreadable for good."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("subject_id", help="The subject's UUID.")
+        parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
+
+    def handle(self, *args: Any, subject_id: str, yes: bool, **options: Any) -> None:
+        try:
+            subject = uuid.UUID(subject_id)
+        except ValueError:
+            raise CommandError(f"{subject_id!r} is not a UUID.") from None
+        if not yes:
+            answer = input(f"Destroy every key of subject {subject}? This cannot be undone. Type 'shred': ")
+            if answer.strip() != "shred":
+                raise CommandError("Not confirmed; nothing was destroyed.")
+        destroyed = subject_shred(subject)
+        self.stdout.write(self.style.SUCCESS(f"Subject {subject} shredded: {destroyed} data key(s) destroyed."))
