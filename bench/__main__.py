@@ -21,7 +21,7 @@ def discover() -> list[tuple[str, Callable[[], list]]]:
         if module_info.name.startswith("bench_"):
             module = importlib.import_module(f"bench.{module_info.name}")
             found += [
-                (name, fn)
+                (f"{module_info.name}.{name}", fn)
                 for name, fn in inspect.getmembers(module, inspect.isfunction)
                 if name.startswith("bench_") and fn.__module__ == module.__name__
             ]

@@ -12,7 +12,7 @@ their data raises `SubjectErased`, including reads of ciphertexts restored from 
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -39,23 +39,24 @@ class DecryptionFailed(VaultError):
     """A ciphertext did not authenticate: tampered, moved to another row/field/subject, or corrupt."""
 
 
-def associated_data(*parts: str) -> bytes:
+def associated_data(*parts: str | bytes) -> bytes:
     """Length-prefixed parts, so ("ab", "c") and ("a", "bc") can never collide."""
-    out = bytearray()
+    out = b""
     for part in parts:
-        encoded = part.encode("utf-8")
+        encoded = part.encode("utf-8") if isinstance(part, str) else part
         out += len(encoded).to_bytes(2, "big") + encoded
-    return bytes(out)
+    return out
 
 
 def _dek_associated_data(subject_id: uuid.UUID, data_class: str, version: int) -> bytes:
-    return associated_data("vault-dek/1", str(subject_id), data_class, str(version))
+    return associated_data("vault-dek/1", subject_id.bytes, data_class, version.to_bytes(4))
 
 
 @dataclass
 class _KeyCache:
     keys: dict[tuple[uuid.UUID, str, int], AESGCM] = field(default_factory=dict)
     active: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
+    wrapped: dict[tuple[uuid.UUID, str, int], DataKey] = field(default_factory=dict)
 
 
 _cache: ContextVar[_KeyCache | None] = ContextVar("vault_key_cache", default=None)
@@ -94,6 +95,16 @@ def _unwrap(row: DataKey) -> AESGCM:
     return AESGCM(raw)
 
 
+def data_keys_prefetch(subject_ids: Iterable[uuid.UUID], data_class: str) -> None:
+    """Fetch many subjects' wrapped keys in one query, for a batch job inside a `key_scope()`.
+    Each is unwrapped only if that subject is actually read."""
+    cache = _cache.get()
+    if cache is None:
+        raise RuntimeError("data_keys_prefetch() works inside a key_scope() only.")
+    for row in DataKey.objects.filter(subject_id__in=list(subject_ids), data_class=data_class):
+        cache.wrapped[(row.subject_id, row.data_class, row.version)] = row
+
+
 def _is_erased(subject_id: uuid.UUID) -> bool:
     return ErasedSubject.objects.filter(subject_id=subject_id).exists()
 
@@ -102,7 +113,9 @@ def _key_for_read(subject_id: uuid.UUID, data_class: str, version: int) -> AESGC
     cache = _cache.get()
     if cache is not None and (aead := cache.keys.get((subject_id, data_class, version))) is not None:
         return aead
-    row = DataKey.objects.filter(subject_id=subject_id, data_class=data_class, version=version).first()
+    row = cache.wrapped.pop((subject_id, data_class, version), None) if cache is not None else None
+    if row is None:
+        row = DataKey.objects.filter(subject_id=subject_id, data_class=data_class, version=version).first()
     if row is None:
         if _is_erased(subject_id):
             raise SubjectErased(f"Subject {subject_id} was erased.")
@@ -151,13 +164,41 @@ def encrypt(plaintext: bytes, *, subject_id: uuid.UUID, data_class: str, context
 
 
 def decrypt(ciphertext: bytes, *, subject_id: uuid.UUID, data_class: str, context: bytes) -> bytes:
-    if len(ciphertext) < _HEADER + 16 or ciphertext[0] != FORMAT_V1:
-        raise DecryptionFailed("Not a vault ciphertext of a known format.")
-    aead = _key_for_read(subject_id, data_class, int.from_bytes(ciphertext[1:5], "big"))
-    try:
-        return aead.decrypt(ciphertext[5:_HEADER], ciphertext[_HEADER:], context)
-    except InvalidTag:
-        raise DecryptionFailed("Ciphertext did not authenticate (tampered, or moved to another place).") from None
+    return decrypt_for_subject(subject_id, [(ciphertext, context)], data_class=data_class)[0]
+
+
+def decrypt_for_subject(
+    subject_id: uuid.UUID,
+    items: Iterable[tuple[bytes, bytes]],
+    *,
+    data_class: str,
+    context_prefix: bytes = b"",
+    context_suffix: bytes = b"",
+) -> list[bytes]:
+    """Decrypt many of one subject's values; each item is (ciphertext, context), and the
+    associated data is `context_prefix + context + context_suffix`.
+
+    The access gate reads a person's values together, so the key is looked up once, not once per
+    value, and the parts of the associated data shared by all values are passed once. This is
+    the hot path of every read: kept deliberately tight."""
+    plaintexts: list[bytes] = []
+    append = plaintexts.append
+    version, aead = -1, None
+    for ciphertext, context in items:
+        try:
+            if ciphertext[0] != FORMAT_V1:
+                raise DecryptionFailed("Not a vault ciphertext of a known format.")
+            if int.from_bytes(ciphertext[1:5]) != version:
+                version = int.from_bytes(ciphertext[1:5])
+                aead = _key_for_read(subject_id, data_class, version)
+            append(
+                aead.decrypt(  # type: ignore[union-attr]
+                    ciphertext[5:_HEADER], ciphertext[_HEADER:], context_prefix + context + context_suffix
+                )
+            )
+        except (InvalidTag, ValueError, IndexError):
+            raise DecryptionFailed("Ciphertext did not authenticate (tampered, moved or truncated).") from None
+    return plaintexts
 
 
 def subject_shred(subject_id: uuid.UUID) -> int:
@@ -169,6 +210,7 @@ def subject_shred(subject_id: uuid.UUID) -> int:
     if cache is not None:
         cache.keys = {k: v for k, v in cache.keys.items() if k[0] != subject_id}
         cache.active = {k: v for k, v in cache.active.items() if k[0] != subject_id}
+        cache.wrapped = {k: v for k, v in cache.wrapped.items() if k[0] != subject_id}
     return deleted
 
 
