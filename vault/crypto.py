@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import IntegrityError, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -230,10 +231,6 @@ def data_keys_rewrap(*, batch_size: int = 5000, on_batch: Callable[[int], None] 
     provider = get_provider()
     alias = keystore_alias()
     connection = connections[alias]
-    pk_field = DataKey._meta.pk
-    assert pk_field is not None
-    table = connection.ops.quote_name(DataKey._meta.db_table)
-    sql = f"UPDATE {table} SET wrapped = %s, kek_id = %s, updated_at = %s WHERE id = %s AND kek_id = %s"  # noqa: S608
     done = 0
     last_id = None
     while True:
@@ -244,16 +241,41 @@ def data_keys_rewrap(*, batch_size: int = 5000, on_batch: Callable[[int], None] 
         rows = list(batch.values_list("id", "subject_id", "data_class", "version", "kek_id", "wrapped")[:batch_size])
         if not rows:
             return done
-        now = timezone.now()
-        params = []
+        updates = []
         for key_id, subject_id, data_class, version, kek_id, wrapped in rows:
             ad = _dek_associated_data(subject_id, data_class, version)
             raw = provider.unwrap(bytes(wrapped), kek_id=kek_id, associated_data=ad)
             new_kek_id, new_wrapped = provider.wrap(raw, associated_data=ad)
-            params.append((new_wrapped, new_kek_id, now, pk_field.get_db_prep_value(key_id, connection), kek_id))
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+            updates.append((key_id, kek_id, new_kek_id, new_wrapped))
+        with transaction.atomic(using=alias):
+            _write_rewrapped(connection, updates)
         done += len(rows)
         last_id = rows[-1][0]
         if on_batch is not None:
             on_batch(len(rows))
+
+
+def _write_rewrapped(connection: BaseDatabaseWrapper, updates: list[tuple[uuid.UUID, str, str, bytes]]) -> None:
+    """Store a batch of rewrapped keys. A row is only updated if it is still wrapped by the KEK
+    it was read under, so two rotations running at once cannot overwrite each other."""
+    table = connection.ops.quote_name(DataKey._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement per batch: several times faster than one UPDATE per key.
+            cursor.execute(
+                f"UPDATE {table} AS d SET wrapped = v.wrapped, kek_id = v.new_kek, updated_at = %s "  # noqa: S608
+                "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bytea[]) AS v(id, old_kek, new_kek, wrapped) "
+                "WHERE d.id = v.id AND d.kek_id = v.old_kek",
+                [now, *map(list, zip(*updates, strict=True))],
+            )
+        else:
+            pk = DataKey._meta.pk
+            assert pk is not None
+            cursor.executemany(
+                f"UPDATE {table} SET wrapped = %s, kek_id = %s, updated_at = %s WHERE id = %s AND kek_id = %s",  # noqa: S608
+                [
+                    (wrapped, new_kek, now, pk.get_db_prep_value(key_id, connection), old_kek)
+                    for key_id, old_kek, new_kek, wrapped in updates
+                ],
+            )
