@@ -47,3 +47,89 @@ class ErasedSubject(models.Model):
 
     def __str__(self) -> str:
         return str(self.subject_id)
+
+
+# --- Audit log (vault/audit.py writes and verifies it; docs/audit.md) ---------------------------
+
+AUDIT_GENESIS_HASH = "0" * 64
+
+
+class AuditActorType(models.TextChoices):
+    PERSON = "person", "Person"
+    STAFF = "staff", "Staff member"
+    PARTNER = "partner", "Partner client"
+    SYSTEM = "system", "System"
+
+
+class AuditEntry(models.Model):
+    """One event of the hash chain. Append-only (a PostgreSQL trigger refuses UPDATE, DELETE and
+    TRUNCATE); written only by `vault.audit.audit_record`. Holds field names, never values."""
+
+    # The chain position is the identity: a second key would only be one more thing to forge.
+    seq = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField()
+    actor_type = models.CharField(max_length=16, choices=AuditActorType.choices)
+    actor_id = models.CharField(max_length=128)
+    action = models.CharField(max_length=64)
+    purpose = models.CharField(max_length=64, blank=True)
+    fields = models.JSONField(default=list, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    subject_pseudonym = models.UUIDField(null=True, blank=True, db_index=True)
+    details = models.BinaryField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ("seq",)
+        verbose_name_plural = "audit entries"
+        constraints = [models.CheckConstraint(condition=models.Q(seq__gte=1), name="vault_auditentry_seq_from_1")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action}"
+
+
+class AuditPseudonym(models.Model):
+    """The only link from a subject to the pseudonym their audit entries carry. Deleted at
+    erasure: the chain stays verifiable but no longer says whom it was about."""
+
+    pseudonym = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject_id = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at",)
+
+    def __str__(self) -> str:
+        return str(self.pseudonym)
+
+
+class AuditHead(models.Model):
+    """The chain's single head row: appends lock it, so they are numbered one at a time."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=AUDIT_GENESIS_HASH)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="vault_audithead_single_row")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed (seq, hash) of the chain. A copy kept elsewhere proves later that the log up to
+    `seq` was not rewritten, even by someone able to recompute every hash. Append-only."""
+
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_fingerprint = models.CharField(max_length=64)
+    signature = models.BinaryField()
+
+    class Meta:
+        ordering = ("seq", "signed_at")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash} signed {self.signed_at:%Y-%m-%d %H:%M}"

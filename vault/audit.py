@@ -1,0 +1,567 @@
+"""The tamper-evident audit log (DESIGN.md 2b, docs/audit.md).
+
+Every event is one `AuditEntry` carrying the SHA-256 of its canonical form, which includes the
+hash of the entry before it: changing, inserting or removing an entry breaks the chain at a
+findable place. `audit_record` is the only writer; `audit_verify` walks the whole chain;
+`audit_checkpoint_sign` signs the head so a copy kept elsewhere can later prove the log was not
+rewritten, even by someone able to recompute every hash.
+
+Entries name people only by an audit pseudonym and fields only by name. Details that must be
+kept are encrypted under the subject's key and only their ciphertext is hashed, so erasure
+(shredding the keys, unlinking the pseudonym) leaves the chain verifiable and anonymous.
+"""
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.db import IntegrityError, NotSupportedError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Func, TextField
+from django.db.models.functions import Cast
+from django.db.models.sql.compiler import SQLCompiler
+from django.utils import timezone
+
+from vault.crypto import SubjectErased, associated_data, decrypt, encrypt
+from vault.keys import VaultError, get_provider
+from vault.log import request_id_var
+from vault.models import (
+    AUDIT_GENESIS_HASH,
+    AuditActorType,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditHead,
+    AuditPseudonym,
+    DataClass,
+    ErasedSubject,
+)
+
+CANONICAL_FORMAT = "vault-audit/1"
+CHECKPOINT_FORMAT = "vault-audit-checkpoint/1"
+HEAD_ID = 1
+DEFAULT_BATCH_SIZE = 5000
+
+# Canonical form: the parts joined by \x1f, field names by \x1e. No part may contain either
+# (audit_record refuses control characters), so two different entries never share a form.
+_SEP = "\x1f"
+_LIST_SEP = "\x1e"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What `audit_verify` reads per entry. The time, the field names and the pseudonym come as text,
+# so no Django converter runs per value (they were most of the cost of a walk).
+_VERIFY_COLUMNS = (
+    "seq",
+    "created_text",
+    "actor_type",
+    "actor_id",
+    "action",
+    "purpose",
+    "fields_json",
+    "request_id",
+    "pseudonym_text",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+class AuditError(VaultError):
+    """Base of the audit log's typed errors."""
+
+
+class InvalidAuditEntry(AuditError, ValueError):
+    """An event that must not be logged as given: a value where a name belongs, or a bad actor."""
+
+
+class AuditChainBroken(AuditError):
+    """The chain is not in a state an append or a checkpoint may build on; run `audit_verify`."""
+
+
+class NothingToSign(AuditError):
+    """A checkpoint of an empty log would vouch for nothing."""
+
+
+class Problem(StrEnum):
+    """What `audit_verify` found wrong, as a stable code (the reason is for people)."""
+
+    MISSING = "missing"
+    BROKEN_LINK = "broken_link"
+    ALTERED = "altered"
+    HEAD_MISMATCH = "head_mismatch"
+    CHECKPOINT_KEY = "checkpoint_key"
+    CHECKPOINT_SIGNATURE = "checkpoint_signature"
+    CHECKPOINT_MISMATCH = "checkpoint_mismatch"
+
+
+@dataclass(frozen=True)
+class VerifyFailure:
+    """The first place where the log differs from what was written (`seq` is the entry)."""
+
+    seq: int
+    problem: Problem
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    entries: int  # entries found intact (all of them when ok)
+    head_seq: int
+    head_hash: str
+    checkpoints: int
+    failure: VerifyFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+# --- Hashing ------------------------------------------------------------------------------------
+
+
+def _canonical(
+    seq: int,
+    created_part: str,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    purpose: str,
+    fields_part: str,
+    request_id: str,
+    pseudonym_part: str,
+    details: bytes | memoryview | None,
+    prev_hash: str,
+) -> bytes:
+    return _SEP.join(
+        (
+            CANONICAL_FORMAT,
+            str(seq),
+            created_part,
+            actor_type,
+            actor_id,
+            action,
+            purpose,
+            fields_part,
+            request_id,
+            pseudonym_part,
+            "" if details is None else hashlib.sha256(details).hexdigest(),
+            prev_hash,
+        )
+    ).encode()
+
+
+class _FieldsPart(dict[str | None, str]):
+    """A field list's JSON text -> its canonical part. A log repeats a handful of field lists,
+    so each is decoded once per verification instead of once per entry."""
+
+    def __missing__(self, text: str | None) -> str:
+        if len(self) > 10_000:  # a log of all-different lists gains nothing from the cache
+            self.clear()
+        names = json.loads(text) if text is not None else None
+        # Only what audit_record writes: a dict, a string or a name holding a separator could
+        # otherwise be rewritten into the same canonical part as a genuine list of names.
+        if not isinstance(names, list) or not all(isinstance(n, str) and not _CONTROL.search(n) for n in names):
+            raise TypeError("fields is not a list of names")
+        part = self[text] = _LIST_SEP.join(names)
+        return part
+
+
+def _time_part(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class _CanonicalTime(Func):
+    """A timestamp rendered by the database exactly as `_time_part` renders it, so verifying
+    makes no datetime object per entry (that was a third of the time of a walk)."""
+
+    arity = 1
+    output_field = TextField()
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, Any]:
+        if connection.vendor == "postgresql":
+            template = """to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+        elif connection.vendor == "sqlite" and connection.timezone_name == "UTC":
+            # Django stores UTC text: "YYYY-MM-DD HH:MM:SS", then ".ffffff" unless it is 0.
+            template = "replace(substr(%(expressions)s || '.000000', 1, 26), ' ', 'T') || '+00:00'"
+        else:
+            raise NotSupportedError("The audit log is verified on PostgreSQL, or SQLite keeping UTC.")
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+
+def audit_entry_hash(entry: AuditEntry) -> str:
+    """The hash an entry must carry: SHA-256 of its canonical form (prev_hash included)."""
+    return hashlib.sha256(
+        _canonical(
+            entry.seq,
+            _time_part(entry.created_at),
+            entry.actor_type,
+            entry.actor_id,
+            entry.action,
+            entry.purpose,
+            _LIST_SEP.join(entry.fields),
+            entry.request_id,
+            "" if entry.subject_pseudonym is None else entry.subject_pseudonym.hex,
+            entry.details,
+            entry.prev_hash,
+        )
+    ).hexdigest()
+
+
+def _checkpoint_message(seq: int, chain_hash: str, signed_at: datetime) -> bytes:
+    return _SEP.join((CHECKPOINT_FORMAT, str(seq), chain_hash, _time_part(signed_at))).encode()
+
+
+def key_fingerprint(key: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw public key: names the key a checkpoint was signed with."""
+    return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
+
+
+# --- Pseudonyms ---------------------------------------------------------------------------------
+
+
+def audit_pseudonym_for(subject_id: uuid.UUID) -> uuid.UUID:
+    """The subject's audit pseudonym, made on first use. Never made again once the subject is
+    erased: that would tie new entries to a person who asked to be forgotten."""
+    existing = AuditPseudonym.objects.filter(subject_id=subject_id).values_list("pseudonym", flat=True).first()
+    if existing is not None:
+        return existing
+    if ErasedSubject.objects.filter(subject_id=subject_id).exists():
+        raise SubjectErased(f"Subject {subject_id} was erased; no audit pseudonym is made for them.")
+    link, _ = AuditPseudonym.objects.get_or_create(subject_id=subject_id)
+    return link.pseudonym
+
+
+def audit_pseudonym_unlink(subject_id: uuid.UUID) -> bool:
+    """Forget which pseudonym was the subject's (at erasure). Their entries stay, anonymous."""
+    deleted, _ = AuditPseudonym.objects.filter(subject_id=subject_id).delete()
+    return deleted > 0
+
+
+# --- Writing ------------------------------------------------------------------------------------
+
+
+def _check_text(name: str, value: str, *, max_length: int) -> None:
+    if not isinstance(value, str) or len(value) > max_length or _CONTROL.search(value):
+        raise InvalidAuditEntry(f"{name} must be text of at most {max_length} characters, without control characters.")
+
+
+def _validate(*, actor_type: str, actor_id: str, action: str, purpose: str, fields: list[str], request_id: str) -> None:
+    if actor_type not in AuditActorType.values:
+        raise InvalidAuditEntry(f"actor_type must be one of {', '.join(AuditActorType.values)}.")
+    _check_text("actor_id", actor_id, max_length=128)
+    if not actor_id or "@" in actor_id:
+        raise InvalidAuditEntry("actor_id must be an opaque id (a UUID, a client id), never an email address.")
+    if not _NAME.match(action) or len(action) > 64:
+        raise InvalidAuditEntry('action must be a dotted lowercase name such as "profile.read".')
+    _check_text("purpose", purpose, max_length=64)
+    _check_text("request_id", request_id, max_length=64)
+    for name in fields:
+        if not isinstance(name, str) or not _NAME.match(name) or len(name) > 64:
+            # Not echoed: a caller passing values here would otherwise put one in our own error.
+            raise InvalidAuditEntry("fields must be field names (lowercase identifiers), never values.")
+
+
+def _lock_head() -> tuple[int, str]:
+    """Lock the head row, then read it (seq, hash), in one statement, so concurrent appends
+    queue here instead of taking the same seq. PostgreSQL: SELECT ... FOR UPDATE, which makes
+    no new row version. SQLite has no row locks: a no-op UPDATE takes its write lock instead.
+    Raw SQL because this runs on every append and the ORM's version cost a third of one."""
+    connection = connections[router.db_for_write(AuditHead)]
+    table, seq, chain_hash, pk = map(connection.ops.quote_name, (AuditHead._meta.db_table, "seq", "hash", "id"))
+    if connection.features.has_select_for_update:
+        sql = f"SELECT {seq}, {chain_hash} FROM {table} WHERE {pk} = %s FOR UPDATE"  # noqa: S608 (model identifiers)
+    else:
+        sql = f"UPDATE {table} SET {seq} = {seq} WHERE {pk} = %s RETURNING {seq}, {chain_hash}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [HEAD_ID])
+        row = cursor.fetchone()
+        if row is None:
+            _create_head()
+            cursor.execute(sql, [HEAD_ID])
+            row = cursor.fetchone()
+    if row is None:
+        raise AuditChainBroken("The audit head row disappeared while appending.")
+    return int(row[0]), str(row[1])
+
+
+def _create_head() -> None:
+    if AuditEntry.objects.exists():
+        raise AuditChainBroken("The audit head is missing while entries exist; run `manage.py audit_verify`.")
+    try:
+        with transaction.atomic(using=router.db_for_write(AuditHead)):
+            AuditHead.objects.create(id=HEAD_ID)
+    except IntegrityError:
+        pass  # another writer made it first; its row is what we lock next
+
+
+def audit_record(
+    *,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    purpose: str = "",
+    fields: Iterable[str] = (),
+    subject_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> AuditEntry:
+    """Append one event: the only way to write the audit log.
+
+    Runs in the caller's transaction when there is one, so an action and its entry commit or
+    roll back together: a failed append dooms that transaction, and the head stays locked until
+    it ends (keep it short). A person acting is named by their audit pseudonym (`audit_pseudonym_for`), not their id, so
+    erasure unlinks them as actor too.
+    """
+    field_names = list(fields)
+    request_id = request_id_var.get() if request_id is None else request_id
+    _validate(
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=action,
+        purpose=purpose,
+        fields=field_names,
+        request_id=request_id,
+    )
+    plaintext = None
+    if details is not None:
+        if subject_id is None:
+            raise InvalidAuditEntry("details are encrypted under the subject's key: give subject_id too.")
+        try:
+            plaintext = json.dumps(details, sort_keys=True, separators=(",", ":")).encode()
+        except (TypeError, ValueError):
+            raise InvalidAuditEntry("details must be JSON-serializable.") from None
+    # Outside the head lock: making a pseudonym needs no ordering.
+    pseudonym = None if subject_id is None else audit_pseudonym_for(subject_id)
+
+    # No savepoint inside a caller's transaction: an action whose entry failed must not commit.
+    with transaction.atomic(using=router.db_for_write(AuditEntry), savepoint=False):
+        head_seq, prev_hash = _lock_head()
+        seq = head_seq + 1
+        ciphertext = None
+        if plaintext is not None and subject_id is not None:
+            ciphertext = encrypt(
+                plaintext,
+                subject_id=subject_id,
+                data_class=DataClass.AUDIT,
+                context=associated_data("audit", str(seq)),
+            )
+        entry = AuditEntry(
+            seq=seq,
+            created_at=timezone.now(),
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            purpose=purpose,
+            fields=field_names,
+            request_id=request_id,
+            subject_pseudonym=pseudonym,
+            details=ciphertext,
+            prev_hash=prev_hash,
+        )
+        entry.hash = audit_entry_hash(entry)
+        entry.save(force_insert=True)
+        AuditHead.objects.filter(pk=HEAD_ID).update(seq=seq, hash=entry.hash)
+    return entry
+
+
+def audit_details_read(*, entry: AuditEntry, subject_id: uuid.UUID) -> dict[str, Any] | None:
+    """The entry's decrypted details (for the subject's own access request, or an investigation).
+    Raises `SubjectErased` once the subject's keys are shredded."""
+    if entry.details is None:
+        return None
+    plaintext = decrypt(
+        bytes(entry.details),
+        subject_id=subject_id,
+        data_class=DataClass.AUDIT,
+        context=associated_data("audit", str(entry.seq)),
+    )
+    details: dict[str, Any] = json.loads(plaintext)
+    return details
+
+
+# --- Checkpoints --------------------------------------------------------------------------------
+
+
+def audit_checkpoint_sign(*, verify: bool = True) -> AuditCheckpoint:
+    """Sign the chain head with the audit signing key. By default the whole chain is verified
+    first and exactly the verified head is signed: a checkpoint must never vouch for a forgery."""
+    if verify:
+        result = audit_verify()
+        if result.failure is not None:
+            raise AuditChainBroken(f"Not signing a broken chain: entry {result.failure.seq}: {result.failure.reason}")
+        seq, chain_hash = result.head_seq, result.head_hash
+    else:
+        seq, chain_hash = AuditHead.objects.filter(pk=HEAD_ID).values_list("seq", "hash").first() or (0, "")
+    if seq < 1:
+        raise NothingToSign("The audit log is empty: there is nothing to sign yet.")
+    signing_key = get_provider().audit_signing_key()
+    signed_at = timezone.now()
+    return AuditCheckpoint.objects.create(
+        seq=seq,
+        hash=chain_hash,
+        signed_at=signed_at,
+        key_fingerprint=key_fingerprint(signing_key.public_key()),
+        signature=signing_key.sign(_checkpoint_message(seq, chain_hash, signed_at)),
+    )
+
+
+# --- Verifying ----------------------------------------------------------------------------------
+
+
+def _checkpoint_expectations(
+    verify_key: Ed25519PublicKey,
+) -> tuple[dict[int, list[tuple[str, datetime]]], list[VerifyFailure], int]:
+    """The hashes that checkpoints with a good signature vouch for, by seq; a failure for each
+    checkpoint whose signature does not verify; and how many checkpoints there are."""
+    fingerprint = key_fingerprint(verify_key)
+    expected: dict[int, list[tuple[str, datetime]]] = {}
+    failures: list[VerifyFailure] = []
+    rows = AuditCheckpoint.objects.order_by("seq", "signed_at").values_list(
+        "seq", "hash", "signed_at", "key_fingerprint", "signature"
+    )
+    count = 0
+    for seq, chain_hash, signed_at, fingerprint_used, signature in rows:
+        count += 1
+        if fingerprint_used != fingerprint:
+            reason = f"the checkpoint signed at {_when(signed_at)} names key {fingerprint_used[:16]}, not the audit key"
+            failures.append(VerifyFailure(seq, Problem.CHECKPOINT_KEY, reason))
+            continue
+        try:
+            verify_key.verify(bytes(signature), _checkpoint_message(seq, chain_hash, signed_at))
+        except InvalidSignature:
+            reason = f"the checkpoint signed at {_when(signed_at)} has a bad signature"
+            failures.append(VerifyFailure(seq, Problem.CHECKPOINT_SIGNATURE, reason))
+            continue
+        expected.setdefault(seq, []).append((chain_hash, signed_at))
+    return expected, failures, count
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
+
+
+def _walk(
+    rows: Iterable[tuple[Any, ...]], expected: dict[int, list[tuple[str, datetime]]]
+) -> tuple[int, str, VerifyFailure | None]:
+    """Check entries in seq order up to the first bad one, popping the checkpoints passed.
+    Returns (entries intact, hash of the last intact entry, the failure if one was found)."""
+    prev_hash = AUDIT_GENESIS_HASH
+    next_seq = 1
+    vouched = 0  # the last seq a checkpoint confirmed
+    fields_parts = _FieldsPart()
+    for row in rows:
+        seq, created_part, actor_type, actor_id, action, purpose, fields_json, *rest = row
+        request_id, pseudonym_text, details, entry_prev_hash, entry_hash = rest
+        if seq != next_seq:
+            return (
+                next_seq - 1,
+                prev_hash,
+                VerifyFailure(next_seq, Problem.MISSING, f"entry {next_seq} is missing (the next entry is {seq})"),
+            )
+        if entry_prev_hash != prev_hash:
+            return (
+                next_seq - 1,
+                prev_hash,
+                VerifyFailure(seq, Problem.BROKEN_LINK, f"its prev_hash is not the hash of entry {seq - 1}"),
+            )
+        try:
+            canonical = _canonical(
+                seq,
+                created_part,
+                actor_type,
+                actor_id,
+                action,
+                purpose,
+                fields_parts[fields_json],
+                request_id,
+                # PostgreSQL's uuid text has hyphens, SQLite stores the bare hex.
+                "" if pseudonym_text is None else pseudonym_text.replace("-", ""),
+                details,
+                entry_prev_hash,
+            )
+        except (TypeError, AttributeError, ValueError):  # a column rewritten to a wrong type
+            canonical = b""
+        digest = hashlib.sha256(canonical).hexdigest()
+        if digest != entry_hash:
+            return (
+                next_seq - 1,
+                prev_hash,
+                VerifyFailure(seq, Problem.ALTERED, "its content does not match its hash (altered)"),
+            )
+        if seq in expected:
+            for vouched_hash, signed_at in expected.pop(seq):
+                if vouched_hash != digest:
+                    reason = (
+                        f"the chain differs from the checkpoint signed at {_when(signed_at)}: "
+                        f"entries {vouched + 1}..{seq} were rewritten"
+                    )
+                    return next_seq - 1, prev_hash, VerifyFailure(seq, Problem.CHECKPOINT_MISMATCH, reason)
+            vouched = seq
+        prev_hash = digest
+        next_seq += 1
+    return next_seq - 1, prev_hash, None
+
+
+def audit_verify(*, batch_size: int = DEFAULT_BATCH_SIZE) -> VerifyResult:
+    """Walk the whole chain in seq order and report the first entry that is not as written.
+
+    Finds removed entries (seq not contiguous from 1), broken links (prev_hash), altered entries
+    (hash recomputed), a wrong head, and, through the signed checkpoints, a chain rewritten and
+    re-hashed consistently. Streams tuples, not model instances, to keep up with a large log.
+    """
+    # Checkpoints, then the head, then entries up to that head: entries appended meanwhile fall
+    # outside this run instead of looking like a mismatch.
+    expected, failures, checkpoint_count = _checkpoint_expectations(get_provider().audit_verify_key())
+    head = AuditHead.objects.filter(pk=HEAD_ID).values_list("seq", "hash").first()
+    rows = (
+        AuditEntry.objects.order_by("seq")
+        .annotate(
+            created_text=_CanonicalTime("created_at"),
+            fields_json=Cast("fields", TextField()),
+            pseudonym_text=Cast("subject_pseudonym", TextField()),
+        )
+        .values_list(*_VERIFY_COLUMNS)
+    )
+    if head is not None:
+        rows = rows.filter(seq__lte=head[0])
+
+    intact, last_hash, chain_failure = _walk(rows.iterator(chunk_size=batch_size), expected)
+    if chain_failure is not None:
+        failures.append(chain_failure)
+    else:
+        if head is None:
+            if intact:
+                failures.append(VerifyFailure(intact, Problem.HEAD_MISMATCH, "the chain head is missing"))
+        elif intact < head[0]:
+            reason = f"entry {intact + 1} is missing (the head says the log ends at {head[0]})"
+            failures.append(VerifyFailure(intact + 1, Problem.MISSING, reason))
+        elif last_hash != head[1]:
+            failures.append(VerifyFailure(head[0], Problem.HEAD_MISMATCH, "the head hash is not this entry's hash"))
+        if expected:  # checkpoints for entries the log no longer has: its tail was cut off
+            last = max(expected)
+            reason = f"entries {intact + 1}..{last} are missing (a signed checkpoint vouches for them)"
+            failures.append(VerifyFailure(max(intact + 1, 1), Problem.MISSING, reason))
+    head_seq, head_hash = head or (0, AUDIT_GENESIS_HASH)
+    return VerifyResult(
+        entries=intact,
+        head_seq=head_seq,
+        head_hash=head_hash,
+        checkpoints=checkpoint_count,
+        failure=min(failures, key=lambda failure: failure.seq, default=None),
+    )
