@@ -277,27 +277,66 @@ def _validate(*, actor_type: str, actor_id: str, action: str, purpose: str, fiel
             raise InvalidAuditEntry("fields must be field names (lowercase identifiers), never values.")
 
 
-def _lock_head() -> tuple[int, str]:
-    """Lock the head row, then read it (seq, hash), in one statement, so concurrent appends
-    queue here instead of taking the same seq. PostgreSQL: SELECT ... FOR UPDATE, which makes
-    no new row version. SQLite has no row locks: a no-op UPDATE takes its write lock instead.
+def _lock_head(subject_id: uuid.UUID | None) -> tuple[int, str, uuid.UUID | None]:
+    """Lock the head row and read it (seq, hash), so concurrent appends queue here instead of
+    taking the same seq. On PostgreSQL one statement: SELECT ... FOR UPDATE (no new row version),
+    also fetching the subject's audit pseudonym, which saves a round trip per append. SQLite has
+    no row locks: a no-op UPDATE takes its write lock, and the pseudonym is read separately.
     Raw SQL because this runs on every append and the ORM's version cost a third of one."""
     connection = connections[router.db_for_write(AuditHead)]
-    table, seq, chain_hash, pk = map(connection.ops.quote_name, (AuditHead._meta.db_table, "seq", "hash", "id"))
+    quote = connection.ops.quote_name
+    table, seq, chain_hash, pk = map(quote, (AuditHead._meta.db_table, "seq", "hash", "id"))
+    params: list[Any] = [HEAD_ID]
+    pseudonym_sql = "NULL"
+    if subject_id is not None and connection.vendor == "postgresql":
+        pseudonym_sql = (
+            f"(SELECT {quote('pseudonym')} FROM {quote(AuditPseudonym._meta.db_table)} "  # noqa: S608
+            f"WHERE {quote('subject_id')} = %s)"
+        )
+        params.insert(0, subject_id)
     if connection.features.has_select_for_update:
-        sql = f"SELECT {seq}, {chain_hash} FROM {table} WHERE {pk} = %s FOR UPDATE"  # noqa: S608 (model identifiers)
+        sql = f"SELECT {seq}, {chain_hash}, {pseudonym_sql} FROM {table} WHERE {pk} = %s FOR UPDATE OF {table}"  # noqa: S608
     else:
         sql = f"UPDATE {table} SET {seq} = {seq} WHERE {pk} = %s RETURNING {seq}, {chain_hash}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [HEAD_ID])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
         if row is None:
             _create_head()
-            cursor.execute(sql, [HEAD_ID])
+            cursor.execute(sql, params)
             row = cursor.fetchone()
     if row is None:
         raise AuditChainBroken("The audit head row disappeared while appending.")
-    return int(row[0]), str(row[1])
+    pseudonym = row[2] if len(row) > 2 else None
+    if subject_id is not None and pseudonym is None:
+        pseudonym = audit_pseudonym_for(subject_id)
+    return int(row[0]), str(row[1]), pseudonym
+
+
+def _insert_and_advance(entry: AuditEntry) -> None:
+    """Insert the entry and move the head to it. On PostgreSQL in one statement (a
+    data-modifying CTE): one round trip fewer on every append than INSERT, then UPDATE."""
+    connection = connections[router.db_for_write(AuditEntry)]
+    if connection.vendor != "postgresql":
+        entry.save(force_insert=True)
+        AuditHead.objects.filter(pk=HEAD_ID).update(seq=entry.seq, hash=entry.hash)
+        return
+    quote = connection.ops.quote_name
+    fields = AuditEntry._meta.concrete_fields
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join("%s" for _ in fields)
+    head = quote(AuditHead._meta.db_table)
+    sql = (
+        f"WITH new AS (INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"RETURNING {quote('seq')}, {quote('hash')}) "
+        f"UPDATE {head} SET {quote('seq')} = new.{quote('seq')}, {quote('hash')} = new.{quote('hash')} "
+        f"FROM new WHERE {head}.{quote('id')} = %s"
+    )
+    params = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, HEAD_ID])
+        if cursor.rowcount != 1:
+            raise AuditChainBroken("The audit head did not move with the new entry.")
 
 
 def _create_head() -> None:
@@ -346,12 +385,9 @@ def audit_record(
             plaintext = json.dumps(details, sort_keys=True, separators=(",", ":")).encode()
         except (TypeError, ValueError):
             raise InvalidAuditEntry("details must be JSON-serializable.") from None
-    # Outside the head lock: making a pseudonym needs no ordering.
-    pseudonym = None if subject_id is None else audit_pseudonym_for(subject_id)
-
     # No savepoint inside a caller's transaction: an action whose entry failed must not commit.
     with transaction.atomic(using=router.db_for_write(AuditEntry), savepoint=False):
-        head_seq, prev_hash = _lock_head()
+        head_seq, prev_hash, pseudonym = _lock_head(subject_id)
         seq = head_seq + 1
         ciphertext = None
         if plaintext is not None and subject_id is not None:
@@ -375,8 +411,7 @@ def audit_record(
             prev_hash=prev_hash,
         )
         entry.hash = audit_entry_hash(entry)
-        entry.save(force_insert=True)
-        AuditHead.objects.filter(pk=HEAD_ID).update(seq=seq, hash=entry.hash)
+        _insert_and_advance(entry)
     return entry
 
 

@@ -8,9 +8,11 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
+from vault.audit import audit_verify
 from vault.crypto import data_keys_by_kek
 from vault.fields import unseal
 from vault.keys import LocalKeyProvider, UnknownKek, UnwrapFailed, get_provider, new_key_set
+from vault.models import AuditEntry, AuditPseudonym
 
 B64_32 = base64.b64encode(b"k" * 32).decode()
 
@@ -173,3 +175,11 @@ def test_shred_command(thing, sealed_table, capsys):
     assert "1 data key(s) destroyed" in capsys.readouterr().out
     with pytest.raises(SubjectErased):
         unseal(sealed_table.objects.get(pk=row.pk), "value", purpose="test")
+
+    entry = AuditEntry.objects.get(action="subject.shred")
+    assert entry.subject_pseudonym is not None
+    assert not AuditPseudonym.objects.filter(subject_id=subject).exists(), "the link to the person is cut"
+    assert str(subject) not in str(AuditEntry.objects.values().get(pk=entry.pk))
+    call_command("vault_subject_shred", str(subject), "--yes")  # again: harmless, no second entry
+    assert AuditEntry.objects.filter(action="subject.shred").count() == 1
+    assert audit_verify().ok
