@@ -323,7 +323,7 @@ def _insert_and_advance(entry: AuditEntry) -> None:
         return
     quote = connection.ops.quote_name
     fields = AuditEntry._meta.concrete_fields
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(field.column or field.attname) for field in fields)
     placeholders = ", ".join("%s" for _ in fields)
     head = quote(AuditHead._meta.db_table)
     sql = (
