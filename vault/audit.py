@@ -11,6 +11,7 @@ kept are encrypted under the subject's key and only their ciphertext is hashed, 
 (shredding the keys, unlinking the pseudonym) leaves the chain verifiable and anonymous.
 """
 
+import base64
 import hashlib
 import json
 import re
@@ -454,6 +455,17 @@ def audit_checkpoint_sign(*, verify: bool = True) -> AuditCheckpoint:
         key_fingerprint=key_fingerprint(signing_key.public_key()),
         signature=signing_key.sign(_checkpoint_message(seq, chain_hash, signed_at)),
     )
+
+
+def checkpoint_record(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    """A checkpoint as JSON, to be copied where the database's administrators cannot write."""
+    return {
+        "seq": checkpoint.seq,
+        "hash": checkpoint.hash,
+        "signed_at": checkpoint.signed_at.isoformat(),
+        "key_fingerprint": checkpoint.key_fingerprint,
+        "signature": base64.b64encode(bytes(checkpoint.signature)).decode("ascii"),
+    }
 
 
 # --- Verifying ----------------------------------------------------------------------------------

@@ -64,7 +64,13 @@ _SCRUBBERS: list[tuple[re.Pattern[str], str]] = [
         ),
         "[ip]",
     ),
-    (re.compile(r"(?<![\w-])\+?\d[\d ().-]{6,}\d\b"), "[phone]"),
+    # Phone numbers: "+" and 8 or more digits and separators; or 3 or more groups of digits
+    # split by spaces, dashes or parentheses; or a bare run of 10 to 15 digits. Never dots (they
+    # would take decimals and timestamps), never inside a word or base64 text.
+    (
+        re.compile(r"(?<![\w/+-])(?:\+\d[\d ()-]{6,}\d|\(?\d{1,5}\)?(?:[ -]+\(?\d{1,5}\)?){2,}|\d{10,15})(?![\w/+=])"),
+        "[phone]",
+    ),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b(?!T\d)"), "[date]"),
 ]
 

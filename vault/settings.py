@@ -278,6 +278,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers unacknowledged messages after this; it must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# `celery -A vault beat` runs these. Signed audit checkpoints bound how much of the log an
+# attacker with database access could rewrite unnoticed.
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {
+        "task": "vault.audit_checkpoint",
+        "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 3600, minimum=60),
+    },
+}
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -504,3 +504,17 @@ def test_concurrent_appends_are_serialized_into_one_intact_chain(committed_audit
     assert (result.entries, result.head_seq) == (total, total)
     assert list(AuditEntry.objects.values_list("seq", flat=True)) == list(range(1, total + 1))
     assert AuditPseudonym.objects.filter(subject_id=shared_subject).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_periodic_checkpoint_task_signs_and_logs_the_head(caplog):
+    from vault.tasks import audit_checkpoint
+
+    assert audit_checkpoint.apply().get() is None, "nothing to sign in an empty log"
+    audit_record(actor_type="system", actor_id="test", action="profile.read")
+    with caplog.at_level("INFO", logger="vault.audit.checkpoints"):
+        record = audit_checkpoint.apply().get()
+    assert record["seq"] == 1
+    assert AuditCheckpoint.objects.count() == 1
+    assert json.dumps(record, sort_keys=True) in caplog.text
+    assert audit_verify().checkpoints == 1

@@ -1,16 +1,15 @@
-"""Sign a checkpoint of the audit chain's head (run it periodically, e.g. hourly from cron).
+"""Sign a checkpoint of the audit chain's head (Celery beat runs the same every AUDIT_CHECKPOINT_SECONDS).
 
 The printed JSON line is meant to be copied somewhere the database's administrators cannot
 write (a log service, another account's bucket): it later proves the log was not rewritten.
 """
 
-import base64
 import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from vault.audit import AuditChainBroken, NothingToSign, audit_checkpoint_sign
+from vault.audit import AuditChainBroken, NothingToSign, audit_checkpoint_sign, checkpoint_record
 
 
 class Command(BaseCommand):
@@ -31,12 +30,5 @@ class Command(BaseCommand):
             return
         except AuditChainBroken as exc:
             raise CommandError(str(exc)) from None
-        record = {
-            "seq": checkpoint.seq,
-            "hash": checkpoint.hash,
-            "signed_at": checkpoint.signed_at.isoformat(),
-            "key_fingerprint": checkpoint.key_fingerprint,
-            "signature": base64.b64encode(bytes(checkpoint.signature)).decode("ascii"),
-        }
         self.stdout.write(self.style.SUCCESS(f"Signed checkpoint at entry {checkpoint.seq}, head {checkpoint.hash}"))
-        self.stdout.write(json.dumps(record, sort_keys=True))
+        self.stdout.write(json.dumps(checkpoint_record(checkpoint), sort_keys=True))
