@@ -91,7 +91,7 @@ def _measure_field_layer(model) -> list[Figure]:
     # The same work as the vault, written by hand with bare calls: the DEK's associated data is
     # built from the subject, each value's from its row and subject, the envelope is parsed and
     # the plaintext decoded. This is the floor for any implementation that binds ciphertexts.
-    prefix = crypto.associated_data("vault-value/1", "vault.sealedthing", "value")
+    prefix = crypto.associated_data("vault-value/1", "vault.sealedthing.value")
     subject_part = crypto.associated_data(subject.bytes)
     envelopes = []
     for i, row in enumerate(rows):
@@ -99,11 +99,12 @@ def _measure_field_layer(model) -> list[Figure]:
         ad = prefix + crypto.associated_data(row.pk.bytes) + subject_part
         envelopes.append((row, b"\x01\x00\x00\x00\x01" + nonce + dek.encrypt(nonce, f"v{i}".encode(), ad)))
     dek_ad = crypto.associated_data("vault-dek/1", subject.bytes, "profile", (1).to_bytes(4)) + b"k1"
-    wrapped_with_ad = kek.encrypt(wrap_nonce, dek_bytes, dek_ad)
+    same_nonce = os.urandom(12)  # a nonce of its own: never reuse one under the same key
+    wrapped_with_ad = kek.encrypt(same_nonce, dek_bytes, dek_ad)
 
     def same_work_read() -> None:
         ad = crypto.associated_data("vault-dek/1", subject.bytes, "profile", (1).to_bytes(4)) + b"k1"
-        key = AESGCM(kek.decrypt(wrap_nonce, wrapped_with_ad, ad))
+        key = AESGCM(kek.decrypt(same_nonce, wrapped_with_ad, ad))
         suffix = crypto.associated_data(subject.bytes)
         for row, envelope in envelopes:
             ad = prefix + crypto.associated_data(row.pk.bytes) + suffix

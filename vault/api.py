@@ -34,6 +34,19 @@ def error_body(status_code: int, errors: list[dict[str, Any]]) -> dict[str, Any]
     return {"status": status_code, "errors": errors}
 
 
+# DRF's messages for these codes quote the submitted value ('"ada@example.com" is not a valid
+# choice.'); they are replaced so that no input, possibly personal, is echoed back or logged.
+_ECHOING_CODES = {
+    "invalid_choice": "Not one of the allowed choices.",
+    "does_not_exist": "No such object.",
+    "no_match": "No such object.",
+    "incorrect_match": "No such object.",
+    "incorrect_type": "Wrong type of value.",
+    "not_a_list": "Expected a list.",
+    "not_a_dict": "Expected an object.",
+}
+
+
 def _error(code: str, message: str, param: str | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {"code": code, "message": message}
     if param is not None:
@@ -44,7 +57,8 @@ def _error(code: str, message: str, param: str | None = None) -> dict[str, Any]:
 def _flatten(details: Any, param: str | None = None) -> list[dict[str, Any]]:
     """Turn DRF's nested `get_full_details()` into flat errors, naming nested fields `a.b.0`."""
     if isinstance(details, dict) and set(details) == {"message", "code"}:
-        return [_error(str(details["code"]), str(details["message"]), param)]
+        code = str(details["code"])
+        return [_error(code, _ECHOING_CODES.get(code, str(details["message"])), param)]
     if isinstance(details, dict):
         errors = []
         for key, value in details.items():

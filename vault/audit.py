@@ -353,7 +353,8 @@ def _create_head() -> None:
 def audit_record(
     *,
     actor_type: str,
-    actor_id: str,
+    actor_id: str = "",
+    actor_subject_id: uuid.UUID | None = None,
     action: str,
     purpose: str = "",
     fields: Iterable[str] = (),
@@ -365,9 +366,17 @@ def audit_record(
 
     Runs in the caller's transaction when there is one, so an action and its entry commit or
     roll back together: a failed append dooms that transaction, and the head stays locked until
-    it ends (keep it short). A person acting is named by their audit pseudonym (`audit_pseudonym_for`), not their id, so
-    erasure unlinks them as actor too.
+    it ends (keep it short).
+
+    A person acting is given as `actor_subject_id` and recorded as their audit pseudonym, never
+    their id, so erasure unlinks them as actor too; other actors give an opaque `actor_id`.
     """
+    if (actor_type == AuditActorType.PERSON) != (actor_subject_id is not None):
+        raise InvalidAuditEntry("A person acting is given by actor_subject_id (and only a person is).")
+    if actor_subject_id is not None:
+        if actor_id:
+            raise InvalidAuditEntry("Give a person as actor_subject_id only: their id must not enter the log.")
+        actor_id = str(audit_pseudonym_for(actor_subject_id))
     field_names = list(fields)
     request_id = request_id_var.get() if request_id is None else request_id
     _validate(

@@ -54,5 +54,16 @@ def _attach_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> 
 
 @signals.task_prerun.connect
 def _adopt_request_id(task: Task | None = None, **kwargs: Any) -> None:
-    incoming = getattr(task.request, "request_id", None) if task is not None else None
-    request_id_var.set(incoming or f"task-{new_request_id()}")
+    """A worker takes the id its caller sent; an eager task (no broker) simply keeps running
+    under its caller's id, which must not change for the rest of the caller's request."""
+    if task is None or task.request.is_eager:
+        return
+    incoming = getattr(task.request, "request_id", None)
+    task.request.request_id_token = request_id_var.set(incoming or f"task-{new_request_id()}")  # type: ignore[attr-defined]
+
+
+@signals.task_postrun.connect
+def _drop_request_id(task: Task | None = None, **kwargs: Any) -> None:
+    token = getattr(task.request, "request_id_token", None) if task is not None else None
+    if token is not None:
+        request_id_var.reset(token)

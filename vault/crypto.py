@@ -24,7 +24,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from vault.keys import KEY_BYTES, NONCE_BYTES, VaultError, get_provider
+from vault.keys import KEY_BYTES, NONCE_BYTES, VaultError, associated_data, get_provider
 from vault.models import DataKey, ErasedSubject
 from vault.routers import keystore_alias
 
@@ -40,13 +40,9 @@ class DecryptionFailed(VaultError):
     """A ciphertext did not authenticate: tampered, moved to another row/field/subject, or corrupt."""
 
 
-def associated_data(*parts: str | bytes) -> bytes:
-    """Length-prefixed parts, so ("ab", "c") and ("a", "bc") can never collide."""
-    out = b""
-    for part in parts:
-        encoded = part.encode("utf-8") if isinstance(part, str) else part
-        out += len(encoded).to_bytes(2, "big") + encoded
-    return out
+def as_subject_id(value: uuid.UUID | str) -> uuid.UUID:
+    """Subjects are UUIDs; a UUID given as text is accepted, anything else is a bug."""
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
 
 
 def _dek_associated_data(subject_id: uuid.UUID, data_class: str, version: int) -> bytes:
@@ -58,6 +54,9 @@ class _KeyCache:
     keys: dict[tuple[uuid.UUID, str, int], AESGCM] = field(default_factory=dict)
     active: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
     wrapped: dict[tuple[uuid.UUID, str, int], DataKey] = field(default_factory=dict)
+    # Keys this scope created inside a transaction that has not committed yet: never cached, so
+    # a rollback cannot leave the scope encrypting under a key that no longer exists.
+    uncommitted: set[tuple[uuid.UUID, str]] = field(default_factory=set)
 
 
 _cache: ContextVar[_KeyCache | None] = ContextVar("vault_key_cache", default=None)
@@ -135,22 +134,38 @@ def _key_for_write(subject_id: uuid.UUID, data_class: str) -> tuple[int, AESGCM]
     row = DataKey.objects.filter(subject_id=subject_id, data_class=data_class).order_by("-version").first()
     if row is None:
         row = _create_key(subject_id, data_class)
+        alias = keystore_alias()
+        if cache is not None and connections[alias].in_atomic_block:
+            slot = (subject_id, data_class)
+            cache.uncommitted.add(slot)
+            transaction.on_commit(lambda: cache.uncommitted.discard(slot), using=alias)
     aead = _unwrap(row)
-    if cache is not None:
+    if cache is not None and (subject_id, data_class) not in cache.uncommitted:
         cache.keys[(subject_id, data_class, row.version)] = aead
         cache.active[(subject_id, data_class)] = row.version
     return row.version, aead
 
 
+def _lock_subject(alias: str, subject_id: uuid.UUID) -> None:
+    """Serialize key creation and shredding of one subject (PostgreSQL; SQLite serializes all
+    writes anyway), so a key can never be created after, or during, the subject's erasure."""
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [(subject_id.int >> 65) - (1 << 62)])
+
+
 def _create_key(subject_id: uuid.UUID, data_class: str) -> DataKey:
-    if _is_erased(subject_id):
-        raise SubjectErased(f"Subject {subject_id} was erased; no new data key is made for them.")
     kek_id, wrapped = get_provider().wrap(
         AESGCM.generate_key(bit_length=KEY_BYTES * 8),
         associated_data=_dek_associated_data(subject_id, data_class, 1),
     )
+    alias = keystore_alias()
     try:
-        with transaction.atomic(using=keystore_alias()):
+        with transaction.atomic(using=alias):
+            _lock_subject(alias, subject_id)
+            if _is_erased(subject_id):
+                raise SubjectErased(f"Subject {subject_id} was erased; no new data key is made for them.")
             return DataKey.objects.create(
                 subject_id=subject_id, data_class=data_class, version=1, kek_id=kek_id, wrapped=wrapped
             )
@@ -159,7 +174,7 @@ def _create_key(subject_id: uuid.UUID, data_class: str) -> DataKey:
 
 
 def encrypt(plaintext: bytes, *, subject_id: uuid.UUID, data_class: str, context: bytes) -> bytes:
-    version, aead = _key_for_write(subject_id, data_class)
+    version, aead = _key_for_write(as_subject_id(subject_id), data_class)
     nonce = os.urandom(NONCE_BYTES)
     return b"\x01" + version.to_bytes(4, "big") + nonce + aead.encrypt(nonce, plaintext, context)
 
@@ -182,6 +197,7 @@ def decrypt_for_subject(
     The access gate reads a person's values together, so the key is looked up once, not once per
     value, and the parts of the associated data shared by all values are passed once. This is
     the hot path of every read: kept deliberately tight."""
+    subject_id = as_subject_id(subject_id)
     plaintexts: list[bytes] = []
     append = plaintexts.append
     version, aead = -1, None
@@ -204,7 +220,10 @@ def decrypt_for_subject(
 
 def subject_shred(subject_id: uuid.UUID) -> int:
     """Destroy every data key of the subject, at once and for good. Returns how many."""
-    with transaction.atomic(using=keystore_alias()):
+    subject_id = as_subject_id(subject_id)
+    alias = keystore_alias()
+    with transaction.atomic(using=alias):
+        _lock_subject(alias, subject_id)
         ErasedSubject.objects.get_or_create(subject_id=subject_id)
         deleted, _ = DataKey.objects.filter(subject_id=subject_id).delete()
     cache = _cache.get()
@@ -212,6 +231,7 @@ def subject_shred(subject_id: uuid.UUID) -> int:
         cache.keys = {k: v for k, v in cache.keys.items() if k[0] != subject_id}
         cache.active = {k: v for k, v in cache.active.items() if k[0] != subject_id}
         cache.wrapped = {k: v for k, v in cache.wrapped.items() if k[0] != subject_id}
+        cache.uncommitted = {k for k in cache.uncommitted if k[0] != subject_id}
     return deleted
 
 
@@ -225,9 +245,11 @@ def data_keys_by_kek() -> dict[str, int]:
 
 
 def data_keys_rewrap(*, batch_size: int = 5000, on_batch: Callable[[int], None] | None = None) -> int:
-    """Rewrap every data key not under the active KEK. Resumable: each batch commits on its
-    own, and a rerun takes whatever is left (including keys made meanwhile by processes that
-    had not yet seen the new KEK). Only 32-byte keys are re-encrypted; values are untouched."""
+    """Rewrap every data key not under the active KEK; returns how many were rewrapped.
+
+    Resumable: each batch commits on its own. Passes repeat until no key is left under an old
+    KEK, which also takes keys made meanwhile by processes that had not yet seen the new KEK
+    (they may sort before the point a pass had reached). Only 32-byte keys are re-encrypted."""
     provider = get_provider()
     alias = keystore_alias()
     connection = connections[alias]
@@ -240,7 +262,10 @@ def data_keys_rewrap(*, batch_size: int = 5000, on_batch: Callable[[int], None] 
             batch = batch.filter(id__gt=last_id)
         rows = list(batch.values_list("id", "subject_id", "data_class", "version", "kek_id", "wrapped")[:batch_size])
         if not rows:
-            return done
+            if last_id is None or not DataKey.objects.exclude(kek_id=active).exists():
+                return done
+            last_id = None  # another pass for keys made behind this one
+            continue
         updates = []
         for key_id, subject_id, data_class, version, kek_id, wrapped in rows:
             ad = _dek_associated_data(subject_id, data_class, version)
@@ -248,14 +273,13 @@ def data_keys_rewrap(*, batch_size: int = 5000, on_batch: Callable[[int], None] 
             new_kek_id, new_wrapped = provider.wrap(raw, associated_data=ad)
             updates.append((key_id, kek_id, new_kek_id, new_wrapped))
         with transaction.atomic(using=alias):
-            _write_rewrapped(connection, updates)
-        done += len(rows)
+            done += _write_rewrapped(connection, updates)
         last_id = rows[-1][0]
         if on_batch is not None:
             on_batch(len(rows))
 
 
-def _write_rewrapped(connection: BaseDatabaseWrapper, updates: list[tuple[uuid.UUID, str, str, bytes]]) -> None:
+def _write_rewrapped(connection: BaseDatabaseWrapper, updates: list[tuple[uuid.UUID, str, str, bytes]]) -> int:
     """Store a batch of rewrapped keys. A row is only updated if it is still wrapped by the KEK
     it was read under, so two rotations running at once cannot overwrite each other."""
     table = connection.ops.quote_name(DataKey._meta.db_table)
@@ -269,13 +293,16 @@ def _write_rewrapped(connection: BaseDatabaseWrapper, updates: list[tuple[uuid.U
                 "WHERE d.id = v.id AND d.kek_id = v.old_kek",
                 [now, *map(list, zip(*updates, strict=True))],
             )
+            return int(cursor.rowcount)
         else:
             pk = DataKey._meta.pk
             assert pk is not None
+            stamp = connection.ops.adapt_datetimefield_value(now)
             cursor.executemany(
                 f"UPDATE {table} SET wrapped = %s, kek_id = %s, updated_at = %s WHERE id = %s AND kek_id = %s",  # noqa: S608
                 [
-                    (wrapped, new_kek, now, pk.get_db_prep_value(key_id, connection), old_kek)
+                    (wrapped, new_kek, stamp, pk.get_db_prep_value(key_id, connection), old_kek)
                     for key_id, old_kek, new_kek, wrapped in updates
                 ],
             )
+            return int(cursor.rowcount)

@@ -10,6 +10,7 @@ The field is not a `BinaryField`: that class defines `get_placeholder_sql`, whic
 Django's fast multi-row insert on PostgreSQL (DESIGN.md section 2).
 """
 
+import base64
 import datetime
 import decimal
 import json
@@ -92,19 +93,25 @@ def decode_value(raw: bytes) -> Any:
 
 class SealedField(models.Field):
     """Ciphertext under the subject's data key. `subject_field` names the model attribute that
-    holds the subject's UUID; the row's primary key must be set before sealing (use UUIDs)."""
+    holds the subject's UUID; the row's primary key must be a UUID, set before sealing.
+
+    `context_name` is bound into every ciphertext; it defaults to "app_label.model.field" and
+    must stay the same for the life of the data (pass the old name after renaming a model)."""
 
     description = "Encrypted value"
 
-    def __init__(self, *args: Any, subject_field: str, data_class: str, **kwargs: Any):
+    def __init__(self, *args: Any, subject_field: str, data_class: str, context_name: str | None = None, **kwargs: Any):
         self.subject_field = subject_field
         self.data_class = data_class
+        self.context_name = context_name
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
         kwargs.update(subject_field=self.subject_field, data_class=self.data_class)
+        if self.context_name is not None:
+            kwargs["context_name"] = self.context_name
         kwargs.pop("editable", None)
         return name, path, args, kwargs
 
@@ -115,22 +122,33 @@ class SealedField(models.Field):
         return None if value is None else Sealed(value)
 
     def to_python(self, value: Any) -> Sealed | None:
+        """Ciphertext as stored, or as `value_to_string` wrote it (fixtures, dumpdata)."""
         if value is None or isinstance(value, Sealed):
             return value
-        if isinstance(value, bytes | memoryview):
-            return Sealed(bytes(value))
+        if value == "":
+            return None
+        if isinstance(value, str) and value.startswith(_SERIALIZED):
+            return Sealed(base64.b64decode(value.removeprefix(_SERIALIZED), validate=True))
         raise TypeError(f"{self.model.__name__}.{self.name} holds ciphertext; set it with vault.fields.seal().")
 
     def get_prep_value(self, value: Any) -> bytes | None:
+        # Only a Sealed is written: bytes could be plaintext that someone assigned by hand.
         sealed = self.to_python(value)
+        if sealed is not None and (len(sealed.ciphertext) < 34 or sealed.ciphertext[0] != crypto.FORMAT_V1):
+            raise TypeError(f"{self.model.__name__}.{self.name}: not a vault ciphertext.")
         return None if sealed is None else sealed.ciphertext
+
+    def value_to_string(self, obj: models.Model) -> str:
+        sealed: Sealed | None = getattr(obj, self.attname)
+        return "" if sealed is None else _SERIALIZED + base64.b64encode(sealed.ciphertext).decode("ascii")
 
     def contribute_to_class(self, cls: type[models.Model], name: str, private_only: bool = False) -> None:
         super().contribute_to_class(cls, name, private_only)
-        self._context_prefix = crypto.associated_data("vault-value/1", cls._meta.label_lower, name)
+        context_name = self.context_name or f"{cls._meta.label_lower}.{name}"
+        self._context_prefix = crypto.associated_data("vault-value/1", context_name)
 
     def context(self, instance: models.Model) -> bytes:
-        """Associated data binding a ciphertext to this model, field, row and subject."""
+        """Associated data binding a ciphertext to this model and field, row and subject."""
         pk = instance.pk
         if pk is None:
             raise ValueError(f"{self.model.__name__} needs its primary key before a value is sealed.")
@@ -140,11 +158,17 @@ class SealedField(models.Field):
         return getattr(instance, self.subject_field)
 
 
+_SERIALIZED = "sealed:"
+
+
 def _id_part(value: Any) -> bytes:
-    """A row or subject id as a length-prefixed part of the associated data."""
-    if type(value) is uuid.UUID:
-        return b"\x00\x10" + value.int.to_bytes(16)  # the common case, kept fast
-    return crypto.associated_data(str(value))
+    """A row or subject id as a part of the associated data (the framing of
+    `crypto.associated_data`, written out for UUIDs because this runs for every value).
+    Ids are UUIDs; one given as text is read as the UUID it names, so the binding does not
+    depend on whether the object came from the database or from code."""
+    if type(value) is not uuid.UUID:
+        value = uuid.UUID(str(value))
+    return b"\x00\x10" + value.int.to_bytes(16)
 
 
 def _field(instance: models.Model, name: str) -> SealedField:

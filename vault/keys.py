@@ -17,13 +17,16 @@ the KMS key version. Such a provider is a subclass of `KeyProvider` named by `VA
 
 import base64
 import binascii
+import fcntl
 import json
 import os
 import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,19 @@ class KeyProvider(ABC):
             raise VaultError("Key provider self-test returned a different key.")
 
 
+def associated_data(*parts: str | bytes) -> bytes:
+    """Length-prefixed parts, so ("ab", "c") and ("a", "bc") can never collide."""
+    out = b""
+    for part in parts:
+        encoded = part.encode("utf-8") if isinstance(part, str) else part
+        out += len(encoded).to_bytes(2, "big") + encoded
+    return out
+
+
+def _frame(kek_id: str) -> bytes:
+    return associated_data("kek", kek_id)
+
+
 def _decode_key(name: str, value: Any, length: int = KEY_BYTES) -> bytes:
     if not isinstance(value, str):
         raise ImproperlyConfigured(f"Vault key set: {name} must be a base64 string.")
@@ -104,7 +120,7 @@ def _encode_key(raw: bytes) -> str:
 
 
 def new_kek_id() -> str:
-    return f"kek-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(2)}"
+    return f"kek-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(6)}"
 
 
 def new_key_set() -> dict[str, Any]:
@@ -113,6 +129,7 @@ def new_key_set() -> dict[str, Any]:
         "format": KEY_SET_FORMAT,
         "active_kek": kek_id,
         "keks": {kek_id: _encode_key(secrets.token_bytes(KEY_BYTES))},
+        "activated": {kek_id: datetime.now(UTC).isoformat()},
         "audit_signing_key": _encode_key(secrets.token_bytes(KEY_BYTES)),
         "index_key": _encode_key(secrets.token_bytes(KEY_BYTES)),
     }
@@ -161,16 +178,17 @@ class LocalKeyProvider(KeyProvider):
         active = data.get("active_kek")
         if active not in keks:
             raise ImproperlyConfigured("Vault key set: active_kek must name one of its keks.")
-        self._data = data
-        self._keks = {kek_id: AESGCM(_decode_key(f"kek {kek_id}", value)) for kek_id, value in keks.items()}
-        self._active = str(active)
-        self._signing_key = Ed25519PrivateKey.from_private_bytes(
+        parsed = {kek_id: AESGCM(_decode_key(f"kek {kek_id}", value)) for kek_id, value in keks.items()}
+        signing_key = Ed25519PrivateKey.from_private_bytes(
             _decode_key("audit_signing_key", data.get("audit_signing_key"))
         )
         index = self._index_key_override or data.get("index_key")
         if not index:
             raise ImproperlyConfigured("No blind-index key: set VAULT_INDEX_KEY (or index_key in the key set).")
-        self._index_key = _decode_key("VAULT_INDEX_KEY", index)
+        index_key = _decode_key("VAULT_INDEX_KEY", index)
+        # Only a fully valid key set replaces the current one.
+        self._data, self._keks, self._active = data, parsed, str(active)
+        self._signing_key, self._index_key = signing_key, index_key
 
     def _file_mtime(self) -> float | None:
         try:
@@ -205,7 +223,7 @@ class LocalKeyProvider(KeyProvider):
     def wrap(self, key: bytes, *, associated_data: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(NONCE_BYTES)
         kek_id = self.active_kek_id()
-        return kek_id, nonce + self._keks[kek_id].encrypt(nonce, key, associated_data + kek_id.encode())
+        return kek_id, nonce + self._keks[kek_id].encrypt(nonce, key, associated_data + _frame(kek_id))
 
     def unwrap(self, wrapped: bytes, *, kek_id: str, associated_data: bytes) -> bytes:
         kek = self._keks.get(kek_id)
@@ -215,7 +233,7 @@ class LocalKeyProvider(KeyProvider):
             if kek is None:
                 raise UnknownKek(f"KEK {kek_id!r} is not in the key set (retired or never known here).")
         try:
-            return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], associated_data + kek_id.encode())
+            return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], associated_data + _frame(kek_id))
         except InvalidTag:
             raise UnwrapFailed(f"A data key wrapped by {kek_id!r} did not authenticate.") from None
 
@@ -227,50 +245,89 @@ class LocalKeyProvider(KeyProvider):
 
     # --- Key management (local keys only; a KMS manages its keys itself) ---------------------
 
-    def _write(self, data: dict[str, Any]) -> None:
+    @contextmanager
+    def _edit(self) -> Iterator[dict[str, Any]]:
+        """Change the key file under an exclusive lock, starting from what is on disk now, so two
+        `vault_keys` runs (rotate and retire, say) cannot overwrite each other's change."""
         if self.path is None:
             raise ImproperlyConfigured(
                 "Keys come from VAULT_KEKS, which this command cannot change: add the new KEK there "
                 "(or use VAULT_KEKS_FILE), restart, then run `vault_keys rotate --rewrap-only`."
             )
-        write_key_file(self.path, data, overwrite=True)
-        self._mtime = self._file_mtime()
-        self._load(json.dumps(data))
+        lock_path = self.path.with_name(f".{self.path.name}.lock")
+        with self._lock, open(lock_path, "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            self._load(self._read_file())
+            data = json.loads(json.dumps(self._data))  # a deep copy to edit
+            yield data
+            write_key_file(self.path, data, overwrite=True)
+            self._mtime = self._file_mtime()
+            self._load(json.dumps(data))
 
     def add_kek(self) -> str:
         """A new random KEK, made active. Older KEKs stay for unwrapping until retired."""
-        with self._lock:
+        with self._edit() as data:
             kek_id = new_kek_id()
-            while kek_id in self._keks:
+            while kek_id in data["keks"]:
                 kek_id = new_kek_id()
-            data = {**self._data, "keks": {**self._data["keks"], kek_id: _encode_key(secrets.token_bytes(KEY_BYTES))}}
+            data["keks"][kek_id] = _encode_key(secrets.token_bytes(KEY_BYTES))
+            data.setdefault("activated", {})[kek_id] = datetime.now(UTC).isoformat()
             data["active_kek"] = kek_id
-            self._write(data)
-            return kek_id
+        return kek_id
 
-    def remove_kek(self, kek_id: str) -> None:
-        with self._lock:
-            if kek_id == self._active:
+    def active_since(self) -> datetime | None:
+        """When the active KEK became active (None for key sets written without the time)."""
+        stamp = self._data.get("activated", {}).get(self._active)
+        return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+
+    def remove_kek(self, kek_id: str, *, still_used: Callable[[str], int]) -> None:
+        """Destroy a KEK. `still_used` counts the data keys it wraps; it is asked again under
+        the file lock, so a key wrapped meanwhile is never orphaned."""
+        with self._edit() as data:
+            if kek_id == data["active_kek"]:
                 raise VaultError(f"{kek_id} is the active KEK; rotate before retiring it.")
-            if kek_id not in self._keks:
+            if kek_id not in data["keks"]:
                 raise UnknownKek(f"KEK {kek_id!r} is not in the key set.")
-            keks = {k: v for k, v in self._data["keks"].items() if k != kek_id}
-            self._write({**self._data, "keks": keks})
+            since = self.active_since()
+            settle = timedelta(seconds=2 * RELOAD_CHECK_SECONDS)
+            if since is not None and datetime.now(UTC) - since < settle:
+                wait = int((since + settle - datetime.now(UTC)).total_seconds()) + 1
+                raise VaultError(
+                    f"The active KEK is new: running processes may still wrap keys under {kek_id}. "
+                    f"Retry in {wait} s (after `vault_keys rotate --rewrap-only`)."
+                )
+            if remaining := still_used(kek_id):
+                raise VaultError(
+                    f"{kek_id} still wraps {remaining} data key(s); run `vault_keys rotate --rewrap-only` first."
+                )
+            del data["keks"][kek_id]
+            data.get("activated", {}).pop(kek_id, None)
 
 
 def write_key_file(path: Path, data: dict[str, Any], *, overwrite: bool) -> None:
-    """Write a key set readable by its owner only, atomically (no half-written key file)."""
-    if path.exists() and not overwrite:
-        raise FileExistsError(path)
+    """Write a key set readable by its owner only, atomically and durably: a crash leaves the
+    old file or the new one, never half of one, and never an older one after the database
+    already holds keys wrapped by the new KEK. Without `overwrite`, an existing file wins."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # fails if the file exists, with no window for a race
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 @cache

@@ -25,3 +25,19 @@ class SealedThing(models.Model):
 
     def __str__(self) -> str:
         return str(self.id)
+
+
+class SealedThingElsewhere(models.Model):
+    """The same table seen as another model: its values are bound to another context name."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    subject_id = models.UUIDField()
+    value = SealedField(subject_field="subject_id", data_class=DataClass.PROFILE, null=True)
+
+    class Meta:
+        app_label = "vault"
+        db_table = "test_sealed_thing"
+        managed = False
+
+    def __str__(self) -> str:
+        return str(self.id)

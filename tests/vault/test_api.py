@@ -7,6 +7,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from vault.api import ApplicationError
 
 
@@ -18,6 +19,8 @@ class _Input(serializers.Serializer):
     email = serializers.EmailField()
     size = serializers.IntegerField(min_value=1)
     address = _AddressInput()
+    brand = serializers.ChoiceField(choices=["acme", "globex"], required=False)
+    owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False)
 
 
 class EchoView(APIView):
@@ -77,6 +80,19 @@ def test_400_names_each_field_including_nested_ones(client, alice):
         ("address.city", "required"),
     }
     assert "not-an-email" not in response.content.decode(), "errors must not echo submitted values"
+
+
+@pytest.mark.urls(__name__)
+def test_400_never_echoes_the_submitted_value(client, alice):
+    client.force_login(alice)
+    payload = {"email": "a@b.example", "size": 1, "address": {"city": "x"}}
+    payload |= {"brand": "grace@example.com", "owner": "00000000-0000-0000-0000-000000000000"}
+    response = client.post("/api/v1/test/echo/", payload, content_type="application/json")
+    errors = assert_envelope(response, 400)
+    assert {(e["param"], e["code"]) for e in errors} == {("brand", "invalid_choice"), ("owner", "does_not_exist")}
+    body = response.content.decode()
+    assert "grace@example.com" not in body
+    assert "00000000-0000" not in body
 
 
 @pytest.mark.urls(__name__)

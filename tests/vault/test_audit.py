@@ -217,9 +217,10 @@ def test_details_are_encrypted_and_only_their_ciphertext_is_stored(subject):
 def test_erasure_leaves_the_chain_verifiable_and_anonymous(subject):
     _read(subject, n=2)
     audit_record(
-        actor_type="person", actor_id=str(subject), action="subject.shred", subject_id=subject, details={"k": 1}
+        actor_type="person", actor_subject_id=subject, action="subject.shred", subject_id=subject, details={"k": 1}
     )
     pseudonym = AuditPseudonym.objects.get(subject_id=subject).pseudonym
+    assert AuditEntry.objects.get(seq=3).actor_id == str(pseudonym), "the person acts under their pseudonym"
 
     subject_shred(subject)
     assert audit_pseudonym_unlink(subject) is True
@@ -510,11 +511,20 @@ def test_concurrent_appends_are_serialized_into_one_intact_chain(committed_audit
 def test_the_periodic_checkpoint_task_signs_and_logs_the_head(caplog):
     from vault.tasks import audit_checkpoint
 
-    assert audit_checkpoint.apply().get() is None, "nothing to sign in an empty log"
+    assert audit_checkpoint() is None, "nothing to sign in an empty log"
     audit_record(actor_type="system", actor_id="test", action="profile.read")
     with caplog.at_level("INFO", logger="vault.audit.checkpoints"):
-        record = audit_checkpoint.apply().get()
+        record = audit_checkpoint()
     assert record["seq"] == 1
     assert AuditCheckpoint.objects.count() == 1
     assert json.dumps(record, sort_keys=True) in caplog.text
     assert audit_verify().checkpoints == 1
+
+
+@pytest.mark.django_db
+def test_a_person_acting_is_never_named_by_their_id(subject):
+    with pytest.raises(InvalidAuditEntry, match="actor_subject_id"):
+        audit_record(actor_type="person", actor_id=str(subject), action="consent.grant")
+    with pytest.raises(InvalidAuditEntry, match="actor_subject_id"):
+        audit_record(actor_type="staff", actor_subject_id=subject, action="consent.grant")
+    assert not AuditEntry.objects.exists()

@@ -17,15 +17,24 @@ def _result_backend(broker_url: str) -> str:
     return "cache+memory://"
 
 
+def _forget_result_backend() -> None:
+    """Celery caches the result backend it first built (perhaps "none", if an earlier test ran a
+    task): drop it so the backend configured here is used."""
+    app._backend_cache = None  # type: ignore[attr-defined]
+    app._local.__dict__.pop("backend", None)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def worker(transactional_db):
     broker_url = settings.CELERY_BROKER_URL
     app.conf.update(task_always_eager=False, result_backend=_result_backend(broker_url))
+    _forget_result_backend()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
             yield broker_url
     finally:
         app.conf.update(task_always_eager=settings.CELERY_TASK_ALWAYS_EAGER, result_backend=None)
+        _forget_result_backend()
 
 
 def test_a_worker_runs_a_task_end_to_end(worker):
@@ -50,3 +59,18 @@ def test_tasks_carry_the_request_id_of_their_caller(worker):
     finally:
         request_id_var.reset(token)
     assert result.get(timeout=30)["request_id"] == "req-1234567890"
+
+
+@pytest.mark.django_db
+def test_an_eager_task_leaves_its_callers_request_id_alone(settings):
+    from vault.log import request_id_var
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        app.conf.task_always_eager = True
+    token = request_id_var.set("req-caller-0001")
+    try:
+        assert ping.delay().get()["request_id"] == "req-caller-0001"
+        assert request_id_var.get() == "req-caller-0001"
+    finally:
+        request_id_var.reset(token)
+        app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER

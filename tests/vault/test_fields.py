@@ -133,3 +133,73 @@ def test_one_unwrap_per_subject_inside_a_key_scope(thing, django_assert_num_quer
     rows = [thing(f"value {i}", subject_id=subject) for i in range(5)]
     with key_scope(), django_assert_num_queries(1):
         assert [unseal(row, "value", purpose="test") for row in rows] == [f"value {i}" for i in range(5)]
+
+
+def test_bytes_cannot_be_written_as_if_they_were_ciphertext(sealed_table):
+    row = sealed_table(subject_id=uuid.uuid4())
+    row.value = b"Ada Lovelace"
+    with pytest.raises(TypeError), transaction.atomic():
+        row.save()
+    assert not sealed_table.objects.exists()
+
+
+def test_ids_given_as_text_bind_the_same_as_uuids(sealed_table):
+    subject, pk = uuid.uuid4(), uuid.uuid4()
+    row = sealed_table(id=str(pk), subject_id=str(subject))
+    seal(row, "value", "Ada")
+    row.save()
+    assert unseal(sealed_table.objects.get(pk=pk), "value", purpose="test") == "Ada"
+
+
+def test_serialized_rows_keep_their_ciphertext(thing, sealed_table):
+    from django.core import serializers
+
+    row = thing("Ada")
+    dumped = serializers.serialize("json", [row])
+    assert "Ada" not in dumped
+    restored = next(serializers.deserialize("json", dumped)).object
+    assert restored.value == row.value
+    assert unseal(restored, "value", purpose="test") == "Ada"
+
+
+def test_the_subject_is_bound_even_under_the_same_data_key(thing):
+    """A value re-labelled to another subject fails even if that subject had the same key."""
+    from vault.crypto import _dek_associated_data
+    from vault.keys import get_provider
+    from vault.models import DataKey
+
+    row = thing("Ada")
+    original = DataKey.objects.get(subject_id=row.subject_id)
+    raw = get_provider().unwrap(
+        bytes(original.wrapped),
+        kek_id=original.kek_id,
+        associated_data=_dek_associated_data(original.subject_id, original.data_class, 1),
+    )
+    other = uuid.uuid4()
+    kek_id, wrapped = get_provider().wrap(raw, associated_data=_dek_associated_data(other, original.data_class, 1))
+    DataKey.objects.create(subject_id=other, data_class=original.data_class, kek_id=kek_id, wrapped=wrapped)
+    row.subject_id = other
+    with pytest.raises(DecryptionFailed):
+        unseal(row, "value", purpose="test")
+
+
+def test_a_wrapped_key_moved_to_another_subject_does_not_unwrap(thing):
+    from vault.keys import UnwrapFailed
+    from vault.models import DataKey
+
+    a, b = thing("Ada"), thing("Grace")
+    key_a = DataKey.objects.get(subject_id=a.subject_id)
+    DataKey.objects.filter(subject_id=b.subject_id).update(wrapped=key_a.wrapped, kek_id=key_a.kek_id)
+    with pytest.raises(UnwrapFailed):
+        unseal(b, "value", purpose="test")
+
+
+def test_the_model_and_field_are_bound(thing):
+    """Another model reading the same table (same row id, same subject) cannot open the value."""
+    from tests.vault.sealed_model import SealedThingElsewhere
+
+    row = thing("Ada")
+    elsewhere = SealedThingElsewhere.objects.get(pk=row.pk)
+    assert elsewhere.value == row.value
+    with pytest.raises(DecryptionFailed):
+        unseal(elsewhere, "value", purpose="test")

@@ -74,12 +74,5 @@ class Command(BaseCommand):
 
     def _retire(self, *, kek_id: str, **options: Any) -> None:
         provider = self._local_provider()
-        if kek_id == provider.active_kek_id():
-            raise CommandError(f"{kek_id} is the active KEK; rotate first.")
-        remaining = data_keys_by_kek().get(kek_id, 0)
-        if remaining:
-            raise CommandError(
-                f"{kek_id} still wraps {remaining} data key(s); run `vault_keys rotate --rewrap-only` first."
-            )
-        provider.remove_kek(kek_id)
+        provider.remove_kek(kek_id, still_used=lambda kek: data_keys_by_kek().get(kek, 0))
         self.stdout.write(self.style.SUCCESS(f"Retired and destroyed {kek_id}."))

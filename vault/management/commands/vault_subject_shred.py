@@ -4,11 +4,9 @@ import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from vault.audit import audit_pseudonym_unlink, audit_record
-from vault.crypto import SubjectErased, subject_shred
 from vault.models import AuditActorType
+from vault.services import subject_keys_shred
 
 
 class Command(BaseCommand):
@@ -27,18 +25,7 @@ class Command(BaseCommand):
             answer = input(f"Destroy every key of subject {subject}? This cannot be undone. Type 'shred': ")
             if answer.strip() != "shred":
                 raise CommandError("Not confirmed; nothing was destroyed.")
-        try:
-            # The entry is written under the subject's pseudonym, then the link to it is cut:
-            # the log keeps that an erasure happened, and no longer whose.
-            with transaction.atomic():
-                audit_record(
-                    actor_type=AuditActorType.SYSTEM,
-                    actor_id="cli.vault_subject_shred",
-                    action="subject.shred",
-                    subject_id=subject,
-                )
-                audit_pseudonym_unlink(subject)
-        except SubjectErased:
-            pass  # shredded before: destroying again is harmless and leaves no second entry
-        destroyed = subject_shred(subject)
+        destroyed = subject_keys_shred(
+            subject_id=subject, actor_type=AuditActorType.SYSTEM, actor_id="cli.vault_subject_shred"
+        )
         self.stdout.write(self.style.SUCCESS(f"Subject {subject} shredded: {destroyed} data key(s) destroyed."))
