@@ -51,12 +51,14 @@ def _dek_associated_data(subject_id: uuid.UUID, data_class: str, version: int) -
 
 @dataclass
 class _KeyCache:
-    keys: dict[tuple[uuid.UUID, str, int], AESGCM] = field(default_factory=dict)
-    active: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
-    wrapped: dict[tuple[uuid.UUID, str, int], DataKey] = field(default_factory=dict)
+    # Keyed by the subject's UUID `int`: UUID's own __hash__ is Python code, and these lookups
+    # are on the path of every decryption.
+    keys: dict[tuple[int, str, int], AESGCM] = field(default_factory=dict)
+    active: dict[tuple[int, str], int] = field(default_factory=dict)
+    wrapped: dict[tuple[int, str, int], DataKey] = field(default_factory=dict)
     # Keys this scope created inside a transaction that has not committed yet: never cached, so
     # a rollback cannot leave the scope encrypting under a key that no longer exists.
-    uncommitted: set[tuple[uuid.UUID, str]] = field(default_factory=set)
+    uncommitted: set[tuple[int, str]] = field(default_factory=set)
 
 
 _cache: ContextVar[_KeyCache | None] = ContextVar("vault_key_cache", default=None)
@@ -102,7 +104,7 @@ def data_keys_prefetch(subject_ids: Iterable[uuid.UUID], data_class: str) -> Non
     if cache is None:
         raise RuntimeError("data_keys_prefetch() works inside a key_scope() only.")
     for row in DataKey.objects.filter(subject_id__in=list(subject_ids), data_class=data_class):
-        cache.wrapped[(row.subject_id, row.data_class, row.version)] = row
+        cache.wrapped[(row.subject_id.int, row.data_class, row.version)] = row
 
 
 def _is_erased(subject_id: uuid.UUID) -> bool:
@@ -111,9 +113,9 @@ def _is_erased(subject_id: uuid.UUID) -> bool:
 
 def _key_for_read(subject_id: uuid.UUID, data_class: str, version: int) -> AESGCM:
     cache = _cache.get()
-    if cache is not None and (aead := cache.keys.get((subject_id, data_class, version))) is not None:
+    if cache is not None and (aead := cache.keys.get((subject_id.int, data_class, version))) is not None:
         return aead
-    row = cache.wrapped.pop((subject_id, data_class, version), None) if cache is not None else None
+    row = cache.wrapped.pop((subject_id.int, data_class, version), None) if cache is not None else None
     if row is None:
         row = DataKey.objects.filter(subject_id=subject_id, data_class=data_class, version=version).first()
     if row is None:
@@ -122,27 +124,27 @@ def _key_for_read(subject_id: uuid.UUID, data_class: str, version: int) -> AESGC
         raise DecryptionFailed(f"No data key v{version} of class {data_class} for subject {subject_id}.")
     aead = _unwrap(row)
     if cache is not None:
-        cache.keys[(subject_id, data_class, version)] = aead
+        cache.keys[(subject_id.int, data_class, version)] = aead
     return aead
 
 
 def _key_for_write(subject_id: uuid.UUID, data_class: str) -> tuple[int, AESGCM]:
     """The subject's newest DEK of this class, created (wrapped by the active KEK) on first use."""
     cache = _cache.get()
-    if cache is not None and (version := cache.active.get((subject_id, data_class))) is not None:
-        return version, cache.keys[(subject_id, data_class, version)]
+    if cache is not None and (version := cache.active.get((subject_id.int, data_class))) is not None:
+        return version, cache.keys[(subject_id.int, data_class, version)]
     row = DataKey.objects.filter(subject_id=subject_id, data_class=data_class).order_by("-version").first()
     if row is None:
         row = _create_key(subject_id, data_class)
         alias = keystore_alias()
         if cache is not None and connections[alias].in_atomic_block:
-            slot = (subject_id, data_class)
+            slot = (subject_id.int, data_class)
             cache.uncommitted.add(slot)
             transaction.on_commit(lambda: cache.uncommitted.discard(slot), using=alias)
     aead = _unwrap(row)
-    if cache is not None and (subject_id, data_class) not in cache.uncommitted:
-        cache.keys[(subject_id, data_class, row.version)] = aead
-        cache.active[(subject_id, data_class)] = row.version
+    if cache is not None and (subject_id.int, data_class) not in cache.uncommitted:
+        cache.keys[(subject_id.int, data_class, row.version)] = aead
+        cache.active[(subject_id.int, data_class)] = row.version
     return row.version, aead
 
 
@@ -200,14 +202,14 @@ def decrypt_for_subject(
     subject_id = as_subject_id(subject_id)
     plaintexts: list[bytes] = []
     append = plaintexts.append
-    version, aead = -1, None
+    header, aead = b"", None  # format byte + DEK version of the key in hand
     for ciphertext, context in items:
         try:
-            if ciphertext[0] != FORMAT_V1:
-                raise DecryptionFailed("Not a vault ciphertext of a known format.")
-            if int.from_bytes(ciphertext[1:5]) != version:
-                version = int.from_bytes(ciphertext[1:5])
-                aead = _key_for_read(subject_id, data_class, version)
+            if not ciphertext.startswith(header) or not header:
+                if ciphertext[0] != FORMAT_V1:
+                    raise DecryptionFailed("Not a vault ciphertext of a known format.")
+                header = ciphertext[:5]
+                aead = _key_for_read(subject_id, data_class, int.from_bytes(header[1:]))
             append(
                 aead.decrypt(  # type: ignore[union-attr]
                     ciphertext[5:_HEADER], ciphertext[_HEADER:], context_prefix + context + context_suffix
@@ -228,10 +230,10 @@ def subject_shred(subject_id: uuid.UUID) -> int:
         deleted, _ = DataKey.objects.filter(subject_id=subject_id).delete()
     cache = _cache.get()
     if cache is not None:
-        cache.keys = {k: v for k, v in cache.keys.items() if k[0] != subject_id}
-        cache.active = {k: v for k, v in cache.active.items() if k[0] != subject_id}
-        cache.wrapped = {k: v for k, v in cache.wrapped.items() if k[0] != subject_id}
-        cache.uncommitted = {k for k in cache.uncommitted if k[0] != subject_id}
+        cache.keys = {k: v for k, v in cache.keys.items() if k[0] != subject_id.int}
+        cache.active = {k: v for k, v in cache.active.items() if k[0] != subject_id.int}
+        cache.wrapped = {k: v for k, v in cache.wrapped.items() if k[0] != subject_id.int}
+        cache.uncommitted = {k for k in cache.uncommitted if k[0] != subject_id.int}
     return deleted
 
 

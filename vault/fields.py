@@ -212,15 +212,17 @@ def unseal_many(instances: Sequence[models.Model], name: str, *, purpose: str) -
     # Group by subject. UUIDs are compared and hashed by their `int` (a plain slot): UUID's own
     # __eq__ and __hash__ are Python code and would cost more than the decryption itself.
     groups: dict[Any, tuple[Any, list[int], list[tuple[bytes, bytes]]]] = {}
+    pk_name = instances[0]._meta.pk.attname  # type: ignore[union-attr]
     for position, row in enumerate(instances):
-        sealed = getattr(row, name)
+        loaded = row.__dict__  # loaded field values; deferred ones are fetched through getattr
+        sealed = loaded[name] if name in loaded else getattr(row, name)
         if sealed is None:
             continue
-        subject = getattr(row, subject_field)
+        subject = loaded[subject_field] if subject_field in loaded else getattr(row, subject_field)
         group = groups.get(subject.int if type(subject) is uuid.UUID else subject)
         if group is None:
             group = groups[subject.int if type(subject) is uuid.UUID else subject] = (subject, [], [])
-        pk = row.pk
+        pk = loaded.get(pk_name)
         if pk is None:
             raise ValueError(f"{type(row).__name__} needs its primary key to be read.")
         group[1].append(position)

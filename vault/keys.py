@@ -188,6 +188,7 @@ class LocalKeyProvider(KeyProvider):
         index_key = _decode_key("VAULT_INDEX_KEY", index)
         # Only a fully valid key set replaces the current one.
         self._data, self._keks, self._active = data, parsed, str(active)
+        self._frames = {kek_id: _frame(kek_id) for kek_id in parsed}
         self._signing_key, self._index_key = signing_key, index_key
 
     def _file_mtime(self) -> float | None:
@@ -223,7 +224,7 @@ class LocalKeyProvider(KeyProvider):
     def wrap(self, key: bytes, *, associated_data: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(NONCE_BYTES)
         kek_id = self.active_kek_id()
-        return kek_id, nonce + self._keks[kek_id].encrypt(nonce, key, associated_data + _frame(kek_id))
+        return kek_id, nonce + self._keks[kek_id].encrypt(nonce, key, associated_data + self._frames[kek_id])
 
     def unwrap(self, wrapped: bytes, *, kek_id: str, associated_data: bytes) -> bytes:
         kek = self._keks.get(kek_id)
@@ -233,7 +234,7 @@ class LocalKeyProvider(KeyProvider):
             if kek is None:
                 raise UnknownKek(f"KEK {kek_id!r} is not in the key set (retired or never known here).")
         try:
-            return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], associated_data + _frame(kek_id))
+            return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], associated_data + self._frames[kek_id])
         except InvalidTag:
             raise UnwrapFailed(f"A data key wrapped by {kek_id!r} did not authenticate.") from None
 
