@@ -212,7 +212,7 @@ def unseal_many(instances: Sequence[models.Model], name: str, *, purpose: str) -
     # Group by subject. UUIDs are compared and hashed by their `int` (a plain slot): UUID's own
     # __eq__ and __hash__ are Python code and would cost more than the decryption itself.
     groups: dict[Any, tuple[Any, list[int], list[tuple[bytes, bytes]]]] = {}
-    pk_name = instances[0]._meta.pk.attname  # type: ignore[union-attr]
+    pk_name = instances[0]._meta.pk.attname
     for position, row in enumerate(instances):
         loaded = row.__dict__  # loaded field values; deferred ones are fetched through getattr
         sealed = loaded[name] if name in loaded else getattr(row, name)
