@@ -12,6 +12,7 @@ the KMS key version. Such a provider is a subclass of `KeyProvider` named by `VA
      "active_kek": "kek-20261128-3f9a",
      "keks": {"kek-20261128-3f9a": "<base64 of 32 random bytes>"},
      "audit_signing_key": "<base64 of a 32-byte Ed25519 seed>",
+     "receipt_signing_key": "<base64 of a 32-byte Ed25519 seed: signs consent receipts>",
      "index_key": "<base64 of 32 bytes; VAULT_INDEX_KEY wins when set>"}
 """
 
@@ -79,6 +80,11 @@ class KeyProvider(ABC):
     @abstractmethod
     def audit_signing_key(self) -> Ed25519PrivateKey: ...
 
+    @abstractmethod
+    def receipt_signing_key(self) -> Ed25519PrivateKey:
+        """Signs consent receipts; its public half is published at /.well-known/jwks.json.
+        Kept apart from the audit key: receipts go to people, checkpoints to auditors."""
+
     def audit_verify_key(self) -> Ed25519PublicKey:
         return self.audit_signing_key().public_key()
 
@@ -131,6 +137,7 @@ def new_key_set() -> dict[str, Any]:
         "keks": {kek_id: _encode_key(secrets.token_bytes(KEY_BYTES))},
         "activated": {kek_id: datetime.now(UTC).isoformat()},
         "audit_signing_key": _encode_key(secrets.token_bytes(KEY_BYTES)),
+        "receipt_signing_key": _encode_key(secrets.token_bytes(KEY_BYTES)),
         "index_key": _encode_key(secrets.token_bytes(KEY_BYTES)),
     }
 
@@ -182,6 +189,9 @@ class LocalKeyProvider(KeyProvider):
         signing_key = Ed25519PrivateKey.from_private_bytes(
             _decode_key("audit_signing_key", data.get("audit_signing_key"))
         )
+        receipt_key = Ed25519PrivateKey.from_private_bytes(
+            _decode_key("receipt_signing_key", data.get("receipt_signing_key"))
+        )
         index = self._index_key_override or data.get("index_key")
         if not index:
             raise ImproperlyConfigured("No blind-index key: set VAULT_INDEX_KEY (or index_key in the key set).")
@@ -189,7 +199,7 @@ class LocalKeyProvider(KeyProvider):
         # Only a fully valid key set replaces the current one.
         self._data, self._keks, self._active = data, parsed, str(active)
         self._frames = {kek_id: _frame(kek_id) for kek_id in parsed}
-        self._signing_key, self._index_key = signing_key, index_key
+        self._signing_key, self._receipt_key, self._index_key = signing_key, receipt_key, index_key
 
     def _file_mtime(self) -> float | None:
         try:
@@ -243,6 +253,9 @@ class LocalKeyProvider(KeyProvider):
 
     def audit_signing_key(self) -> Ed25519PrivateKey:
         return self._signing_key
+
+    def receipt_signing_key(self) -> Ed25519PrivateKey:
+        return self._receipt_key
 
     # --- Key management (local keys only; a KMS manages its keys itself) ---------------------
 

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from vault.api import json_error_response
 from vault.health import healthz
+from vault.signing import jwks_view
 
 api_v1 = [
     path("", include("accounts.api_urls")),
@@ -13,6 +14,7 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

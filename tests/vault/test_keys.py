@@ -33,6 +33,7 @@ def provider_from(data) -> LocalKeyProvider:
         (lambda d: {**d, "keks": {d["active_kek"]: "***"}}, "is not valid base64"),
         (lambda d: {k: v for k, v in d.items() if k != "audit_signing_key"}, "audit_signing_key must be a base64"),
         (lambda d: {k: v for k, v in d.items() if k != "index_key"}, "No blind-index key"),
+        (lambda d: {k: v for k, v in d.items() if k != "receipt_signing_key"}, "receipt_signing_key must be"),
     ],
 )
 def test_bad_key_material_is_a_clear_configuration_error(mutate, message):
