@@ -48,6 +48,8 @@ def jws_verify(token: str, key_set: dict[str, Any]) -> dict[str, Any]:
     for jwk in key_set.get("keys", []):
         if jwk.get("kid") == kid:
             public_key = OKPAlgorithm.from_jwk(json.dumps(jwk))
+            if not isinstance(public_key, Ed25519PublicKey):
+                raise jwt.InvalidKeyError(f"Key {kid!r} is not an Ed25519 public key.")
             claims: dict[str, Any] = jwt.decode(
                 token, public_key, algorithms=[ALGORITHM], options={"verify_aud": False}
             )
