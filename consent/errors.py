@@ -1,0 +1,75 @@
+"""Typed errors of the consent services and selectors. Their codes are part of the API contract;
+messages never echo the submitted value (it may be personal). Raised before anything is written."""
+
+from vault.api import ApplicationError
+
+
+class ConsentError(ApplicationError):
+    """Base of the consent errors: `default_code` is the stable code, `param_name` the input blamed."""
+
+    param_name = ""
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        super().__init__(message, param=param or self.param_name or None)
+
+
+class UnknownPurpose(ConsentError):
+    default_code = "unknown_purpose"
+    default_detail = "No purpose has this slug."
+    param_name = "purpose"
+
+
+class NotConsentBased(ConsentError):
+    default_code = "not_consent_based"
+    default_detail = "This purpose rests on a contract or a legal obligation: there is no choice to record."
+    param_name = "purpose"
+
+
+class NoCurrentPolicy(ConsentError):
+    default_code = "no_current_policy"
+    default_detail = "This purpose has no published policy yet."
+    param_name = "purpose"
+
+
+class UnknownPolicyVersion(ConsentError):
+    default_code = "unknown_policy_version"
+    default_detail = "This purpose has no such policy version."
+    param_name = "policy_version"
+
+
+class PolicyNotCurrent(ConsentError):
+    default_code = "policy_not_current"
+    default_detail = "This policy version is not in force (not yet published, or superseded)."
+    param_name = "policy_version"
+
+
+class InvalidPolicyVersion(ConsentError):
+    """A new version that cannot be published as given (duplicate label, backdated, empty)."""
+
+    default_code = "invalid_policy_version"
+    default_detail = "This policy version cannot be published."
+    param_name = "policy_version"
+
+
+class InvalidMethod(ConsentError):
+    default_code = "invalid_method"
+    default_detail = "This collection method is not allowed here."
+    param_name = "method"
+
+
+class DoubleOptInRequired(ConsentError):
+    default_code = "double_opt_in_required"
+    default_detail = "This purpose needs a double opt-in: only the confirmation grants it."
+    param_name = "method"
+
+
+class InvalidJurisdiction(ConsentError):
+    default_code = "invalid_jurisdiction"
+    default_detail = "Not an ISO 3166 code such as DE or US-CA."
+    param_name = "jurisdiction"
+
+
+class InvalidEvidence(ConsentError):
+    default_code = "invalid_evidence"
+    default_detail = "The evidence is not well-formed."
+    param_name = "evidence"

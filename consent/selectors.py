@@ -1,0 +1,180 @@
+"""Reads of consent: the hot-path checks that the access gate and segment jobs call on every use
+of data, and the per-purpose list the portal and API show.
+
+Whether a purpose's processing may go on for a person depends on its legal basis: always for a
+contract or legal obligation, unless they objected for a legitimate interest, and for consent
+only after a grant that still stands: a grant named a policy version older than the latest
+material version in force no longer counts (the person must renew it).
+"""
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connections, router
+from django.utils import timezone
+
+from consent.errors import UnknownPurpose
+from consent.models import NO_CHOICE_BASES, ConsentState, ConsentStatus, LegalBasis, PolicyVersion, Purpose
+
+_OBJECTIONS = frozenset({ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED})
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    label: str
+    sha256: str
+    effective_from: datetime
+    is_material: bool
+
+
+@dataclass(frozen=True)
+class PurposeConsent:
+    """Where one person stands for one purpose, with what the portal needs to show it."""
+
+    purpose: str  # the slug
+    name: str
+    description: str
+    legal_basis: str
+    is_sale_or_sharing: bool
+    requires_double_opt_in: bool
+    min_age: int | None
+    state: ConsentStatus
+    is_granted: bool  # what consent_is_granted answers
+    current_policy: PolicyInfo | None  # the version in force: what a grant would be given to
+    decided_policy: str | None  # the label of the version their latest choice named
+    changed_at: datetime | None  # when they made it
+
+
+def _counts(basis: str, status: str | None, needs_renewal: bool) -> bool:
+    """The rule of the module docstring, for one person (status None: they never chose)."""
+    if basis in NO_CHOICE_BASES:
+        return True
+    if basis == LegalBasis.LEGITIMATE_INTEREST:
+        return status not in _OBJECTIONS
+    return status == ConsentStatus.GRANTED and not needs_renewal
+
+
+# Raw SQL because this runs before every use of data, and the ORM spent three times longer
+# building the query than the database took to answer it (bench/bench_consent.py). One
+# statement: the purpose by its slug (unique index), when its latest material version in force
+# took effect (aggregated once, not per subject), and the subjects' projection rows by the
+# (subject, purpose) unique index. No row at all: unknown purpose; one row of NULLs: none of the
+# subjects ever chose.
+_CHECK_SQL = """
+SELECT p.legal_basis, s.subject_id, s.status, v.effective_from < r.since
+FROM {purpose} p
+LEFT JOIN (
+    SELECT purpose_id, MAX(effective_from) AS since FROM {version}
+    WHERE is_material AND effective_from <= %s GROUP BY purpose_id
+) r ON r.purpose_id = p.id
+LEFT JOIN {state} s ON s.purpose_id = p.id AND s.subject_id {subjects}
+LEFT JOIN {version} v ON v.id = s.policy_version_id
+WHERE p.slug = %s
+"""
+
+
+def _check(purpose: str, subjects: list[uuid.UUID]) -> tuple[str, dict[uuid.UUID, tuple[str, bool]]]:
+    """The purpose's legal basis and, for each of `subjects` that has a projection row, its
+    (status, needs renewal). Raises `UnknownPurpose`."""
+    connection = connections[router.db_for_read(ConsentState)]
+    to_db = ConsentState._meta.get_field("subject_id").get_db_prep_value
+    ids = [to_db(subject_id, connection) for subject_id in subjects]
+    if len(ids) == 1:
+        match, param = "= %s", ids[0]
+    elif connection.vendor == "postgresql":
+        match, param = "= ANY(%s)", ids  # one array parameter, however many subjects
+    else:
+        match, param = "IN (SELECT value FROM json_each(%s))", json.dumps(ids)
+    sql = _CHECK_SQL.format(
+        purpose=Purpose._meta.db_table,
+        version=PolicyVersion._meta.db_table,
+        state=ConsentState._meta.db_table,
+        subjects=match,
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, param, purpose])
+        rows = cursor.fetchall()
+    if not rows:
+        raise UnknownPurpose()
+    decided = {
+        subject_id if isinstance(subject_id, uuid.UUID) else uuid.UUID(subject_id): (status, bool(needs_renewal))
+        for _, subject_id, status, needs_renewal in rows
+        if subject_id is not None
+    }
+    return rows[0][0], decided
+
+
+def consent_is_granted(*, subject_id: uuid.UUID, purpose: str) -> bool:
+    """Whether `purpose`'s processing may go on for the subject now. One indexed query."""
+    basis, decided = _check(purpose, [subject_id])
+    return _counts(basis, *next(iter(decided.values()), (None, False)))
+
+
+def consent_granted_subjects(*, subject_ids: Iterable[uuid.UUID], purpose: str) -> set[uuid.UUID]:
+    """The subjects among `subject_ids` for whom `purpose`'s processing may go on now: the bulk
+    form of `consent_is_granted`, in one indexed query (pass batches of some thousands)."""
+    wanted = list(dict.fromkeys(subject_ids))
+    basis, decided = _check(purpose, wanted)
+    undecided = _counts(basis, None, False)
+    return {
+        subject_id
+        for subject_id in wanted
+        if (_counts(basis, *decided[subject_id]) if subject_id in decided else undecided)
+    }
+
+
+def _state(basis: str, status: str | None, needs_renewal: bool) -> ConsentStatus:
+    if basis in NO_CHOICE_BASES or (basis == LegalBasis.LEGITIMATE_INTEREST and status is None):
+        return ConsentStatus.NOT_APPLICABLE
+    if status is None:
+        return ConsentStatus.NOT_GIVEN  # consent is never presumed
+    if status == ConsentStatus.GRANTED and basis == LegalBasis.CONSENT and needs_renewal:
+        return ConsentStatus.NEEDS_RENEWAL
+    return ConsentStatus(status)
+
+
+def consent_states(*, subject_id: uuid.UUID) -> list[PurposeConsent]:
+    """Every purpose, in the register's order, with the subject's standing and the policy in
+    force. Three queries whatever the number of purposes."""
+    now = timezone.now()
+    in_force: dict[int, PolicyVersion] = {}
+    renewal_since: dict[int, datetime] = {}
+    for version in PolicyVersion.objects.filter(effective_from__lte=now).defer("text").order_by("effective_from"):
+        in_force[version.purpose_id] = version
+        if version.is_material:
+            renewal_since[version.purpose_id] = version.effective_from
+    decisions = {
+        purpose_id: (status, label, decided_from, changed_at)
+        for purpose_id, status, label, decided_from, changed_at in ConsentState.objects.filter(
+            subject_id=subject_id
+        ).values_list("purpose_id", "status", "policy_version__label", "policy_version__effective_from", "changed_at")
+    }
+    listing = []
+    for purpose in Purpose.objects.all():
+        status, label, decided_from, changed_at = decisions.get(purpose.pk, (None, None, None, None))
+        since = renewal_since.get(purpose.pk)
+        needs_renewal = decided_from is not None and since is not None and decided_from < since
+        current = in_force.get(purpose.pk)
+        listing.append(
+            PurposeConsent(
+                purpose=purpose.slug,
+                name=purpose.name,
+                description=purpose.description,
+                legal_basis=purpose.legal_basis,
+                is_sale_or_sharing=purpose.is_sale_or_sharing,
+                requires_double_opt_in=purpose.requires_double_opt_in,
+                min_age=purpose.min_age,
+                state=_state(purpose.legal_basis, status, needs_renewal),
+                is_granted=_counts(purpose.legal_basis, status, needs_renewal),
+                current_policy=None
+                if current is None
+                else PolicyInfo(current.label, current.sha256, current.effective_from, current.is_material),
+                decided_policy=label,
+                changed_at=changed_at,
+            )
+        )
+    return listing

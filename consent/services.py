@@ -1,0 +1,394 @@
+"""Writes of consent: publishing policy texts, recording choices in the ledger, rebuilding the
+projection. Every surface (portal, API, admin, tasks, commands) calls these, so the rules live here
+once. Each choice is one ledger event, its projection update and its audit entry, committed
+together; a refused call raises a typed `ConsentError` before anything is written."""
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import batched
+
+from django.db import connections, router, transaction
+from django.utils import timezone
+
+from consent.errors import (
+    DoubleOptInRequired,
+    InvalidEvidence,
+    InvalidJurisdiction,
+    InvalidMethod,
+    InvalidPolicyVersion,
+    NoCurrentPolicy,
+    NotConsentBased,
+    PolicyNotCurrent,
+    UnknownPolicyVersion,
+    UnknownPurpose,
+)
+from consent.models import (
+    NO_CHOICE_BASES,
+    STATUS_AFTER,
+    ConsentEvent,
+    ConsentState,
+    ConsentStatus,
+    EventType,
+    Method,
+    PolicyVersion,
+    Purpose,
+)
+from vault.audit import audit_record
+from vault.blind_index import BlindIndex
+from vault.models import AuditActorType
+
+# 128 bits: distinct addresses never collide, so the hash can confirm "this address" to someone
+# holding the index key. It cannot hide an IPv4 address from that key holder (2^32 guesses);
+# it keeps the address out of the database, dumps and backups.
+EVIDENCE_IP_INDEX = BlindIndex("consent.evidence.ip", kind="text", bits=128)
+
+# First match wins: Edge and Opera also say "Chrome", Chrome also says "Safari".
+_UA_FAMILIES = (
+    ("Edge", re.compile(r"\bEdg(?:e|A|iOS)?/")),
+    ("Opera", re.compile(r"\b(?:OPR|Opera)\b")),
+    ("Firefox", re.compile(r"\b(?:Firefox|FxiOS)/")),
+    ("Chrome", re.compile(r"\b(?:Chrome|CriOS|Chromium)/")),
+    ("Safari", re.compile(r"\bSafari/")),
+)
+_JURISDICTION = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
+# A version may be dated a little before the call (a form filled in a minute ago), never more:
+# backdating would make grants given meanwhile look given against a superseded text.
+PUBLISH_GRACE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How the request carrying a choice looked. Only a keyed hash of the address and the
+    browser's family are stored, never the values themselves."""
+
+    ip_address: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    events: int
+    created: int
+    updated: int
+    deleted: int
+    unchanged: int
+
+    @property
+    def in_step(self) -> bool:
+        """Whether the projection already matched the ledger."""
+        return not (self.created or self.updated or self.deleted)
+
+
+def user_agent_family(user_agent: str) -> str:
+    """ "Chrome", "Firefox", "Safari", "Edge", "Opera" or "other": enough to describe how consent
+    was collected, too coarse to fingerprint anyone."""
+    head = user_agent[:512]
+    return next((family for family, pattern in _UA_FAMILIES if pattern.search(head)), "other")
+
+
+def _evidence_columns(evidence: Evidence | None) -> tuple[str, str]:
+    if evidence is None:
+        return "", ""
+    ip_hash = ""
+    if evidence.ip_address:
+        try:
+            address = ipaddress.ip_address(evidence.ip_address.strip())
+        except ValueError:
+            raise InvalidEvidence("The IP address is not well-formed.") from None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # one address, one hash, however the proxy wrote it
+        ip_hash = EVIDENCE_IP_INDEX.compute(address.compressed)
+    return ip_hash, user_agent_family(evidence.user_agent) if evidence.user_agent else ""
+
+
+def _jurisdiction(code: str) -> str:
+    code = code.strip().upper()
+    if code and not _JURISDICTION.match(code):
+        raise InvalidJurisdiction()
+    return code
+
+
+def _purpose(slug: str) -> Purpose:
+    purpose = Purpose.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    if purpose is None:
+        raise UnknownPurpose()
+    return purpose
+
+
+def _version(purpose: Purpose, label: str | None, *, now: datetime, current_only: bool) -> PolicyVersion:
+    """The version a choice names: the one in force unless `label` says otherwise. A grant must
+    name the version in force; a withdrawal or refusal may name any published one, so a person
+    looking at a stale page can still say no."""
+    in_force = purpose.versions.filter(effective_from__lte=now).order_by("-effective_from").first()
+    if in_force is None:
+        raise NoCurrentPolicy()
+    if label is None or label == in_force.label:
+        return in_force
+    version = purpose.versions.filter(label=label).first()
+    if version is None:
+        raise UnknownPolicyVersion()
+    if version.effective_from > now:
+        raise PolicyNotCurrent("This policy version is not published yet.")
+    if current_only:
+        raise PolicyNotCurrent("This policy version was superseded; consent is given to the one in force.")
+    return version
+
+
+def _check_method(purpose: Purpose, action: EventType, method: str) -> None:
+    if method not in Method.values:
+        raise InvalidMethod("Not a known collection method.")
+    if method == Method.GPC:
+        # A GPC signal is an opt-out of selling or sharing, and nothing else.
+        if action == EventType.GRANT:
+            raise InvalidMethod("Global Privacy Control only opts out; it never grants.")
+        if not purpose.is_sale_or_sharing:
+            raise InvalidMethod("Global Privacy Control applies only to purposes that sell or share data.")
+    if action == EventType.GRANT and purpose.requires_double_opt_in and method != Method.DOUBLE_OPT_IN:
+        raise DoubleOptInRequired()
+
+
+def _record(
+    action: EventType,
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    policy_version: str | None,
+    method: str,
+    evidence: Evidence | None,
+    jurisdiction: str,
+    actor_type: str,
+    actor_id: str,
+) -> ConsentEvent:
+    """Validate everything first, then write the event, the projection and the audit entry in one
+    transaction, holding the projection row's lock so one person's choices for one purpose are
+    applied one at a time, in `seq` order."""
+    now = timezone.now()
+    target = _purpose(purpose)
+    if target.legal_basis in NO_CHOICE_BASES:
+        raise NotConsentBased()
+    _check_method(target, action, method)
+    version = _version(target, policy_version, now=now, current_only=action == EventType.GRANT)
+    region = _jurisdiction(jurisdiction)
+    ip_hash, ua_family = _evidence_columns(evidence)
+
+    with transaction.atomic():
+        state, created = ConsentState.objects.select_for_update().get_or_create(
+            subject_id=subject_id,
+            purpose=target,
+            defaults={"status": STATUS_AFTER[action], "policy_version": version, "changed_at": now},
+        )
+        event_type = action
+        if action == EventType.GRANT and not created and state.status == ConsentStatus.GRANTED:
+            event_type = EventType.RENEW
+        occurred_at = timezone.now()  # taken under the lock: a pair's events are in time order
+        event = ConsentEvent.objects.create(
+            subject_id=subject_id,
+            purpose=target,
+            seq=state.last_seq + 1,
+            event_type=event_type,
+            policy_version=version,
+            method=method,
+            actor_type=actor_type,
+            occurred_at=occurred_at,
+            jurisdiction=region,
+            ip_hash=ip_hash,
+            ua_family=ua_family,
+        )
+        state.status = STATUS_AFTER[event_type]
+        state.policy_version = version
+        state.last_seq = event.seq
+        state.changed_at = occurred_at
+        state.save(update_fields=["status", "policy_version", "last_seq", "changed_at"])
+        person = actor_type == AuditActorType.PERSON
+        audit_record(
+            actor_type=actor_type,
+            actor_id=actor_id,
+            actor_subject_id=subject_id if person else None,
+            action=f"consent.{event_type}",
+            purpose=target.slug,
+            subject_id=subject_id,
+        )
+    return event
+
+
+def consent_grant(
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    policy_version: str | None = None,
+    method: str,
+    evidence: Evidence | None = None,
+    jurisdiction: str = "",
+    actor_type: str = AuditActorType.PERSON,
+    actor_id: str = "",
+) -> ConsentEvent:
+    """Record that the subject consents to `purpose` under the policy version in force (naming
+    another raises `PolicyNotCurrent`). Granting again while granted is recorded as a renewal.
+    `actor_type`/`actor_id` name a staff member or system acting for the person."""
+    return _record(
+        EventType.GRANT,
+        subject_id=subject_id,
+        purpose=purpose,
+        policy_version=policy_version,
+        method=method,
+        evidence=evidence,
+        jurisdiction=jurisdiction,
+        actor_type=actor_type,
+        actor_id=actor_id,
+    )
+
+
+def consent_withdraw(
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    policy_version: str | None = None,
+    method: str,
+    evidence: Evidence | None = None,
+    jurisdiction: str = "",
+    actor_type: str = AuditActorType.PERSON,
+    actor_id: str = "",
+) -> ConsentEvent:
+    """Record that the subject withdraws consent (or objects, for a legitimate-interest purpose).
+    As easy as granting: no condition a grant does not have, and any published version may be named."""
+    return _record(
+        EventType.WITHDRAW,
+        subject_id=subject_id,
+        purpose=purpose,
+        policy_version=policy_version,
+        method=method,
+        evidence=evidence,
+        jurisdiction=jurisdiction,
+        actor_type=actor_type,
+        actor_id=actor_id,
+    )
+
+
+def consent_refuse(
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    policy_version: str | None = None,
+    method: str,
+    evidence: Evidence | None = None,
+    jurisdiction: str = "",
+    actor_type: str = AuditActorType.PERSON,
+    actor_id: str = "",
+) -> ConsentEvent:
+    """Record that the subject said no when asked, so they are not asked again as if undecided."""
+    return _record(
+        EventType.REFUSE,
+        subject_id=subject_id,
+        purpose=purpose,
+        policy_version=policy_version,
+        method=method,
+        evidence=evidence,
+        jurisdiction=jurisdiction,
+        actor_type=actor_type,
+        actor_id=actor_id,
+    )
+
+
+def policy_version_check(*, purpose: str, label: str, text: str, effective_from: datetime | None = None) -> datetime:
+    """Raise `InvalidPolicyVersion` if the version cannot be published as given; return when it
+    would take effect. Separate from publishing so the admin form can show errors on their field."""
+    return _check_new_version(_purpose(purpose), label=label, text=text, effective_from=effective_from)
+
+
+def _check_new_version(target: Purpose, *, label: str, text: str, effective_from: datetime | None) -> datetime:
+    now = timezone.now()
+    when = now if effective_from is None else effective_from
+    if not label or len(label) > 32 or label != label.strip():
+        raise InvalidPolicyVersion("A version needs a label of at most 32 characters.", param="label")
+    if not text.strip():
+        raise InvalidPolicyVersion("A version needs its text.", param="text")
+    if timezone.is_naive(when):
+        raise InvalidPolicyVersion("Give the time with its time zone.", param="effective_from")
+    if when < now - PUBLISH_GRACE:
+        raise InvalidPolicyVersion("A version cannot take effect in the past.", param="effective_from")
+    if target.versions.filter(label=label).exists():
+        raise InvalidPolicyVersion("This purpose already has a version with this label.", param="label")
+    latest = target.versions.order_by("-effective_from").values_list("effective_from", flat=True).first()
+    if latest is not None and when <= latest:
+        raise InvalidPolicyVersion("A version must take effect after the latest one.", param="effective_from")
+    return when
+
+
+def policy_version_publish(
+    *, purpose: str, label: str, text: str, effective_from: datetime | None = None, is_material: bool = False
+) -> PolicyVersion:
+    """Publish a purpose's policy text, in force from `effective_from` (default: now). A material
+    version makes earlier grants stop counting from then until the person consents again."""
+    with transaction.atomic():
+        # Publications for one purpose queue on its row, so two cannot both pass the order check.
+        target = Purpose.objects.select_for_update().filter(slug=purpose).first() if isinstance(purpose, str) else None
+        if target is None:
+            raise UnknownPurpose()
+        when = _check_new_version(target, label=label, text=text, effective_from=effective_from)
+        return PolicyVersion.objects.create(
+            purpose=target, label=label, text=text, effective_from=when, is_material=is_material
+        )
+
+
+def _lock_projection() -> None:
+    """Keep choices from being recorded while the projection is rebuilt (reads go on). The
+    services lock a projection row before writing an event, which this table lock waits for and
+    then holds off. SQLite serializes writers by itself."""
+    connection = connections[router.db_for_write(ConsentState)]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(ConsentState._meta.db_table)
+            cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+
+
+def consent_projection_rebuild(*, dry_run: bool = False, batch_size: int = 5000) -> RebuildReport:
+    """Replay the ledger into the projection and fix every row that differs, creating missing
+    ones and deleting those with no events. `dry_run` only reports. The projection is then what
+    the services would have left, which is how a damaged or migrated projection is repaired."""
+    with transaction.atomic():
+        _lock_projection()
+        wanted: dict[tuple[uuid.UUID, int], tuple[str, int, int, datetime]] = {}
+        events = 0
+        replay = ConsentEvent.objects.order_by("subject_id", "purpose_id", "seq").values_list(
+            "subject_id", "purpose_id", "event_type", "policy_version_id", "seq", "occurred_at"
+        )
+        for subject_id, purpose_id, event_type, version_id, seq, occurred_at in replay.iterator(chunk_size=batch_size):
+            wanted[(subject_id, purpose_id)] = (STATUS_AFTER[event_type], version_id, seq, occurred_at)
+            events += 1
+
+        updated: list[ConsentState] = []
+        stale: list[uuid.UUID] = []
+        unchanged = 0
+        for state in ConsentState.objects.order_by().iterator(chunk_size=batch_size):
+            target = wanted.pop((state.subject_id, state.purpose_id), None)
+            if target is None:
+                stale.append(state.pk)
+            elif (state.status, state.policy_version_id, state.last_seq, state.changed_at) == target:
+                unchanged += 1
+            else:
+                state.status, state.policy_version_id, state.last_seq, state.changed_at = target
+                updated.append(state)
+        created = [
+            ConsentState(
+                subject_id=subject_id,
+                purpose_id=purpose_id,
+                status=status,
+                policy_version_id=version_id,
+                last_seq=seq,
+                changed_at=changed_at,
+            )
+            for (subject_id, purpose_id), (status, version_id, seq, changed_at) in wanted.items()
+        ]
+        if not dry_run:
+            ConsentState.objects.bulk_create(created, batch_size=batch_size)
+            ConsentState.objects.bulk_update(
+                updated, ["status", "policy_version", "last_seq", "changed_at"], batch_size=batch_size
+            )
+            for chunk in batched(stale, batch_size):
+                ConsentState.objects.filter(pk__in=chunk).delete()
+    return RebuildReport(
+        events=events, created=len(created), updated=len(updated), deleted=len(stale), unchanged=unchanged
+    )

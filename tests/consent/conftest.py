@@ -1,0 +1,90 @@
+"""Purposes made for each test (the migration's default set is tested on its own), and a log
+whose writes really commit, for the concurrency test on PostgreSQL."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from consent.models import LegalBasis, Purpose
+from consent.services import policy_version_publish
+
+
+@pytest.fixture
+def make_purpose(db):
+    """A purpose with a first policy version "v1" in force since a minute ago."""
+
+    def make(slug="newsletter", *, basis=LegalBasis.CONSENT, published=True, **fields):
+        purpose = Purpose.objects.create(
+            slug=slug,
+            name=slug.replace("-", " ").title(),
+            description=f"Test purpose {slug}.",
+            legal_basis=basis,
+            dpv_term="dpv:DirectMarketing",
+            data_use="marketing.communications.email",
+            data_categories=["user.contact.email"],
+            **fields,
+        )
+        if published:
+            policy_version_publish(
+                purpose=slug,
+                label="v1",
+                text=f"The {slug} policy.\n",
+                effective_from=timezone.now() - timedelta(minutes=1),
+            )
+        return purpose
+
+    return make
+
+
+@pytest.fixture
+def newsletter(make_purpose) -> Purpose:
+    return make_purpose("newsletter")
+
+
+@pytest.fixture
+def ad_sharing(make_purpose) -> Purpose:
+    return make_purpose("ad-sharing", is_sale_or_sharing=True)
+
+
+@pytest.fixture
+def double_opt_in(make_purpose) -> Purpose:
+    return make_purpose("mailings", requires_double_opt_in=True)
+
+
+@pytest.fixture
+def orders(make_purpose) -> Purpose:
+    return make_purpose("orders", basis=LegalBasis.CONTRACT)
+
+
+@pytest.fixture
+def fraud_checks(make_purpose) -> Purpose:
+    return make_purpose("fraud-checks", basis=LegalBasis.LEGITIMATE_INTEREST)
+
+
+AUDIT_TABLES = ("vault_auditentry", "vault_auditcheckpoint")
+
+
+def _set_audit_triggers(*, enabled: bool) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in AUDIT_TABLES:
+            cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+
+
+@pytest.fixture
+def _audit_triggers_back_on(django_db_setup, django_db_blocker):
+    yield
+    with django_db_blocker.unblock():
+        _set_audit_triggers(enabled=True)
+
+
+@pytest.fixture
+def committed_db(_audit_triggers_back_on, transactional_db):
+    """Writes that really commit. transactional_db empties every table afterwards with one
+    TRUNCATE, which the audit log's trigger refuses on a non-empty log: lift the trigger for that
+    flush (this teardown runs just before it) and put it back after."""
+    yield
+    _set_audit_triggers(enabled=False)
