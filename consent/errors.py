@@ -73,3 +73,18 @@ class InvalidEvidence(ConsentError):
     default_code = "invalid_evidence"
     default_detail = "The evidence is not well-formed."
     param_name = "evidence"
+
+
+class GlobalPrivacyControlOptOut(ConsentError):
+    """The request carries Global Privacy Control: a sale/sharing purpose cannot be granted in it,
+    except by an explicit override the person makes in the portal."""
+
+    default_code = "gpc_opt_out"
+    default_detail = "Your browser sends Global Privacy Control: this sharing purpose stays off unless you override it."
+    param_name = "purpose"
+
+
+class UnknownPurposeNotFound(UnknownPurpose):
+    """An unknown purpose named in the URL is a missing resource (404), not bad input."""
+
+    status_code = 404

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from consent.errors import (
     DoubleOptInRequired,
+    GlobalPrivacyControlOptOut,
     InvalidEvidence,
     InvalidJurisdiction,
     InvalidMethod,
@@ -32,6 +33,7 @@ from consent.models import (
     ConsentState,
     ConsentStatus,
     EventType,
+    LegalBasis,
     Method,
     PolicyVersion,
     Purpose,
@@ -224,10 +226,17 @@ def consent_grant(
     jurisdiction: str = "",
     actor_type: str = AuditActorType.PERSON,
     actor_id: str = "",
+    gpc: bool = False,
+    gpc_override: bool = False,
 ) -> ConsentEvent:
     """Record that the subject consents to `purpose` under the policy version in force (naming
     another raises `PolicyNotCurrent`). Granting again while granted is recorded as a renewal.
-    `actor_type`/`actor_id` name a staff member or system acting for the person."""
+    `actor_type`/`actor_id` name a staff member or system acting for the person.
+
+    `gpc`: the request carries Global Privacy Control, which refuses a sale/sharing purpose
+    unless `gpc_override`, the explicit choice the person makes in the portal."""
+    if gpc and not gpc_override and _purpose(purpose).is_sale_or_sharing:
+        raise GlobalPrivacyControlOptOut()
     return _record(
         EventType.GRANT,
         subject_id=subject_id,
@@ -392,3 +401,22 @@ def consent_projection_rebuild(*, dry_run: bool = False, batch_size: int = 5000)
     return RebuildReport(
         events=events, created=len(created), updated=len(updated), deleted=len(stale), unchanged=unchanged
     )
+
+
+def consent_gpc_apply(*, subject_id: uuid.UUID, evidence: Evidence | None = None) -> list[ConsentEvent]:
+    """Honour a Global Privacy Control signal for a signed-in person: withdraw every granted
+    sale/sharing purpose and refuse those not yet decided, once. Purposes already withdrawn or
+    refused are left alone, so a signal on every request records nothing more."""
+    events = []
+    decided = dict(
+        ConsentState.objects.filter(subject_id=subject_id, purpose__is_sale_or_sharing=True).values_list(
+            "purpose__slug", "status"
+        )
+    )
+    for purpose in Purpose.objects.filter(is_sale_or_sharing=True, legal_basis=LegalBasis.CONSENT):
+        status = decided.get(purpose.slug)
+        if status in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
+            continue
+        record = consent_withdraw if status in (ConsentStatus.GRANTED, ConsentStatus.PENDING) else consent_refuse
+        events.append(record(subject_id=subject_id, purpose=purpose.slug, method=Method.GPC, evidence=evidence))
+    return events

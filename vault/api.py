@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 class ApplicationError(exceptions.APIException):
     """A typed error raised by services; its stable `code` is part of the API contract."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
     default_detail = "The request could not be processed."
 

@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "vault.crypto.KeyScopeMiddleware",
+    "consent.gpc.GlobalPrivacyControlMiddleware",
 ]
 
 ROOT_URLCONF = "vault.urls"
@@ -179,6 +180,21 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "vault@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- The controller, as consent receipts name it (Kantara Consent Receipt v1.1) ------------------
+VAULT_CONTROLLER = {
+    "name": env_str("VAULT_CONTROLLER_NAME", "Example Brand B.V."),
+    "contact": env_str("VAULT_CONTROLLER_CONTACT", "Privacy team"),
+    "email": env_str("VAULT_CONTROLLER_EMAIL", "privacy@example.com"),
+    "phone": env_str("VAULT_CONTROLLER_PHONE", "+31 20 000 0000"),
+    "address": env_str("VAULT_CONTROLLER_ADDRESS", "Example Street 1, 1000 AA Amsterdam, NL"),
+    "url": env_str("VAULT_CONTROLLER_URL", "https://example.com"),
+    "jurisdiction": env_str("VAULT_CONTROLLER_JURISDICTION", "NL"),
+}
+# Public base URL of this site (receipts link to policy texts with it).
+VAULT_SITE_URL = env_str("VAULT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Global Privacy Control: the date our /.well-known/gpc.json last changed (RFC 3339 full-date).
+VAULT_GPC_LAST_UPDATE = env_str("VAULT_GPC_LAST_UPDATE", "2026-11-28")
 
 # --- HTTP security ----------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)

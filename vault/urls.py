@@ -4,17 +4,22 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from consent.gpc import gpc_json
+from consent.views import policy_text
 from vault.api import json_error_response
 from vault.health import healthz
 from vault.signing import jwks_view
 
 api_v1 = [
     path("", include("accounts.api_urls")),
+    path("", include("consent.api_urls")),
 ]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
+    path(".well-known/gpc.json", gpc_json, name="gpc"),
+    path("consent/policies/<slug:purpose>/<str:label>/", policy_text, name="consent-policy"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

@@ -1,0 +1,141 @@
+"""The person's consent API: where they stand, grant, withdraw, history and receipts.
+
+Every view is scoped to the caller: the subject is always `request.user`, never a parameter,
+so no one can read or change another person's consent through it.
+"""
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent.errors import UnknownPurpose, UnknownPurposeNotFound
+from consent.gpc import request_evidence
+from consent.models import ConsentEvent, Method
+from consent.receipts import consent_receipt, consent_receipt_jws
+from consent.selectors import consent_states
+from consent.services import consent_grant, consent_withdraw
+from vault.api import Pagination
+
+
+class PolicyOutput(serializers.Serializer):
+    version = serializers.CharField(source="label")
+    sha256 = serializers.CharField()
+    effective_from = serializers.DateTimeField()
+    is_material = serializers.BooleanField()
+
+
+class PurposeStateOutput(serializers.Serializer):
+    purpose = serializers.CharField(help_text="The purpose's slug.")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    legal_basis = serializers.CharField()
+    is_sale_or_sharing = serializers.BooleanField()
+    requires_double_opt_in = serializers.BooleanField()
+    state = serializers.CharField(help_text="granted, withdrawn, refused, expired, pending, not_given, ...")
+    is_granted = serializers.BooleanField()
+    current_policy = PolicyOutput(allow_null=True)
+    decided_policy = serializers.CharField(allow_null=True)
+    changed_at = serializers.DateTimeField(allow_null=True)
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Also the id of the event's consent receipt.")
+    purpose = serializers.CharField(source="purpose.slug")
+    event_type = serializers.CharField()
+    policy_version = serializers.CharField(source="policy_version.label")
+    method = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+
+
+class ChoiceInput(serializers.Serializer):
+    policy_version = serializers.CharField(
+        required=False, max_length=32, help_text="The policy version shown to the person; default: the one in force."
+    )
+
+
+class ReceiptOutput(serializers.Serializer):
+    receipt = serializers.JSONField(help_text="Kantara Consent Receipt v1.1.")
+    jws = serializers.CharField(help_text="The same receipt signed (EdDSA); keys at /.well-known/jwks.json.")
+
+
+def _subject(request: Request) -> uuid.UUID:
+    subject = request.user.pk
+    assert isinstance(subject, uuid.UUID)  # every view requires an authenticated person
+    return subject
+
+
+class ConsentListView(APIView):
+    @extend_schema(responses=PurposeStateOutput(many=True), operation_id="consent_list")
+    def get(self, request: Request) -> Response:
+        return Response(PurposeStateOutput(consent_states(subject_id=_subject(request)), many=True).data)
+
+
+class _ChoiceView(APIView):
+    """POST records one choice of the caller; subclasses say which service records it."""
+
+    def _choose(self, request: Request, purpose: str, **extra: Any) -> ConsentEvent:
+        raise NotImplementedError
+
+    @extend_schema(request=ChoiceInput, responses={201: EventOutput})
+    def post(self, request: Request, purpose: str) -> Response:
+        data = ChoiceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            event = self._choose(request, purpose, policy_version=data.validated_data.get("policy_version"))
+        except UnknownPurpose as exc:
+            raise UnknownPurposeNotFound() from exc
+        return Response(EventOutput(event).data, status=status.HTTP_201_CREATED)
+
+
+class GrantView(_ChoiceView):
+    def _choose(self, request: Request, purpose: str, **extra: Any) -> ConsentEvent:
+        return consent_grant(
+            subject_id=_subject(request),
+            purpose=purpose,
+            method=Method.API,
+            evidence=request_evidence(request),
+            gpc=getattr(request, "gpc", False),  # no override through the API: only in the portal
+            **extra,
+        )
+
+
+class WithdrawView(_ChoiceView):
+    def _choose(self, request: Request, purpose: str, **extra: Any) -> ConsentEvent:
+        return consent_withdraw(
+            subject_id=_subject(request),
+            purpose=purpose,
+            method=Method.API,
+            evidence=request_evidence(request),
+            **extra,
+        )
+
+
+class HistoryView(APIView):
+    @extend_schema(responses=EventOutput(many=True), operation_id="consent_history")
+    def get(self, request: Request) -> Response:
+        events = ConsentEvent.objects.filter(subject_id=_subject(request)).select_related("purpose", "policy_version")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(events.order_by("-occurred_at", "-seq"), request, view=self)
+        return paginator.get_paginated_response(EventOutput(page, many=True).data)
+
+
+class ReceiptView(APIView):
+    @extend_schema(
+        responses={200: ReceiptOutput, 404: OpenApiResponse(description="No such receipt of yours.")},
+        operation_id="consent_receipt",
+    )
+    def get(self, request: Request, event_id: uuid.UUID) -> Response:
+        event = (
+            ConsentEvent.objects.select_related("purpose", "policy_version")
+            .filter(id=event_id, subject_id=_subject(request))
+            .first()
+        )
+        if event is None:
+            raise NotFound()
+        return Response({"receipt": consent_receipt(event), "jws": consent_receipt_jws(event)})
