@@ -4,6 +4,7 @@ Every view is scoped to the caller: the subject is always `request.user`, never 
 so no one can read or change another person's consent through it.
 """
 
+import datetime
 import uuid
 from typing import Any
 
@@ -19,7 +20,7 @@ from consent.gpc import request_evidence
 from consent.models import ConsentEvent, Method
 from consent.receipts import consent_receipt, consent_receipt_jws
 from consent.selectors import consent_states
-from consent.services import consent_grant, consent_withdraw
+from consent.services import consent_grant, consent_parental_request, consent_request, consent_withdraw
 from vault.api import Pagination
 
 
@@ -59,6 +60,14 @@ class ChoiceInput(serializers.Serializer):
     )
 
 
+class GrantInput(ChoiceInput):
+    birth_date = serializers.DateField(required=False, help_text="Only for the age gate: used to decide, never stored.")
+
+
+class ParentalRequestInput(serializers.Serializer):
+    parent_email = serializers.EmailField(help_text="Where the parent's link goes; not stored.")
+
+
 class ReceiptOutput(serializers.Serializer):
     receipt = serializers.JSONField(help_text="Kantara Consent Receipt v1.1.")
     jws = serializers.CharField(help_text="The same receipt signed (EdDSA); keys at /.well-known/jwks.json.")
@@ -76,43 +85,98 @@ class ConsentListView(APIView):
         return Response(PurposeStateOutput(consent_states(subject_id=_subject(request)), many=True).data)
 
 
-class _ChoiceView(APIView):
-    """POST records one choice of the caller; subclasses say which service records it."""
+def _age(birth_date: datetime.date | None) -> int | None:
+    if birth_date is None:
+        return None
+    today = datetime.date.today()
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
-    def _choose(self, request: Request, purpose: str, **extra: Any) -> ConsentEvent:
+
+class _ChoiceView(APIView):
+    """POST records one choice of the caller; subclasses say which input and service."""
+
+    input_class: type[serializers.Serializer] = ChoiceInput
+
+    def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         raise NotImplementedError
 
-    @extend_schema(request=ChoiceInput, responses={201: EventOutput})
     def post(self, request: Request, purpose: str) -> Response:
-        data = ChoiceInput(data=request.data)
+        data = self.input_class(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            event = self._choose(request, purpose, policy_version=data.validated_data.get("policy_version"))
+            event = self._choose(request, purpose, dict(data.validated_data))
         except UnknownPurpose as exc:
             raise UnknownPurposeNotFound() from exc
         return Response(EventOutput(event).data, status=status.HTTP_201_CREATED)
 
 
 class GrantView(_ChoiceView):
-    def _choose(self, request: Request, purpose: str, **extra: Any) -> ConsentEvent:
+    input_class = GrantInput
+
+    @extend_schema(request=GrantInput, responses={201: EventOutput})
+    def post(self, request: Request, purpose: str) -> Response:
+        return super().post(request, purpose)
+
+    def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         return consent_grant(
             subject_id=_subject(request),
             purpose=purpose,
+            policy_version=data.get("policy_version"),
             method=Method.API,
             evidence=request_evidence(request),
             gpc=getattr(request, "gpc", False),  # no override through the API: only in the portal
-            **extra,
+            age=_age(data.get("birth_date")),
         )
 
 
 class WithdrawView(_ChoiceView):
-    def _choose(self, request: Request, purpose: str, **extra: Any) -> ConsentEvent:
+    @extend_schema(request=ChoiceInput, responses={201: EventOutput})
+    def post(self, request: Request, purpose: str) -> Response:
+        return super().post(request, purpose)
+
+    def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         return consent_withdraw(
             subject_id=_subject(request),
             purpose=purpose,
+            policy_version=data.get("policy_version"),
             method=Method.API,
             evidence=request_evidence(request),
-            **extra,
+        )
+
+
+class RequestView(_ChoiceView):
+    """Double opt-in: the purpose becomes pending and a confirmation link is e-mailed."""
+
+    input_class = GrantInput
+
+    @extend_schema(request=GrantInput, responses={201: EventOutput})
+    def post(self, request: Request, purpose: str) -> Response:
+        return super().post(request, purpose)
+
+    def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
+        return consent_request(
+            subject_id=_subject(request),
+            purpose=purpose,
+            evidence=request_evidence(request),
+            age=_age(data.get("birth_date")),
+        )
+
+
+class ParentalRequestView(_ChoiceView):
+    """Below the age of digital consent: a parent or guardian is asked by e-mail."""
+
+    input_class = ParentalRequestInput
+
+    @extend_schema(request=ParentalRequestInput, responses={201: EventOutput})
+    def post(self, request: Request, purpose: str) -> Response:
+        return super().post(request, purpose)
+
+    def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
+        return consent_parental_request(
+            subject_id=_subject(request),
+            purpose=purpose,
+            parent_email=data["parent_email"],
+            evidence=request_evidence(request),
         )
 
 

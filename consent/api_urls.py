@@ -8,4 +8,8 @@ urlpatterns = [
     path("consent/receipts/<uuid:event_id>/", api.ReceiptView.as_view(), name="consent-receipt"),
     path("consent/<slug:purpose>/grant/", api.GrantView.as_view(), name="consent-grant"),
     path("consent/<slug:purpose>/withdraw/", api.WithdrawView.as_view(), name="consent-withdraw"),
+    path("consent/<slug:purpose>/request/", api.RequestView.as_view(), name="consent-request"),
+    path(
+        "consent/<slug:purpose>/parental-request/", api.ParentalRequestView.as_view(), name="consent-parental-request"
+    ),
 ]

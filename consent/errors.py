@@ -88,3 +88,32 @@ class UnknownPurposeNotFound(UnknownPurpose):
     """An unknown purpose named in the URL is a missing resource (404), not bad input."""
 
     status_code = 404
+
+
+class ParentalConsentRequired(ConsentError):
+    """Below the age of digital consent, a consent-based purpose needs a parent's consent."""
+
+    status_code = 403
+    default_code = "parental_consent_required"
+    default_detail = "Below the age of digital consent: a parent or guardian has to consent for you."
+    param_name = "purpose"
+
+
+class AlreadyGranted(ConsentError):
+    default_code = "already_granted"
+    default_detail = "This consent is already given."
+    param_name = "purpose"
+
+
+class InvalidLink(ConsentError):
+    """A confirmation link that was altered, made for another use, or replaced by a newer one."""
+
+    default_code = "invalid_link"
+    default_detail = "This confirmation link is not valid."
+    param_name = "token"
+
+
+class LinkExpired(ConsentError):
+    default_code = "link_expired"
+    default_detail = "This confirmation link has expired: ask for a new one."
+    param_name = "token"

@@ -112,6 +112,7 @@ class PolicyVersion(models.Model):
 
 
 class EventType(models.TextChoices):
+    REQUEST = "request", "Request"  # asked for, awaiting confirmation (double opt-in, a parent)
     GRANT = "grant", "Grant"
     RENEW = "renew", "Renew"  # a grant given while one stood (e.g. after a material change)
     WITHDRAW = "withdraw", "Withdraw"
@@ -154,6 +155,7 @@ STORED_STATUSES = (
 
 # What each event leaves the projection at: the one rule shared by the services and the rebuild.
 STATUS_AFTER: dict[str, ConsentStatus] = {
+    EventType.REQUEST: ConsentStatus.PENDING,
     EventType.GRANT: ConsentStatus.GRANTED,
     EventType.RENEW: ConsentStatus.GRANTED,
     EventType.WITHDRAW: ConsentStatus.WITHDRAWN,

@@ -10,18 +10,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import batched
 
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
 from django.db import connections, router, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.selectors import account_email
 from consent.errors import (
+    AlreadyGranted,
     DoubleOptInRequired,
     GlobalPrivacyControlOptOut,
     InvalidEvidence,
     InvalidJurisdiction,
+    InvalidLink,
     InvalidMethod,
     InvalidPolicyVersion,
+    LinkExpired,
     NoCurrentPolicy,
     NotConsentBased,
+    ParentalConsentRequired,
     PolicyNotCurrent,
     UnknownPolicyVersion,
     UnknownPurpose,
@@ -148,7 +157,8 @@ def _check_method(purpose: Purpose, action: EventType, method: str) -> None:
             raise InvalidMethod("Global Privacy Control only opts out; it never grants.")
         if not purpose.is_sale_or_sharing:
             raise InvalidMethod("Global Privacy Control applies only to purposes that sell or share data.")
-    if action == EventType.GRANT and purpose.requires_double_opt_in and method != Method.DOUBLE_OPT_IN:
+    confirmed = (Method.DOUBLE_OPT_IN, Method.PARENTAL_CONSENT)  # both confirmed by an e-mailed link
+    if action == EventType.GRANT and purpose.requires_double_opt_in and method not in confirmed:
         raise DoubleOptInRequired()
 
 
@@ -163,6 +173,7 @@ def _record(
     jurisdiction: str,
     actor_type: str,
     actor_id: str,
+    age: int | None = None,
 ) -> ConsentEvent:
     """Validate everything first, then write the event, the projection and the audit entry in one
     transaction, holding the projection row's lock so one person's choices for one purpose are
@@ -172,6 +183,10 @@ def _record(
     if target.legal_basis in NO_CHOICE_BASES:
         raise NotConsentBased()
     _check_method(target, action, method)
+    alone = action in (EventType.GRANT, EventType.REQUEST) and method != Method.PARENTAL_CONSENT
+    too_young = age is not None and age < digital_consent_age(target, jurisdiction)
+    if alone and too_young and target.legal_basis == LegalBasis.CONSENT:
+        raise ParentalConsentRequired()
     version = _version(target, policy_version, now=now, current_only=action == EventType.GRANT)
     region = _jurisdiction(jurisdiction)
     ip_hash, ua_family = _evidence_columns(evidence)
@@ -228,13 +243,15 @@ def consent_grant(
     actor_id: str = "",
     gpc: bool = False,
     gpc_override: bool = False,
+    age: int | None = None,
 ) -> ConsentEvent:
     """Record that the subject consents to `purpose` under the policy version in force (naming
     another raises `PolicyNotCurrent`). Granting again while granted is recorded as a renewal.
     `actor_type`/`actor_id` name a staff member or system acting for the person.
 
     `gpc`: the request carries Global Privacy Control, which refuses a sale/sharing purpose
-    unless `gpc_override`, the explicit choice the person makes in the portal."""
+    unless `gpc_override`, the explicit choice the person makes in the portal.
+    `age`: when known, a person below the age of digital consent cannot grant alone."""
     if gpc and not gpc_override and _purpose(purpose).is_sale_or_sharing:
         raise GlobalPrivacyControlOptOut()
     return _record(
@@ -247,6 +264,7 @@ def consent_grant(
         jurisdiction=jurisdiction,
         actor_type=actor_type,
         actor_id=actor_id,
+        age=age,
     )
 
 
@@ -420,3 +438,162 @@ def consent_gpc_apply(*, subject_id: uuid.UUID, evidence: Evidence | None = None
         record = consent_withdraw if status in (ConsentStatus.GRANTED, ConsentStatus.PENDING) else consent_refuse
         events.append(record(subject_id=subject_id, purpose=purpose.slug, method=Method.GPC, evidence=evidence))
     return events
+
+
+# --- Age gate, double opt-in and parental consent ------------------------------------------------
+
+
+def digital_consent_age(purpose: Purpose, jurisdiction: str = "") -> int:
+    """The age below which a person cannot consent alone: the country's age of digital consent
+    (GDPR Art. 8; COPPA), or the purpose's own minimum if that is higher."""
+    ages = settings.VAULT_DIGITAL_CONSENT_AGES
+    country = (jurisdiction or settings.VAULT_CONTROLLER["jurisdiction"]).upper().split("-")[0]
+    return max(ages.get(country, ages["default"]), purpose.min_age or 0)
+
+
+_LINK_SALTS: dict[str, str] = {
+    Method.DOUBLE_OPT_IN: "consent.double-opt-in",
+    Method.PARENTAL_CONSENT: "consent.parental",
+}
+_LINK_VIEWS: dict[str, str] = {Method.DOUBLE_OPT_IN: "consent-confirm", Method.PARENTAL_CONSENT: "consent-parental"}
+
+
+def _link(event: ConsentEvent, method: str) -> str:
+    """A signed, expiring link naming only the request event (an opaque id): the token carries no
+    personal data, and a newer request makes older links void."""
+    token = signing.dumps(str(event.id), salt=_LINK_SALTS[method])
+    return settings.VAULT_SITE_URL + reverse(_LINK_VIEWS[method], kwargs={"token": token})
+
+
+def _request(
+    *, subject_id: uuid.UUID, purpose: str, method: str, jurisdiction: str, evidence: Evidence | None, age: int | None
+) -> ConsentEvent:
+    from consent.selectors import consent_is_granted
+
+    if consent_is_granted(subject_id=subject_id, purpose=purpose):
+        raise AlreadyGranted()
+    return _record(
+        EventType.REQUEST,
+        subject_id=subject_id,
+        purpose=purpose,
+        policy_version=None,
+        method=method,
+        evidence=evidence,
+        jurisdiction=jurisdiction,
+        actor_type=AuditActorType.PERSON,
+        actor_id="",
+        age=age,
+    )
+
+
+def consent_request(
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    evidence: Evidence | None = None,
+    jurisdiction: str = "",
+    age: int | None = None,
+) -> ConsentEvent:
+    """Ask for a purpose that needs double opt-in: the state becomes pending and the person gets
+    an e-mail with a signed, expiring link; only following it grants. Asking again (the link
+    expired, the mail was lost) sends a new link and voids the old one."""
+    if not _purpose(purpose).requires_double_opt_in:
+        raise InvalidMethod("This purpose is granted directly; it needs no confirmation.")
+    email = account_email(subject_id=subject_id)
+    if email is None:
+        raise InvalidLink("There is no active account to send the confirmation to.")
+    event = _request(
+        subject_id=subject_id,
+        purpose=purpose,
+        method=Method.DOUBLE_OPT_IN,
+        jurisdiction=jurisdiction,
+        evidence=evidence,
+        age=age,
+    )
+    send_mail(
+        subject=f"Please confirm: {event.purpose.name}",
+        message=(
+            f"You asked to receive {event.purpose.name}. To confirm, open this link within "
+            f"{settings.CONSENT_LINK_MAX_AGE_SECONDS // 3600} hours:\n\n{_link(event, Method.DOUBLE_OPT_IN)}\n\n"
+            "If you did not ask for this, ignore this message: nothing changes."
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
+    return event
+
+
+def consent_parental_request(
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    parent_email: str,
+    evidence: Evidence | None = None,
+    jurisdiction: str = "",
+) -> ConsentEvent:
+    """A person below the age of digital consent asks a parent or guardian: the parent gets a
+    signed, expiring link, and their confirmation grants with method "parental consent".
+    The parent's address is used to send that one message and is not stored."""
+    event = _request(
+        subject_id=subject_id,
+        purpose=purpose,
+        method=Method.PARENTAL_CONSENT,
+        jurisdiction=jurisdiction,
+        evidence=evidence,
+        age=None,
+    )
+    send_mail(
+        subject=f"Your child asks for your consent: {event.purpose.name}",
+        message=(
+            f"Someone in your care asked to allow: {event.purpose.name}.\n{event.purpose.description}\n\n"
+            f"To consent on their behalf, open this link within {settings.CONSENT_LINK_MAX_AGE_SECONDS // 3600} "
+            f"hours:\n\n{_link(event, Method.PARENTAL_CONSENT)}\n\nIf you do not agree, ignore this message."
+        ),
+        from_email=None,
+        recipient_list=[parent_email],
+    )
+    return event
+
+
+def consent_link_request(*, token: str, method: str) -> ConsentEvent:
+    """The request event a confirmation link names, if the link is genuine, unexpired and the
+    latest one for that person and purpose."""
+    try:
+        event_id = signing.loads(token, salt=_LINK_SALTS[method], max_age=settings.CONSENT_LINK_MAX_AGE_SECONDS)
+    except signing.SignatureExpired:
+        raise LinkExpired() from None
+    except (signing.BadSignature, KeyError):
+        raise InvalidLink() from None
+    event = (
+        ConsentEvent.objects.select_related("purpose", "policy_version")
+        .filter(id=event_id, event_type=EventType.REQUEST, method=method)
+        .first()
+    )
+    if event is None:
+        raise InvalidLink()
+    return event
+
+
+def consent_link_confirm(*, token: str, method: str, evidence: Evidence | None = None) -> ConsentEvent:
+    """Follow a double opt-in or parental link: grant the purpose under the version the request
+    named (it must still be in force). Following it again returns the grant it already made."""
+    request = consent_link_request(token=token, method=method)
+    later = ConsentEvent.objects.filter(
+        subject_id=request.subject_id, purpose=request.purpose, seq__gt=request.seq
+    ).order_by("seq")
+    following = later.first()
+    if following is not None:
+        if following.event_type == EventType.GRANT and following.method == method:
+            return following  # the same link, followed twice
+        raise InvalidLink("A newer choice or link replaced this one.")
+    return _record(
+        EventType.GRANT,
+        subject_id=request.subject_id,
+        purpose=request.purpose.slug,
+        policy_version=request.policy_version.label,
+        method=method,
+        evidence=evidence,
+        jurisdiction=request.jurisdiction,
+        actor_type=AuditActorType.PERSON,
+        actor_id="",
+    )

@@ -5,6 +5,7 @@ under var/, eager Celery, a development secret key. `DJANGO_ENV=production` turn
 transport protection and refuses to start without its secrets and vault keys.
 """
 
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -193,6 +194,24 @@ VAULT_CONTROLLER = {
 }
 # Public base URL of this site (receipts link to policy texts with it).
 VAULT_SITE_URL = env_str("VAULT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Ages of digital consent by country (GDPR Art. 8, COPPA), from the bundled table; a JSON object
+# in VAULT_DIGITAL_CONSENT_AGES ({"NL": 16, "default": 16}) replaces it.
+_ages_override = env_str("VAULT_DIGITAL_CONSENT_AGES")
+try:
+    VAULT_DIGITAL_CONSENT_AGES: dict[str, int] = {
+        key: value
+        for key, value in json.loads(
+            _ages_override or (BASE_DIR / "consent" / "digital_consent_ages.json").read_text()
+        ).items()
+        if not key.startswith("_")
+    }
+except (ValueError, AttributeError):
+    raise ImproperlyConfigured("VAULT_DIGITAL_CONSENT_AGES must be a JSON object of country codes to ages.") from None
+if not all(isinstance(age, int) and 0 < age < 30 for age in VAULT_DIGITAL_CONSENT_AGES.values()):
+    raise ImproperlyConfigured("VAULT_DIGITAL_CONSENT_AGES: every age must be a whole number of years.")
+VAULT_DIGITAL_CONSENT_AGES.setdefault("default", 16)
+# How long a double opt-in or parental consent link stays valid.
+CONSENT_LINK_MAX_AGE_SECONDS = env_int("CONSENT_LINK_MAX_AGE_SECONDS", 3 * 24 * 3600, minimum=300)
 # Global Privacy Control: the date our /.well-known/gpc.json last changed (RFC 3339 full-date).
 VAULT_GPC_LAST_UPDATE = env_str("VAULT_GPC_LAST_UPDATE", "2026-11-28")
 

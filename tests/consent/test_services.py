@@ -324,5 +324,5 @@ def test_a_version_for_an_unknown_purpose(db):
 
 
 def test_event_types_cover_the_ledger():
-    assert set(EventType.values) == {"grant", "renew", "withdraw", "refuse", "expire"}
+    assert set(EventType.values) == {"request", "grant", "renew", "withdraw", "refuse", "expire"}
     assert set(Method.values) == {"web_form", "api", "gpc", "double_opt_in", "import", "parental_consent"}

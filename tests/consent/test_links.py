@@ -1,0 +1,119 @@
+"""Double opt-in, the age gate and parental consent: e-mailed, signed, expiring links."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.core.signing import TimestampSigner
+
+from consent.models import ConsentEvent, Method
+from consent.selectors import consent_is_granted, consent_states
+
+pytestmark = pytest.mark.django_db
+
+PATH = re.compile(r"http://127\.0\.0\.1:8000(/consent/(?:confirm|parental)/[^/\s]+/)")
+
+
+def post(client, url, body=None):
+    return client.post(url, body or {}, content_type="application/json")
+
+
+def link_in_last_mail() -> str:
+    found = PATH.search(str(mail.outbox[-1].body))
+    assert found, "the mail carries a confirmation link"
+    return found.group(1)
+
+
+def state(subject_id, purpose):
+    return next(item.state for item in consent_states(subject_id=subject_id) if item.purpose == purpose)
+
+
+def test_double_opt_in_grants_only_after_the_emailed_link_is_confirmed(client, alice):
+    client.force_login(alice)
+    assert (
+        post(client, "/api/v1/consent/email-marketing/grant/").json()["errors"][0]["code"] == "double_opt_in_required"
+    )
+    assert post(client, "/api/v1/consent/email-marketing/request/").status_code == 201
+    assert state(alice.id, "email-marketing") == "pending"
+    assert not consent_is_granted(subject_id=alice.id, purpose="email-marketing")
+    assert mail.outbox[-1].to == ["alice@example.com"]
+
+    path = link_in_last_mail()
+    client.logout()  # the link works from any device, signed in or not
+    page = client.get(path)
+    assert page.status_code == 200
+    assert b"Yes, I confirm" in page.content
+    assert not consent_is_granted(subject_id=alice.id, purpose="email-marketing"), "opening the link is not consent"
+    assert client.post(path).status_code == 200
+    assert consent_is_granted(subject_id=alice.id, purpose="email-marketing")
+    assert client.post(path).status_code == 200, "following it twice is harmless"
+    grants = ConsentEvent.objects.filter(subject_id=alice.id, event_type="grant")
+    assert [(e.purpose.slug, e.method) for e in grants] == [("email-marketing", Method.DOUBLE_OPT_IN)]
+
+
+def test_a_new_request_voids_the_old_link_and_expired_links_say_so(client, alice, settings):
+    client.force_login(alice)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    first = link_in_last_mail()
+    post(client, "/api/v1/consent/email-marketing/request/")  # "send it again"
+    second = link_in_last_mail()
+    assert client.post(first).status_code == 400
+    assert b"cannot be used" in client.post(first).content
+    settings.CONSENT_LINK_MAX_AGE_SECONDS = -1
+    expired = client.post(second)
+    assert expired.status_code == 400
+    assert b"expired" in expired.content
+    assert not consent_is_granted(subject_id=alice.id, purpose="email-marketing")
+
+
+def test_forged_and_misused_links_grant_nothing(client, alice):
+    client.force_login(alice)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    path = link_in_last_mail()
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    forged = TimestampSigner(salt="consent.double-opt-in", key="not-our-secret-key-" * 3).sign_object("x")
+    assert client.post(f"/consent/confirm/{forged}/").status_code == 400
+    assert client.post(f"/consent/confirm/{token[:-2]}xx/").status_code == 400
+    assert client.post(f"/consent/parental/{token}/").status_code == 400, "a link is good for its own use only"
+    assert not consent_is_granted(subject_id=alice.id, purpose="email-marketing")
+    assert not ConsentEvent.objects.filter(event_type="grant").exists()
+
+
+def test_below_the_age_of_digital_consent_a_parent_must_consent(client, alice):
+    client.force_login(alice)
+    child = {"birth_date": "2015-06-01"}
+    refused = post(client, "/api/v1/consent/analytics/grant/", child)
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0] == {
+        "code": "parental_consent_required",
+        "message": refused.json()["errors"][0]["message"],
+        "param": "purpose",
+    }
+    assert not ConsentEvent.objects.exists()
+    assert post(client, "/api/v1/consent/analytics/grant/", {"birth_date": "1990-06-01"}).status_code == 201
+
+    asked = post(client, "/api/v1/consent/personalization/parental-request/", {"parent_email": "parent@example.net"})
+    assert asked.status_code == 201
+    assert mail.outbox[-1].to == ["parent@example.net"]
+    assert "parent@example.net" not in str(list(ConsentEvent.objects.values())), "the parent's address is not kept"
+    path = link_in_last_mail()
+    client.logout()
+    assert b"on behalf of your child" in client.get(path).content
+    assert client.post(path).status_code == 200
+    assert consent_is_granted(subject_id=alice.id, purpose="personalization")
+    event = ConsentEvent.objects.filter(subject_id=alice.id, purpose__slug="personalization").latest("seq")
+    assert event.method == Method.PARENTAL_CONSENT
+
+
+def test_the_age_threshold_follows_the_country(settings):
+    from consent.models import Purpose
+    from consent.services import digital_consent_age
+
+    analytics = Purpose.objects.get(slug="analytics")
+    analytics.min_age = None
+    assert digital_consent_age(analytics, "BE") == 13
+    assert digital_consent_age(analytics, "DE") == 16
+    assert digital_consent_age(analytics, "US-CA") == 13
+    assert digital_consent_age(analytics, "ZZ") == settings.VAULT_DIGITAL_CONSENT_AGES["default"]
+    analytics.min_age = 18
+    assert digital_consent_age(analytics, "BE") == 18, "a purpose may ask for more"
