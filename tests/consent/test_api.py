@@ -132,3 +132,25 @@ def test_gpc_declaration(client):
     body = response.json()
     assert body["gpc"] is True
     assert len(body["lastUpdate"]) == 10
+
+
+def test_apps_use_the_session_token_from_allauths_headless_login(client, alice):
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=alice, email=alice.email, verified=True, primary=True)
+    login = client.post(
+        "/_allauth/app/v1/auth/login",
+        {"email": "alice@example.com", "password": "correct horse battery"},
+        content_type="application/json",
+    )
+    assert login.status_code == 200, login.content
+    token = login.json()["meta"]["session_token"]
+    app = type(client)()  # no cookies: only the token
+    response = app.get("/api/v1/consent/", headers={"X-Session-Token": token})
+    assert response.status_code == 200
+    granted = app.post(
+        "/api/v1/consent/analytics/grant/", {}, content_type="application/json", headers={"X-Session-Token": token}
+    )
+    assert granted.status_code == 201
+    assert consent_is_granted(subject_id=alice.id, purpose="analytics")
+    assert app.get("/api/v1/consent/", headers={"X-Session-Token": "forged-token"}).status_code == 401
