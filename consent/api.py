@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from consent.errors import UnknownPurpose, UnknownPurposeNotFound
 from consent.gpc import request_evidence
 from consent.models import ConsentEvent, Method
-from consent.receipts import consent_receipt, consent_receipt_jws
+from consent.receipts import RECEIPT_EVENTS, consent_receipt, consent_receipt_jws
 from consent.selectors import consent_states
 from consent.services import consent_grant, consent_parental_request, consent_request, consent_withdraw
 from vault.api import Pagination
@@ -46,7 +46,7 @@ class PurposeStateOutput(serializers.Serializer):
 
 
 class EventOutput(serializers.Serializer):
-    id = serializers.UUIDField(help_text="Also the id of the event's consent receipt.")
+    id = serializers.UUIDField(help_text="Also the id of the event's consent receipt (not for requests).")
     purpose = serializers.CharField(source="purpose.slug")
     event_type = serializers.CharField()
     policy_version = serializers.CharField(source="policy_version.label")
@@ -66,6 +66,7 @@ class GrantInput(ChoiceInput):
 
 class ParentalRequestInput(serializers.Serializer):
     parent_email = serializers.EmailField(help_text="Where the parent's link goes; not stored.")
+    birth_date = serializers.DateField(help_text="Only for the age gate: used to decide, never stored.")
 
 
 class ReceiptOutput(serializers.Serializer):
@@ -159,6 +160,7 @@ class RequestView(_ChoiceView):
             purpose=purpose,
             evidence=request_evidence(request),
             age=_age(data.get("birth_date")),
+            gpc=getattr(request, "gpc", False),
         )
 
 
@@ -172,11 +174,15 @@ class ParentalRequestView(_ChoiceView):
         return super().post(request, purpose)
 
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
+        age = _age(data["birth_date"])
+        assert age is not None
         return consent_parental_request(
             subject_id=_subject(request),
             purpose=purpose,
             parent_email=data["parent_email"],
+            age=age,
             evidence=request_evidence(request),
+            gpc=getattr(request, "gpc", False),
         )
 
 
@@ -197,7 +203,7 @@ class ReceiptView(APIView):
     def get(self, request: Request, event_id: uuid.UUID) -> Response:
         event = (
             ConsentEvent.objects.select_related("purpose", "policy_version")
-            .filter(id=event_id, subject_id=_subject(request))
+            .filter(id=event_id, subject_id=_subject(request), event_type__in=RECEIPT_EVENTS)
             .first()
         )
         if event is None:

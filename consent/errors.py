@@ -117,3 +117,28 @@ class LinkExpired(ConsentError):
     default_code = "link_expired"
     default_detail = "This confirmation link has expired: ask for a new one."
     param_name = "token"
+
+
+class ParentalConsentNotNeeded(ConsentError):
+    default_code = "parental_consent_not_needed"
+    default_detail = "Parental consent is for people below the age of digital consent."
+    param_name = "birth_date"
+
+
+class InvalidParentEmail(ConsentError):
+    default_code = "invalid_parent_email"
+    default_detail = "A parent or guardian's own address is needed, not the account's."
+    param_name = "parent_email"
+
+
+class NoAccount(ConsentError):
+    default_code = "no_account"
+    default_detail = "There is no active account to send the confirmation to."
+
+
+class MailNotSent(ConsentError):
+    """The confirmation mail could not be handed to the mail server: nothing was recorded."""
+
+    status_code = 503
+    default_code = "mail_not_sent"
+    default_detail = "The confirmation e-mail could not be sent; nothing was changed. Please try again later."

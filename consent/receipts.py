@@ -14,7 +14,6 @@ from consent.models import ConsentEvent, EventType, LegalBasis
 from vault.signing import jws_sign
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
-MEDIA_TYPE = "application/consent-receipt+jws"
 
 _CONSENT_TYPE = {
     EventType.GRANT: "EXPLICIT",
@@ -23,6 +22,8 @@ _CONSENT_TYPE = {
     EventType.REFUSE: "REFUSED",
     EventType.EXPIRE: "EXPIRED",
 }
+# A request (awaiting confirmation) is not yet a choice: its receipt comes with the grant.
+RECEIPT_EVENTS = frozenset(_CONSENT_TYPE)
 
 
 def consent_receipt(event: ConsentEvent) -> dict[str, Any]:

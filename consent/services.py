@@ -5,7 +5,9 @@ together; a refused call raises a typed `ConsentError` before anything is writte
 
 import ipaddress
 import re
+import smtplib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import batched
@@ -26,10 +28,14 @@ from consent.errors import (
     InvalidJurisdiction,
     InvalidLink,
     InvalidMethod,
+    InvalidParentEmail,
     InvalidPolicyVersion,
     LinkExpired,
+    MailNotSent,
+    NoAccount,
     NoCurrentPolicy,
     NotConsentBased,
+    ParentalConsentNotNeeded,
     ParentalConsentRequired,
     PolicyNotCurrent,
     UnknownPolicyVersion,
@@ -157,8 +163,10 @@ def _check_method(purpose: Purpose, action: EventType, method: str) -> None:
             raise InvalidMethod("Global Privacy Control only opts out; it never grants.")
         if not purpose.is_sale_or_sharing:
             raise InvalidMethod("Global Privacy Control applies only to purposes that sell or share data.")
-    confirmed = (Method.DOUBLE_OPT_IN, Method.PARENTAL_CONSENT)  # both confirmed by an e-mailed link
-    if action == EventType.GRANT and purpose.requires_double_opt_in and method not in confirmed:
+    if action == EventType.GRANT and purpose.requires_double_opt_in and method != Method.DOUBLE_OPT_IN:
+        raise DoubleOptInRequired()
+    if action == EventType.REQUEST and purpose.requires_double_opt_in and method != Method.DOUBLE_OPT_IN:
+        # A parent's link does not prove the account's address: such purposes stay out of reach.
         raise DoubleOptInRequired()
 
 
@@ -174,10 +182,12 @@ def _record(
     actor_type: str,
     actor_id: str,
     age: int | None = None,
+    guard: Callable[[ConsentState, bool], None] | None = None,
 ) -> ConsentEvent:
     """Validate everything first, then write the event, the projection and the audit entry in one
     transaction, holding the projection row's lock so one person's choices for one purpose are
-    applied one at a time, in `seq` order."""
+    applied one at a time, in `seq` order. `guard(state, created)` runs under that lock, for
+    conditions on the current state that must not change between checking and writing."""
     now = timezone.now()
     target = _purpose(purpose)
     if target.legal_basis in NO_CHOICE_BASES:
@@ -197,6 +207,8 @@ def _record(
             purpose=target,
             defaults={"status": STATUS_AFTER[action], "policy_version": version, "changed_at": now},
         )
+        if guard is not None:
+            guard(state, created)
         event_type = action
         if action == EventType.GRANT and not created and state.status == ConsentStatus.GRANTED:
             event_type = EventType.RENEW
@@ -252,6 +264,8 @@ def consent_grant(
     `gpc`: the request carries Global Privacy Control, which refuses a sale/sharing purpose
     unless `gpc_override`, the explicit choice the person makes in the portal.
     `age`: when known, a person below the age of digital consent cannot grant alone."""
+    if method in _LINK_SALTS:
+        raise InvalidMethod("Only following the e-mailed link records this kind of confirmation.")
     if gpc and not gpc_override and _purpose(purpose).is_sale_or_sharing:
         raise GlobalPrivacyControlOptOut()
     return _record(
@@ -421,22 +435,57 @@ def consent_projection_rebuild(*, dry_run: bool = False, batch_size: int = 5000)
     )
 
 
+class _AlreadyOptedOut(Exception):
+    pass
+
+
+def _not_opted_out(state: ConsentState, created: bool) -> None:
+    if not created and state.status in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
+        raise _AlreadyOptedOut
+
+
 def consent_gpc_apply(*, subject_id: uuid.UUID, evidence: Evidence | None = None) -> list[ConsentEvent]:
-    """Honour a Global Privacy Control signal for a signed-in person: withdraw every granted
-    sale/sharing purpose and refuse those not yet decided, once. Purposes already withdrawn or
-    refused are left alone, so a signal on every request records nothing more."""
-    events = []
-    decided = dict(
+    """Honour a Global Privacy Control signal for a signed-in person, once per purpose: withdraw
+    each sale/sharing purpose they granted (or object, for legitimate interest) and refuse those
+    not yet decided. A purpose already opted out of, or already answered by GPC once, is left
+    alone, so an override the person then makes in the portal stands."""
+    answered = set(
+        ConsentEvent.objects.filter(subject_id=subject_id, method=Method.GPC).values_list("purpose_id", flat=True)
+    )
+    states = dict(
         ConsentState.objects.filter(subject_id=subject_id, purpose__is_sale_or_sharing=True).values_list(
-            "purpose__slug", "status"
+            "purpose_id", "status"
         )
     )
-    for purpose in Purpose.objects.filter(is_sale_or_sharing=True, legal_basis=LegalBasis.CONSENT):
-        status = decided.get(purpose.slug)
-        if status in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
+    now = timezone.now()
+    events = []
+    purposes = (
+        Purpose.objects.filter(is_sale_or_sharing=True, versions__effective_from__lte=now)
+        .exclude(legal_basis__in=NO_CHOICE_BASES)
+        .distinct()
+    )
+    for purpose in purposes:
+        status = states.get(purpose.pk)
+        if purpose.pk in answered or status in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
             continue
-        record = consent_withdraw if status in (ConsentStatus.GRANTED, ConsentStatus.PENDING) else consent_refuse
-        events.append(record(subject_id=subject_id, purpose=purpose.slug, method=Method.GPC, evidence=evidence))
+        action = EventType.WITHDRAW if status in (ConsentStatus.GRANTED, ConsentStatus.PENDING) else EventType.REFUSE
+        try:
+            events.append(
+                _record(
+                    action,
+                    subject_id=subject_id,
+                    purpose=purpose.slug,
+                    policy_version=None,
+                    method=Method.GPC,
+                    evidence=evidence,
+                    jurisdiction="",
+                    actor_type=AuditActorType.PERSON,
+                    actor_id="",
+                    guard=_not_opted_out,  # a parallel request may have just done it
+                )
+            )
+        except _AlreadyOptedOut:
+            continue
     return events
 
 
@@ -465,25 +514,67 @@ def _link(event: ConsentEvent, method: str) -> str:
     return settings.VAULT_SITE_URL + reverse(_LINK_VIEWS[method], kwargs={"token": token})
 
 
-def _request(
-    *, subject_id: uuid.UUID, purpose: str, method: str, jurisdiction: str, evidence: Evidence | None, age: int | None
-) -> ConsentEvent:
-    from consent.selectors import consent_is_granted
+def _not_granted(subject_id: uuid.UUID, purpose: str) -> Callable[[ConsentState, bool], None]:
+    def guard(state: ConsentState, created: bool) -> None:
+        from consent.selectors import consent_is_granted
 
-    if consent_is_granted(subject_id=subject_id, purpose=purpose):
-        raise AlreadyGranted()
-    return _record(
-        EventType.REQUEST,
-        subject_id=subject_id,
-        purpose=purpose,
-        policy_version=None,
-        method=method,
-        evidence=evidence,
-        jurisdiction=jurisdiction,
-        actor_type=AuditActorType.PERSON,
-        actor_id="",
-        age=age,
-    )
+        if (
+            not created
+            and state.status == ConsentStatus.GRANTED
+            and consent_is_granted(subject_id=subject_id, purpose=purpose)
+        ):
+            raise AlreadyGranted()
+
+    return guard
+
+
+def _validity() -> str:
+    seconds = settings.CONSENT_LINK_MAX_AGE_SECONDS
+    return f"{seconds // 3600} hours" if seconds >= 7200 else f"{max(1, seconds // 60)} minutes"
+
+
+def _request_and_mail(
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    method: str,
+    jurisdiction: str,
+    evidence: Evidence | None,
+    age: int | None,
+    gpc: bool,
+    to: str,
+    subject_line: str,
+    body: str,
+) -> ConsentEvent:
+    """Record the request and send its link in one transaction: if the mail cannot be handed
+    over, nothing stays pending. Mail errors are not logged with the address."""
+    if gpc and _purpose(purpose).is_sale_or_sharing:
+        raise GlobalPrivacyControlOptOut()
+    with transaction.atomic():
+        event = _record(
+            EventType.REQUEST,
+            subject_id=subject_id,
+            purpose=purpose,
+            policy_version=None,
+            method=method,
+            evidence=evidence,
+            jurisdiction=jurisdiction,
+            actor_type=AuditActorType.PERSON,
+            actor_id="",
+            age=age,
+            guard=_not_granted(subject_id, purpose),
+        )
+        text = body.format(purpose=event.purpose.name, description=event.purpose.description, link=_link(event, method))
+        try:
+            send_mail(
+                subject=subject_line.format(purpose=event.purpose.name),
+                message=text,
+                from_email=None,
+                recipient_list=[to],
+            )
+        except (OSError, smtplib.SMTPException):
+            raise MailNotSent() from None
+    return event
 
 
 def consent_request(
@@ -493,6 +584,7 @@ def consent_request(
     evidence: Evidence | None = None,
     jurisdiction: str = "",
     age: int | None = None,
+    gpc: bool = False,
 ) -> ConsentEvent:
     """Ask for a purpose that needs double opt-in: the state becomes pending and the person gets
     an e-mail with a signed, expiring link; only following it grants. Asking again (the link
@@ -501,26 +593,22 @@ def consent_request(
         raise InvalidMethod("This purpose is granted directly; it needs no confirmation.")
     email = account_email(subject_id=subject_id)
     if email is None:
-        raise InvalidLink("There is no active account to send the confirmation to.")
-    event = _request(
+        raise NoAccount()
+    return _request_and_mail(
         subject_id=subject_id,
         purpose=purpose,
         method=Method.DOUBLE_OPT_IN,
         jurisdiction=jurisdiction,
         evidence=evidence,
         age=age,
-    )
-    send_mail(
-        subject=f"Please confirm: {event.purpose.name}",
-        message=(
-            f"You asked to receive {event.purpose.name}. To confirm, open this link within "
-            f"{settings.CONSENT_LINK_MAX_AGE_SECONDS // 3600} hours:\n\n{_link(event, Method.DOUBLE_OPT_IN)}\n\n"
-            "If you did not ask for this, ignore this message: nothing changes."
+        gpc=gpc,
+        to=email,
+        subject_line="Please confirm: {purpose}",
+        body=(
+            f"You asked to receive {{purpose}}. To confirm, open this link within {_validity()}:\n\n"
+            "{link}\n\nIf you did not ask for this, ignore this message: nothing changes."
         ),
-        from_email=None,
-        recipient_list=[email],
     )
-    return event
 
 
 def consent_parental_request(
@@ -528,31 +616,36 @@ def consent_parental_request(
     subject_id: uuid.UUID,
     purpose: str,
     parent_email: str,
+    age: int,
     evidence: Evidence | None = None,
     jurisdiction: str = "",
+    gpc: bool = False,
 ) -> ConsentEvent:
     """A person below the age of digital consent asks a parent or guardian: the parent gets a
     signed, expiring link, and their confirmation grants with method "parental consent".
     The parent's address is used to send that one message and is not stored."""
-    event = _request(
+    target = _purpose(purpose)
+    if age >= digital_consent_age(target, jurisdiction):
+        raise ParentalConsentNotNeeded()
+    own = account_email(subject_id=subject_id)
+    if own is not None and parent_email.strip().lower() == own.lower():
+        raise InvalidParentEmail()
+    return _request_and_mail(
         subject_id=subject_id,
         purpose=purpose,
         method=Method.PARENTAL_CONSENT,
         jurisdiction=jurisdiction,
         evidence=evidence,
         age=None,
-    )
-    send_mail(
-        subject=f"Your child asks for your consent: {event.purpose.name}",
-        message=(
-            f"Someone in your care asked to allow: {event.purpose.name}.\n{event.purpose.description}\n\n"
-            f"To consent on their behalf, open this link within {settings.CONSENT_LINK_MAX_AGE_SECONDS // 3600} "
-            f"hours:\n\n{_link(event, Method.PARENTAL_CONSENT)}\n\nIf you do not agree, ignore this message."
+        gpc=gpc,
+        to=parent_email,
+        subject_line="Your child asks for your consent: {purpose}",
+        body=(
+            "Your child (or someone in your care) asked to allow: {purpose}.\n{description}\n\n"
+            f"To consent on their behalf, open this link within {_validity()}:\n\n"
+            "{link}\n\nIf you do not agree, ignore this message: nothing changes."
         ),
-        from_email=None,
-        recipient_list=[parent_email],
     )
-    return event
 
 
 def consent_link_request(*, token: str, method: str) -> ConsentEvent:
@@ -576,24 +669,40 @@ def consent_link_request(*, token: str, method: str) -> ConsentEvent:
 
 def consent_link_confirm(*, token: str, method: str, evidence: Evidence | None = None) -> ConsentEvent:
     """Follow a double opt-in or parental link: grant the purpose under the version the request
-    named (it must still be in force). Following it again returns the grant it already made."""
+    named (it must still be in force), if nothing happened since the request. Following the
+    link again returns the grant it already made."""
     request = consent_link_request(token=token, method=method)
-    later = ConsentEvent.objects.filter(
-        subject_id=request.subject_id, purpose=request.purpose, seq__gt=request.seq
-    ).order_by("seq")
-    following = later.first()
-    if following is not None:
-        if following.event_type == EventType.GRANT and following.method == method:
-            return following  # the same link, followed twice
-        raise InvalidLink("A newer choice or link replaced this one.")
-    return _record(
-        EventType.GRANT,
-        subject_id=request.subject_id,
-        purpose=request.purpose.slug,
-        policy_version=request.policy_version.label,
-        method=method,
-        evidence=evidence,
-        jurisdiction=request.jurisdiction,
-        actor_type=AuditActorType.PERSON,
-        actor_id="",
-    )
+
+    def made_by_this_link() -> ConsentEvent | None:
+        following = ConsentEvent.objects.filter(
+            subject_id=request.subject_id, purpose=request.purpose, seq=request.seq + 1
+        ).first()
+        if following is not None and following.event_type == EventType.GRANT and following.method == method:
+            return following
+        return None
+
+    def still_latest(state: ConsentState, created: bool) -> None:
+        if state.last_seq != request.seq:
+            raise InvalidLink("A newer choice or link replaced this one.")
+
+    if (done := made_by_this_link()) is not None:
+        return done
+    parental = method == Method.PARENTAL_CONSENT
+    try:
+        return _record(
+            EventType.GRANT,
+            subject_id=request.subject_id,
+            purpose=request.purpose.slug,
+            policy_version=request.policy_version.label,
+            method=method,
+            evidence=evidence,
+            jurisdiction=request.jurisdiction,
+            # The parent is not a subject of ours: the audit names the act, not them.
+            actor_type=AuditActorType.SYSTEM if parental else AuditActorType.PERSON,
+            actor_id="consent.parental-link" if parental else "",
+            guard=still_latest,
+        )
+    except InvalidLink:
+        if (done := made_by_this_link()) is not None:  # the same link, posted twice at once
+            return done
+        raise

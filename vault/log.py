@@ -51,6 +51,8 @@ class RequestIdFilter(logging.Filter):
 # Patterns for personal data that can turn up in log messages: an exception text that quotes
 # a value, a URL with an address in its query. Order matters: emails before phone numbers.
 _SCRUBBERS: list[tuple[re.Pattern[str], str]] = [
+    # Confirmation links are bearer tokens: whoever reads one can confirm in the person's name.
+    (re.compile(r"(/consent/(?:confirm|parental)/)[^/\s\"']+"), r"\1[token]"),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     (
         re.compile(r"(?i)\b(bearer|token|secret|password|passwd|api[_-]?key)\b([\"']?\s*[:=]\s*|\s+)[^\s,;&\"']+"),

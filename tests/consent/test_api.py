@@ -154,3 +154,27 @@ def test_apps_use_the_session_token_from_allauths_headless_login(client, alice):
     assert granted.status_code == 201
     assert consent_is_granted(subject_id=alice.id, purpose="analytics")
     assert app.get("/api/v1/consent/", headers={"X-Session-Token": "forged-token"}).status_code == 401
+
+
+def test_gpc_covers_legitimate_interest_sharing_skips_unpublished_purposes_and_honours_an_override(client, alice):
+    from consent.models import LegalBasis, Purpose
+    from consent.services import consent_grant, policy_version_publish
+
+    common = {"description": "d", "dpv_term": "dpv:SellDataToThirdParties", "data_use": "marketing.advertising"}
+    Purpose.objects.create(
+        slug="data-sale-li", name="Sale", legal_basis=LegalBasis.LEGITIMATE_INTEREST, is_sale_or_sharing=True, **common
+    )
+    policy_version_publish(purpose="data-sale-li", label="1", text="We sell.")
+    Purpose.objects.create(
+        slug="unpublished-sharing", name="Later", legal_basis=LegalBasis.CONSENT, is_sale_or_sharing=True, **common
+    )
+    client.force_login(alice)
+    assert client.get("/", headers={"Sec-GPC": "1"}).status_code == 200, "a purpose without a text breaks nothing"
+    assert not consent_is_granted(subject_id=alice.id, purpose="data-sale-li"), "GPC objects to the sale"
+
+    # The person overrides GPC for one purpose in the portal: later GPC requests leave it alone.
+    consent_grant(
+        subject_id=alice.id, purpose="advertising-partners", method=Method.WEB_FORM, gpc=True, gpc_override=True
+    )
+    client.get("/api/v1/consent/", headers={"Sec-GPC": "1"})
+    assert consent_is_granted(subject_id=alice.id, purpose="advertising-partners")

@@ -92,10 +92,17 @@ def test_below_the_age_of_digital_consent_a_parent_must_consent(client, alice):
     assert not ConsentEvent.objects.exists()
     assert post(client, "/api/v1/consent/analytics/grant/", {"birth_date": "1990-06-01"}).status_code == 201
 
-    asked = post(client, "/api/v1/consent/personalization/parental-request/", {"parent_email": "parent@example.net"})
+    parent = {"parent_email": "parent@example.net", "birth_date": "2015-06-01"}
+    adult = {"parent_email": "parent@example.net", "birth_date": "1990-06-01"}
+    own = {"parent_email": "alice@example.com", "birth_date": "2015-06-01"}
+    assert post(client, "/api/v1/consent/personalization/parental-request/", adult).status_code == 400
+    assert post(client, "/api/v1/consent/personalization/parental-request/", own).status_code == 400
+    no_doi = post(client, "/api/v1/consent/email-marketing/parental-request/", parent)
+    assert no_doi.json()["errors"][0]["code"] == "double_opt_in_required", "a parent cannot prove the account address"
+    asked = post(client, "/api/v1/consent/personalization/parental-request/", parent)
     assert asked.status_code == 201
     assert mail.outbox[-1].to == ["parent@example.net"]
-    assert "parent@example.net" not in str(list(ConsentEvent.objects.values())), "the parent's address is not kept"
+    assert "parent@example.net" not in dump_everything(), "the parent's address is kept nowhere"
     path = link_in_last_mail()
     client.logout()
     assert b"on behalf of your child" in client.get(path).content
@@ -103,6 +110,46 @@ def test_below_the_age_of_digital_consent_a_parent_must_consent(client, alice):
     assert consent_is_granted(subject_id=alice.id, purpose="personalization")
     event = ConsentEvent.objects.filter(subject_id=alice.id, purpose__slug="personalization").latest("seq")
     assert event.method == Method.PARENTAL_CONSENT
+
+
+def dump_everything() -> str:
+    """Every row of every table, as text: where a stored value would show up."""
+    from django.apps import apps
+
+    return repr([list(model._default_manager.values()) for model in apps.get_models()])
+
+
+def test_a_receipt_is_for_choices_not_for_requests(client, alice):
+    client.force_login(alice)
+    event_id = post(client, "/api/v1/consent/email-marketing/request/").json()["id"]
+    assert client.get(f"/api/v1/consent/receipts/{event_id}/").status_code == 404
+    client.post(link_in_last_mail())
+    grant_event = ConsentEvent.objects.get(subject_id=alice.id, event_type="grant")
+    assert client.get(f"/api/v1/consent/receipts/{grant_event.id}/").status_code == 200
+
+
+def test_a_withdrawal_after_the_request_voids_the_link(client, alice):
+    client.force_login(alice)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    path = link_in_last_mail()
+    post(client, "/api/v1/consent/email-marketing/withdraw/")
+    assert client.post(path).status_code == 400
+    assert not consent_is_granted(subject_id=alice.id, purpose="email-marketing")
+
+
+def test_when_the_mail_cannot_be_sent_nothing_stays_pending(client, alice, monkeypatch):
+    import smtplib
+
+    def refuse(*args, **kwargs):
+        raise smtplib.SMTPRecipientsRefused({"alice@example.com": (550, b"no")})
+
+    monkeypatch.setattr("consent.services.send_mail", refuse)
+    client.force_login(alice)
+    response = post(client, "/api/v1/consent/email-marketing/request/")
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "mail_not_sent"
+    assert "alice@example.com" not in response.content.decode()
+    assert not ConsentEvent.objects.exists()
 
 
 def test_the_age_threshold_follows_the_country(settings):

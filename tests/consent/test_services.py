@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from consent.errors import ConsentError
+from consent.errors import ConsentError, InvalidMethod
 from consent.models import ConsentEvent, ConsentState, ConsentStatus, EventType, Method, PolicyVersion
 from consent.selectors import consent_is_granted
 from consent.services import (
@@ -123,10 +123,12 @@ def test_gpc_opts_out_of_selling_or_sharing(alice, ad_sharing):
     assert not consent_is_granted(subject_id=alice.id, purpose="ad-sharing")
 
 
-def test_a_double_opt_in_purpose_is_granted_by_the_confirmation(alice, double_opt_in):
-    event = grant(alice, purpose="mailings", method=Method.DOUBLE_OPT_IN)
-    assert event.event_type == "grant"
-    assert consent_is_granted(subject_id=alice.id, purpose="mailings")
+@pytest.mark.parametrize("method", [Method.DOUBLE_OPT_IN, Method.PARENTAL_CONSENT])
+def test_confirmation_methods_are_recorded_only_by_following_a_link(alice, double_opt_in, method):
+    """(tests/consent/test_links.py follows the links.)"""
+    with pytest.raises(InvalidMethod):
+        grant(alice, purpose="mailings", method=method)
+    assert not ConsentEvent.objects.exists()
 
 
 def test_a_legitimate_interest_purpose_takes_an_objection(alice, fraud_checks):
