@@ -13,6 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from consent.errors import UnknownPurpose, UnknownPurposeNotFound
@@ -149,6 +150,8 @@ class RequestView(_ChoiceView):
     """Double opt-in: the purpose becomes pending and a confirmation link is e-mailed."""
 
     input_class = GrantInput
+    throttle_classes = (*APIView.throttle_classes, ScopedRateThrottle)
+    throttle_scope = "consent_mail"
 
     @extend_schema(request=GrantInput, responses={201: EventOutput})
     def post(self, request: Request, purpose: str) -> Response:
@@ -168,6 +171,8 @@ class ParentalRequestView(_ChoiceView):
     """Below the age of digital consent: a parent or guardian is asked by e-mail."""
 
     input_class = ParentalRequestInput
+    throttle_classes = (*APIView.throttle_classes, ScopedRateThrottle)
+    throttle_scope = "consent_mail"
 
     @extend_schema(request=ParentalRequestInput, responses={201: EventOutput})
     def post(self, request: Request, purpose: str) -> Response:

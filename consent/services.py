@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.selectors import account_email
 from consent.errors import (
     AlreadyGranted,
+    ConsentError,
     DoubleOptInRequired,
     GlobalPrivacyControlOptOut,
     InvalidEvidence,
@@ -706,3 +707,44 @@ def consent_link_confirm(*, token: str, method: str, evidence: Evidence | None =
         if (done := made_by_this_link()) is not None:  # the same link, posted twice at once
             return done
         raise
+
+
+def consent_requests_expire(*, now: datetime | None = None) -> int:
+    """Close requests whose link has expired: the state goes from pending to expired (an
+    `expire` event), so nothing stays pending for ever. Idempotent: run it periodically."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.CONSENT_LINK_MAX_AGE_SECONDS)
+    stale = ConsentState.objects.filter(status=ConsentStatus.PENDING, changed_at__lt=cutoff).select_related("purpose")
+    expired = 0
+    for state in stale.iterator():
+
+        def still_pending(current: ConsentState, created: bool, seq: int = state.last_seq) -> None:
+            if current.last_seq != seq:
+                raise _AlreadyOptedOut  # a choice came in meanwhile: nothing to expire
+
+        try:
+            _record(
+                EventType.EXPIRE,
+                subject_id=state.subject_id,
+                purpose=state.purpose.slug,
+                policy_version=None,
+                method=_request_method(state),
+                evidence=None,
+                jurisdiction="",
+                actor_type=AuditActorType.SYSTEM,
+                actor_id="consent.expire-requests",
+                guard=still_pending,
+            )
+            expired += 1
+        except (_AlreadyOptedOut, ConsentError):
+            continue
+    return expired
+
+
+def _request_method(state: ConsentState) -> str:
+    """An expiry is recorded with the method of the request it closes."""
+    method = (
+        ConsentEvent.objects.filter(subject_id=state.subject_id, purpose=state.purpose, seq=state.last_seq)
+        .values_list("method", flat=True)
+        .first()
+    )
+    return method or Method.DOUBLE_OPT_IN

@@ -282,6 +282,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/minute"),
         "user": env_str("API_THROTTLE_USER", "1000/minute"),
+        # Endpoints that send e-mail (double opt-in, parental consent): a mail cannon otherwise.
+        "consent_mail": env_str("API_THROTTLE_CONSENT_MAIL", "10/hour"),
     },
     "EXCEPTION_HANDLER": "vault.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -327,6 +329,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "vault.audit_checkpoint",
         "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 3600, minimum=60),
     },
+    "consent-expire-requests": {"task": "consent.expire_requests", "schedule": 3600},
 }
 
 # --- Logging ----------------------------------------------------------------------------------

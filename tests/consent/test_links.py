@@ -164,3 +164,37 @@ def test_the_age_threshold_follows_the_country(settings):
     assert digital_consent_age(analytics, "ZZ") == settings.VAULT_DIGITAL_CONSENT_AGES["default"]
     analytics.min_age = 18
     assert digital_consent_age(analytics, "BE") == 18, "a purpose may ask for more"
+
+
+def test_unconfirmed_requests_expire(client, alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from consent.tasks import expire_requests
+
+    client.force_login(alice)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    assert expire_requests() == 0, "still within the link's lifetime"
+    settings.CONSENT_LINK_MAX_AGE_SECONDS = 300
+    from consent.services import consent_requests_expire
+
+    assert consent_requests_expire(now=timezone.now() + timedelta(seconds=301)) == 1
+    assert state(alice.id, "email-marketing") == "expired"
+    assert consent_requests_expire(now=timezone.now() + timedelta(seconds=301)) == 0, "idempotent"
+    assert ConsentEvent.objects.filter(subject_id=alice.id).latest("seq").event_type == "expire"
+
+
+def test_mail_sending_endpoints_are_throttled(client, alice, monkeypatch):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "consent_mail": "2/hour"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)  # read once, at import
+    cache.clear()
+    client.force_login(alice)
+    try:
+        codes = [post(client, "/api/v1/consent/email-marketing/request/").status_code for _ in range(3)]
+    finally:
+        cache.clear()
+    assert codes == [201, 201, 429]

@@ -328,3 +328,13 @@ def test_a_version_for_an_unknown_purpose(db):
 def test_event_types_cover_the_ledger():
     assert set(EventType.values) == {"request", "grant", "renew", "withdraw", "refuse", "expire"}
     assert set(Method.values) == {"web_form", "api", "gpc", "double_opt_in", "import", "parental_consent"}
+
+
+def test_a_published_text_cannot_be_rewritten_in_the_database(newsletter):
+    from django.db import DatabaseError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the immutability trigger is PostgreSQL's (set DATABASE_URL=postgres://...)")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        PolicyVersion.objects.filter(purpose=newsletter).update(text="Something else entirely.")
+    assert PolicyVersion.objects.get(purpose=newsletter).text == "The newsletter policy.\n"

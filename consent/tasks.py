@@ -1,0 +1,9 @@
+from vault.celery import app
+
+
+@app.task(name="consent.expire_requests")
+def expire_requests() -> int:
+    """Periodic (Celery beat): pending double opt-in and parental requests whose link expired."""
+    from consent.services import consent_requests_expire
+
+    return consent_requests_expire()
