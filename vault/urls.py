@@ -5,7 +5,7 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from consent.gpc import gpc_json
-from consent.views import confirm_double_opt_in, confirm_parental, policy_text
+from consent.views import confirm_double_opt_in, confirm_parental, policy_text, portal_consent, portal_receipt
 from vault.api import json_error_response
 from vault.health import healthz
 from vault.signing import jwks_view
@@ -20,6 +20,8 @@ urlpatterns = [
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path(".well-known/gpc.json", gpc_json, name="gpc"),
     path("consent/policies/<slug:purpose>/<str:label>/", policy_text, name="consent-policy"),
+    path("consent/", portal_consent, name="consent-portal"),
+    path("consent/receipts/<uuid:event_id>.jws", portal_receipt, name="consent-portal-receipt"),
     path("consent/confirm/<str:token>/", confirm_double_opt_in, name="consent-confirm"),
     path("consent/parental/<str:token>/", confirm_parental, name="consent-parental"),
     path("admin/", admin.site.urls),
