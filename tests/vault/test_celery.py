@@ -2,6 +2,7 @@
 transport when none is set, running a task end to end through the database."""
 
 import pytest
+from celery.backends.base import DisabledBackend
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
@@ -17,24 +18,25 @@ def _result_backend(broker_url: str) -> str:
     return "cache+memory://"
 
 
-def _forget_result_backend() -> None:
-    """Celery caches the result backend it first built (perhaps "none", if an earlier test ran a
-    task): drop it so the backend configured here is used."""
-    app._backend_cache = None  # type: ignore[attr-defined]
-    app._local.__dict__.pop("backend", None)  # type: ignore[attr-defined]
+def _forget_disabled_result_backend() -> None:
+    """Celery caches the result backend it first built: "disabled" if a task ran before any
+    backend was configured. Drop only that one; a working backend is kept, because a second
+    RPC backend would compete with the first for the same reply queue."""
+    if isinstance(app.backend, DisabledBackend):
+        app._backend_cache = None  # type: ignore[attr-defined]
+        app._local.__dict__.pop("backend", None)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def worker(transactional_db):
     broker_url = settings.CELERY_BROKER_URL
     app.conf.update(task_always_eager=False, result_backend=_result_backend(broker_url))
-    _forget_result_backend()
+    _forget_disabled_result_backend()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
             yield broker_url
     finally:
         app.conf.update(task_always_eager=settings.CELERY_TASK_ALWAYS_EAGER, result_backend=None)
-        _forget_result_backend()
 
 
 def test_a_worker_runs_a_task_end_to_end(worker):
