@@ -13,6 +13,7 @@ the KMS key version. Such a provider is a subclass of `KeyProvider` named by `VA
      "keks": {"kek-20261128-3f9a": "<base64 of 32 random bytes>"},
      "audit_signing_key": "<base64 of a 32-byte Ed25519 seed>",
      "receipt_signing_key": "<base64 of a 32-byte Ed25519 seed: signs consent receipts>",
+     "retired_receipt_public_keys": ["<base64 of 32-byte Ed25519 public keys: verify older receipts>"],
      "index_key": "<base64 of 32 bytes; VAULT_INDEX_KEY wins when set>"}
 """
 
@@ -35,6 +36,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -84,6 +86,11 @@ class KeyProvider(ABC):
     def receipt_signing_key(self) -> Ed25519PrivateKey:
         """Signs consent receipts; its public half is published at /.well-known/jwks.json.
         Kept apart from the audit key: receipts go to people, checkpoints to auditors."""
+
+    def receipt_verify_keys(self) -> list[Ed25519PublicKey]:
+        """Every key a receipt may have been signed with: the current one, then retired ones
+        (receipts are kept for years; rotating the signing key must not invalidate them)."""
+        return [self.receipt_signing_key().public_key()]
 
     def audit_verify_key(self) -> Ed25519PublicKey:
         return self.audit_signing_key().public_key()
@@ -199,7 +206,14 @@ class LocalKeyProvider(KeyProvider):
         # Only a fully valid key set replaces the current one.
         self._data, self._keks, self._active = data, parsed, str(active)
         self._frames = {kek_id: _frame(kek_id) for kek_id in parsed}
+        retired = data.get("retired_receipt_public_keys", [])
+        if not isinstance(retired, list):
+            raise ImproperlyConfigured("Vault key set: retired_receipt_public_keys must be a list.")
+        retired_keys = [
+            Ed25519PublicKey.from_public_bytes(_decode_key("retired_receipt_public_keys", value)) for value in retired
+        ]
         self._signing_key, self._receipt_key, self._index_key = signing_key, receipt_key, index_key
+        self._retired_receipt_keys = retired_keys
 
     def _file_mtime(self) -> float | None:
         try:
@@ -256,6 +270,19 @@ class LocalKeyProvider(KeyProvider):
 
     def receipt_signing_key(self) -> Ed25519PrivateKey:
         return self._receipt_key
+
+    def receipt_verify_keys(self) -> list[Ed25519PublicKey]:
+        return [self._receipt_key.public_key(), *self._retired_receipt_keys]
+
+    def rotate_receipt_key(self) -> None:
+        """A new receipt signing key; the old one's public half stays published for verifying."""
+        with self._edit() as data:
+            old_public = self._receipt_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            data["retired_receipt_public_keys"] = [
+                _encode_key(old_public),
+                *data.get("retired_receipt_public_keys", []),
+            ]
+            data["receipt_signing_key"] = _encode_key(secrets.token_bytes(KEY_BYTES))
 
     # --- Key management (local keys only; a KMS manages its keys itself) ---------------------
 

@@ -36,10 +36,13 @@ def jws_sign(payload: dict[str, Any], *, content_type: str) -> str:
 
 
 def jwks() -> dict[str, Any]:
-    public_key = get_provider().receipt_signing_key().public_key()
-    jwk = json.loads(OKPAlgorithm.to_jwk(public_key))
-    jwk.update(kid=key_id(public_key), use="sig", alg=ALGORITHM)
-    return {"keys": [jwk]}
+    """The current receipt key first, then retired ones, which still verify older receipts."""
+    keys = []
+    for public_key in get_provider().receipt_verify_keys():
+        jwk = json.loads(OKPAlgorithm.to_jwk(public_key))
+        jwk.update(kid=key_id(public_key), use="sig", alg=ALGORITHM)
+        keys.append(jwk)
+    return {"keys": keys}
 
 
 def jws_verify(token: str, key_set: dict[str, Any]) -> dict[str, Any]:

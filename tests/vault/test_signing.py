@@ -24,3 +24,17 @@ def test_a_changed_statement_does_not_verify(client):
     with pytest.raises(jwt.InvalidSignatureError):
         jws_verify(f"{header}.{forged}.{signature}", client.get("/.well-known/jwks.json").json())
     assert payload != forged
+
+
+@pytest.mark.django_db
+def test_receipts_signed_before_a_key_rotation_still_verify(client):
+    from django.core.management import call_command
+
+    old = jws_sign({"consentReceiptID": "r-old"}, content_type="test")
+    call_command("vault_keys", "rotate-receipt-key")
+    new = jws_sign({"consentReceiptID": "r-new"}, content_type="test")
+    key_set = client.get("/.well-known/jwks.json").json()
+    assert len(key_set["keys"]) == 2
+    assert jws_verify(old, key_set)["consentReceiptID"] == "r-old"
+    assert jws_verify(new, key_set)["consentReceiptID"] == "r-new"
+    assert jwt.get_unverified_header(old)["kid"] != jwt.get_unverified_header(new)["kid"]

@@ -26,12 +26,15 @@ class Command(BaseCommand):
         )
         rotate.add_argument("--batch-size", type=int, default=5000)
         sub.add_parser("status", help="List KEKs, the active one, and how many data keys each wraps.")
+        sub.add_parser(
+            "rotate-receipt-key", help="New consent-receipt signing key; the old public key stays in the JWKS."
+        )
         retire = sub.add_parser("retire", help="Destroy a KEK that no data key is wrapped by any more.")
         retire.add_argument("kek_id")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
-            getattr(self, f"_{action}")(**options)
+            getattr(self, f"_{action.replace('-', '_')}")(**options)
         except (ImproperlyConfigured, VaultError) as exc:
             raise CommandError(str(exc)) from exc
 
@@ -71,6 +74,10 @@ class Command(BaseCommand):
         for kek_id in sorted(set(provider.kek_ids()) | set(counts)):
             state = "active" if kek_id == active else ("MISSING" if kek_id not in provider.kek_ids() else "")
             self.stdout.write(f"{kek_id:<24} {state:<8} wraps {counts.get(kek_id, 0)} data key(s)")
+
+    def _rotate_receipt_key(self, **options: Any) -> None:
+        self._local_provider().rotate_receipt_key()
+        self.stdout.write(self.style.SUCCESS("New receipt signing key; older receipts still verify."))
 
     def _retire(self, *, kek_id: str, **options: Any) -> None:
         provider = self._local_provider()
