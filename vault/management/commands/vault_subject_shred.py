@@ -20,7 +20,7 @@ class Command(BaseCommand):
         try:
             subject = uuid.UUID(subject_id)
         except ValueError:
-            raise CommandError(f"{subject_id!r} is not a UUID.") from None
+            raise CommandError("SUBJECT_ID must be a UUID (the subject's opaque id).") from None
         if not yes:
             answer = input(f"Destroy every key of subject {subject}? This cannot be undone. Type 'shred': ")
             if answer.strip() != "shred":
