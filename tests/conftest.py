@@ -74,3 +74,50 @@ def bob(db) -> User:
 @pytest.fixture
 def staff(db) -> User:
     return User.objects.create_user("staff@example.com", "correct horse battery", is_staff=True)
+
+
+AUDIT_TABLES = ("vault_auditentry", "vault_auditcheckpoint")
+
+
+def set_audit_triggers(*, enabled: bool) -> None:
+    """Switch the audit log's append-only triggers (PostgreSQL; SQLite has none)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in AUDIT_TABLES:
+            cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+
+
+@pytest.fixture
+def committed_db(transactional_db):
+    """Writes that really commit (threads, a live server). transactional_db empties every table
+    afterwards with one TRUNCATE, which the audit log's trigger refuses on a non-empty log: this
+    teardown (which runs before that flush) empties the log with the trigger lifted for a moment."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    set_audit_triggers(enabled=False)
+    try:
+        with connection.cursor() as cursor:
+            for table in AUDIT_TABLES:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
+    finally:
+        set_audit_triggers(enabled=True)
+
+
+@pytest.fixture
+def default_purposes(db):
+    """The purposes the data migration installs, installed again: a transactional test before
+    this one may have flushed every table, data migrations' rows included."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("consent.migrations.0002_default_purposes")
+    migration.install(apps, SimpleNamespace(connection=connection))

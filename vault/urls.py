@@ -1,7 +1,12 @@
+from typing import Any
+
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.utils.csp import CSP
 from django.views import defaults
+from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from consent.gpc import gpc_json
@@ -9,6 +14,11 @@ from consent.views import confirm_double_opt_in, confirm_parental, policy_text, 
 from vault.api import json_error_response
 from vault.health import healthz
 from vault.signing import jwks_view
+
+# Swagger UI sets inline styles (never inline scripts: its script is served as a file). The docs
+# page alone may apply them; every other page keeps style-src 'self'.
+_DOCS_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
+api_docs = csp_override(_DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
 
 api_v1 = [
     path("", include("accounts.api_urls")),
@@ -29,7 +39,7 @@ urlpatterns = [
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("", include("accounts.urls")),
 ]
 

@@ -4,7 +4,6 @@ whose writes really commit, for the concurrency test on PostgreSQL."""
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from consent.models import LegalBasis, Purpose
@@ -61,30 +60,3 @@ def orders(make_purpose) -> Purpose:
 @pytest.fixture
 def fraud_checks(make_purpose) -> Purpose:
     return make_purpose("fraud-checks", basis=LegalBasis.LEGITIMATE_INTEREST)
-
-
-AUDIT_TABLES = ("vault_auditentry", "vault_auditcheckpoint")
-
-
-def _set_audit_triggers(*, enabled: bool) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table in AUDIT_TABLES:
-            cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
-
-
-@pytest.fixture
-def _audit_triggers_back_on(django_db_setup, django_db_blocker):
-    yield
-    with django_db_blocker.unblock():
-        _set_audit_triggers(enabled=True)
-
-
-@pytest.fixture
-def committed_db(_audit_triggers_back_on, transactional_db):
-    """Writes that really commit. transactional_db empties every table afterwards with one
-    TRUNCATE, which the audit log's trigger refuses on a non-empty log: lift the trigger for that
-    flush (this teardown runs just before it) and put it back after."""
-    yield
-    _set_audit_triggers(enabled=False)

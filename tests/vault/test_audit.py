@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
+from tests.conftest import set_audit_triggers
 from vault.audit import (
     InvalidAuditEntry,
     NothingToSign,
@@ -39,23 +40,15 @@ APPEND_ONLY_TABLES = (AuditEntry._meta.db_table, AuditCheckpoint._meta.db_table)
 SECRET = "ada.lovelace@example.com"
 
 
-def _set_triggers(*, enabled: bool) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table in APPEND_ONLY_TABLES:
-            cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
-
-
 @contextmanager
 def tampering():
     """What an attacker with the database owner's rights does first: switch the append-only
     trigger off (PostgreSQL; SQLite has none), so the chain alone must catch what follows."""
-    _set_triggers(enabled=False)
+    set_audit_triggers(enabled=False)
     try:
         yield
     finally:
-        _set_triggers(enabled=True)
+        set_audit_triggers(enabled=True)
 
 
 @pytest.fixture
@@ -452,24 +445,8 @@ def test_the_trigger_lets_an_empty_table_be_truncated():
         cursor.execute(f"TRUNCATE {', '.join(APPEND_ONLY_TABLES)}")
 
 
-@pytest.fixture
-def _audit_triggers_back_on(django_db_setup, django_db_blocker):
-    yield
-    with django_db_blocker.unblock():
-        _set_triggers(enabled=True)
-
-
-@pytest.fixture
-def committed_audit_log(_audit_triggers_back_on, transactional_db):
-    """A log whose writes really commit. transactional_db empties the tables afterwards with a
-    TRUNCATE, which the trigger refuses on a non-empty log: lift the trigger for that flush
-    (this teardown runs just before it) and put it back after (_audit_triggers_back_on's)."""
-    yield
-    _set_triggers(enabled=False)
-
-
 @postgres_only
-def test_concurrent_appends_are_serialized_into_one_intact_chain(committed_audit_log) -> None:
+def test_concurrent_appends_are_serialized_into_one_intact_chain(committed_db) -> None:
     threads_count, per_thread = 8, 25
     shared_subject = uuid.uuid4()
     start = threading.Barrier(threads_count)
