@@ -32,7 +32,7 @@ class GlobalPrivacyControlMiddleware:
         if value is not None and value != "1":
             message = 'Sec-GPC must be exactly "1" (or absent).'
             if request.path.startswith("/api/"):
-                return json_error_response(request, 400, "invalid_gpc_header", message)
+                return json_error_response(400, "invalid_gpc_header", message)
             return HttpResponseBadRequest(message)
         request.gpc = value == "1"  # type: ignore[attr-defined]
         user = getattr(request, "user", None)

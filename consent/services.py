@@ -436,13 +436,13 @@ def consent_projection_rebuild(*, dry_run: bool = False, batch_size: int = 5000)
     )
 
 
-class _AlreadyOptedOut(Exception):
-    pass
+class _NothingToRecord(Exception):
+    """Raised by a guard when, under the lock, the event turns out to be unneeded."""
 
 
 def _not_opted_out(state: ConsentState, created: bool) -> None:
     if not created and state.status in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
-        raise _AlreadyOptedOut
+        raise _NothingToRecord
 
 
 def consent_gpc_apply(*, subject_id: uuid.UUID, evidence: Evidence | None = None) -> list[ConsentEvent]:
@@ -485,7 +485,7 @@ def consent_gpc_apply(*, subject_id: uuid.UUID, evidence: Evidence | None = None
                     guard=_not_opted_out,  # a parallel request may have just done it
                 )
             )
-        except _AlreadyOptedOut:
+        except _NothingToRecord:
             continue
     return events
 
@@ -719,7 +719,7 @@ def consent_requests_expire(*, now: datetime | None = None) -> int:
 
         def still_pending(current: ConsentState, created: bool, seq: int = state.last_seq) -> None:
             if current.last_seq != seq:
-                raise _AlreadyOptedOut  # a choice came in meanwhile: nothing to expire
+                raise _NothingToRecord  # a choice came in meanwhile: nothing to expire
 
         try:
             _record(
@@ -735,7 +735,7 @@ def consent_requests_expire(*, now: datetime | None = None) -> int:
                 guard=still_pending,
             )
             expired += 1
-        except (_AlreadyOptedOut, ConsentError):
+        except (_NothingToRecord, ConsentError):
             continue
     return expired
 

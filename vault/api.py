@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import PageNumberPagination
@@ -105,7 +105,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return Response(error_body(exc.status_code, errors), status=exc.status_code, headers=headers)
 
 
-def json_error_response(request: HttpRequest, status_code: int, code: str, message: str) -> JsonResponse:
+def json_error_response(status_code: int, code: str, message: str) -> JsonResponse:
     """The envelope for errors raised outside DRF views (unknown API URLs, crashes in middleware)."""
     return JsonResponse(error_body(status_code, [_error(code, message)]), status=status_code)
 

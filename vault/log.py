@@ -53,6 +53,8 @@ class RequestIdFilter(logging.Filter):
 _SCRUBBERS: list[tuple[re.Pattern[str], str]] = [
     # Confirmation links are bearer tokens: whoever reads one can confirm in the person's name.
     (re.compile(r"(/consent/(?:confirm|parental)/)[^/\s\"']+"), r"\1[token]"),
+    # Credentials in connection URLs (a broker or database error quoting its URL).
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]+@"), r"\1[credentials]@"),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     (
         re.compile(r"(?i)\b(bearer|token|secret|password|passwd|api[_-]?key)\b([\"']?\s*[:=]\s*|\s+)[^\s,;&\"']+"),

@@ -50,11 +50,11 @@ def _is_api(request: HttpRequest) -> bool:
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return json_error_response(request, 404, "not_found", "Not found.")
+        return json_error_response(404, "not_found", "Not found.")
     return defaults.page_not_found(request, exception)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        return json_error_response(request, 500, "server_error", "An unexpected error occurred.")
+        return json_error_response(500, "server_error", "An unexpected error occurred.")
     return defaults.server_error(request)

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from tests.conftest import set_audit_triggers
+from tests.conftest import AUDIT_TABLES, set_audit_triggers
 from vault.audit import (
     InvalidAuditEntry,
     NothingToSign,
@@ -36,7 +36,6 @@ postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="the append-only trigger and concurrent appends need PostgreSQL (set DATABASE_URL=postgres://...)",
 )
-APPEND_ONLY_TABLES = (AuditEntry._meta.db_table, AuditCheckpoint._meta.db_table)
 SECRET = "ada.lovelace@example.com"
 
 
@@ -423,7 +422,7 @@ def test_the_trigger_refuses_update_delete_and_truncate(subject):
         AuditEntry.objects.filter(seq=1).update(action="profile.export")
     with pytest.raises(DatabaseError, match="audit log is append-only"), transaction.atomic():
         AuditEntry.objects.filter(seq=2).delete()
-    for table in APPEND_ONLY_TABLES:
+    for table in AUDIT_TABLES:
         with (
             pytest.raises(DatabaseError, match="audit log is append-only"),
             transaction.atomic(),
@@ -442,7 +441,7 @@ def test_the_trigger_refuses_update_delete_and_truncate(subject):
 def test_the_trigger_lets_an_empty_table_be_truncated():
     """Django's test runner empties every table with one TRUNCATE after a transactional test."""
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(APPEND_ONLY_TABLES)}")
+        cursor.execute(f"TRUNCATE {', '.join(AUDIT_TABLES)}")
 
 
 @postgres_only

@@ -17,6 +17,8 @@ from vault.log import PersonalDataFilter, RequestIdFilter, request_id_var, scrub
         ("born 1990-04-12", "1990-04-12"),
         ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGciOiJIUzI1NiJ9"),
         ("password=hunter2hunter2", "hunter2"),
+        ("cannot connect to amqp://vault:s3cr3t-pw@rabbit:5672//", "s3cr3t-pw"),
+        ("GET /consent/confirm/eyJhIjoxfQ:1tXyZ:abc/ 400", "eyJhIjoxfQ"),
     ],
 )
 def test_scrub_removes_personal_data(text, leaked):
