@@ -2,9 +2,10 @@
 
 Every event is one `AuditEntry` carrying the SHA-256 of its canonical form, which includes the
 hash of the entry before it: changing, inserting or removing an entry breaks the chain at a
-findable place. `audit_record` is the only writer; `audit_verify` walks the whole chain;
-`audit_checkpoint_sign` signs the head so a copy kept elsewhere can later prove the log was not
-rewritten, even by someone able to recompute every hash.
+findable place. `audit_record` and `audit_record_many` (one event about many people) are the
+only writers; `audit_verify` walks the whole chain; `audit_checkpoint_sign` signs the head so a
+copy kept elsewhere can later prove the log was not rewritten, even by someone able to
+recompute every hash.
 
 Entries name people only by an audit pseudonym and fields only by name. Details that must be
 kept are encrypted under the subject's key and only their ciphertext is hashed, so erasure
@@ -13,10 +14,11 @@ kept are encrypted under the subject's key and only their ciphertext is hashed, 
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.db import IntegrityError, NotSupportedError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Func, TextField
+from django.db.models import Exists, Func, TextField
 from django.db.models.functions import Cast
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
@@ -248,6 +250,88 @@ def audit_pseudonym_for(subject_id: uuid.UUID) -> uuid.UUID:
     return link.pseudonym
 
 
+def _pg_array(hex_values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of hex strings (which need no quoting), sent as one parameter:
+    psycopg adapting a list of 10,000 values one by one took longer than the insert itself."""
+    return "{" + ",".join(hex_values) + "}"
+
+
+def _hex_pairs(text: str | None) -> dict[str, str]:
+    """{subject: pseudonym} from "<subject hex><pseudonym hex>,...", the form in which
+    `_pseudonyms_many` has PostgreSQL answer."""
+    return {pair[:32]: pair[32:] for pair in text.split(",")} if text else {}
+
+
+def _pseudonyms_many(subjects: list[str]) -> dict[str, str]:
+    """The audit pseudonyms of `subjects` (distinct UUIDs, as hex), by subject, as hex, made for
+    those who have none yet: one query to read them, one more to make any missing, however many
+    subjects there are. Never made for an erased subject: that raises `SubjectErased`, as
+    `audit_pseudonym_for` does. Called with the head locked, like `_lock_head`'s lookup, so
+    appends that make pseudonyms never wait on each other's uncommitted ones holding the head."""
+    connection = connections[router.db_for_write(AuditPseudonym)]
+    quote = connection.ops.quote_name
+    links, erased = quote(AuditPseudonym._meta.db_table), quote(ErasedSubject._meta.db_table)
+    subject, pseudonym, created_at = quote("subject_id"), quote("pseudonym"), quote("created_at")
+    now = AuditPseudonym._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Answers come as one text of hex pairs, not a row per subject: making 20,000 UUID
+            # objects took longer than the query.
+            pairs = f"string_agg(encode(uuid_send({subject}), 'hex') || encode(uuid_send({pseudonym}), 'hex'), ',')"
+
+            def read(hexes: list[str]) -> dict[str, str]:
+                cursor.execute(
+                    f"SELECT {pairs} FROM {links} WHERE {subject} = ANY(%s::uuid[])",  # noqa: S608
+                    [_pg_array(hexes)],
+                )
+                return _hex_pairs(cursor.fetchone()[0])
+
+            found = read(subjects)
+            missing = [s for s in subjects if s not in found]
+            if missing:
+                # ON CONFLICT DO NOTHING: one made meanwhile outside the head lock (by
+                # audit_pseudonym_for) is kept, and read again after this statement.
+                cursor.execute(
+                    f"WITH made AS (INSERT INTO {links} ({pseudonym}, {subject}, {created_at}) "  # noqa: S608
+                    f"SELECT gen_random_uuid(), w.{subject}, %s FROM unnest(%s::uuid[]) AS w({subject}) "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {erased} e WHERE e.{subject} = w.{subject}) "
+                    f"ON CONFLICT ({subject}) DO NOTHING RETURNING {subject}, {pseudonym}) "
+                    f"SELECT {pairs} FROM made",
+                    [now, _pg_array(missing)],
+                )
+                found |= _hex_pairs(cursor.fetchone()[0])
+                if any(s not in found for s in missing):
+                    found |= read(missing)
+        else:
+            # SQLite: the head lock is the database's write lock, so no one makes one meanwhile.
+            # It stores UUIDs as hex. The ids go as one JSON array: a parameter each would hit
+            # SQLite's limit on parameters.
+            cursor.execute(
+                f"SELECT w.value, l.{pseudonym}, EXISTS (SELECT 1 FROM {erased} e WHERE e.{subject} = w.value) "  # noqa: S608
+                f"FROM json_each(%s) w LEFT JOIN {links} l ON l.{subject} = w.value",
+                [json.dumps(subjects)],
+            )
+            found, new = {}, []
+            for subject_hex, pseudonym_hex, was_erased in cursor.fetchall():
+                if pseudonym_hex is None and not was_erased:
+                    pseudonym_hex = uuid.uuid4().hex
+                    new.append((pseudonym_hex, subject_hex, now))
+                if pseudonym_hex is not None:
+                    found[subject_hex] = pseudonym_hex
+            if new:
+                cursor.executemany(
+                    f"INSERT INTO {links} ({pseudonym}, {subject}, {created_at}) VALUES (%s, %s, %s)",  # noqa: S608
+                    new,
+                )
+    missing = [s for s in subjects if s not in found]
+    if missing:
+        raise SubjectErased(
+            f"{len(missing)} of these subjects were erased (the first is {uuid.UUID(missing[0])}); "
+            "no audit pseudonym is made for them."
+        )
+    return found
+
+
 def audit_pseudonym_unlink(subject_id: uuid.UUID) -> bool:
     """Forget which pseudonym was the subject's (at erasure). Their entries stay, anonymous."""
     deleted, _ = AuditPseudonym.objects.filter(subject_id=subject_id).delete()
@@ -340,8 +424,73 @@ def _insert_and_advance(entry: AuditEntry) -> None:
             raise AuditChainBroken("The audit head did not move with the new entry.")
 
 
+def _insert_many_and_advance(common: AuditEntry, first_seq: int, pseudonyms: list[str], chain: list[str]) -> None:
+    """Insert entries numbered from `first_seq`, one about each of `pseudonyms` (hex), sharing
+    the other columns of `common`, and move the head to the last. `chain` is the prev_hash of the
+    first, then each entry's hash: entry i links chain[i] to chain[i + 1]. On PostgreSQL one
+    statement: INSERT ... SELECT FROM unnest(arrays) in a data-modifying CTE, the shared columns
+    sent once. For 10,000 entries executemany took 3.5 times as long, bulk_create 10 times, and
+    COPY was no faster."""
+    connection = connections[router.db_for_write(AuditEntry)]
+    quote = connection.ops.quote_name
+    fields = AuditEntry._meta.concrete_fields
+    columns = ", ".join(quote(field.column or field.attname) for field in fields)
+    table, head = quote(AuditEntry._meta.db_table), quote(AuditHead._meta.db_table)
+    hashes = chain[1:]
+    last_seq = first_seq + len(hashes) - 1
+    shared = {field.attname: field.get_db_prep_save(getattr(common, field.attname), connection) for field in fields}
+    if connection.vendor != "postgresql":
+        # SQLite stores UUIDs as hex, which the pseudonyms already are.
+        varying: dict[str, Iterable[Any]] = {
+            "seq": range(first_seq, last_seq + 1),
+            "subject_pseudonym": pseudonyms,
+            "prev_hash": chain[:-1],
+            "hash": hashes,
+        }
+        columns_of_rows = [
+            varying[field.attname] if field.attname in varying else itertools.repeat(shared[field.attname])
+            for field in fields
+        ]
+        with connection.cursor() as cursor:
+            placeholders = ", ".join("%s" for _ in fields)
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608
+                list(zip(*columns_of_rows, strict=False)),
+            )
+        AuditHead.objects.filter(pk=HEAD_ID).update(seq=last_seq, hash=hashes[-1])
+        return
+    select: list[str] = []
+    params: list[Any] = []
+    for field in fields:
+        if field.attname == "seq":
+            select.append("%s::bigint - 1 + n.ord")
+            params.append(first_seq)
+        elif field.attname in ("subject_pseudonym", "prev_hash", "hash"):
+            select.append(f"n.{field.attname}")
+        else:
+            select.append(f"%s::{field.db_type(connection)}")
+            params.append(shared[field.attname])
+    # The chain is sent once, rather than as prev_hash and hash arrays: 10 ms less per 10,000.
+    sql = (
+        f"WITH new AS (INSERT INTO {table} ({columns}) SELECT {', '.join(select)} "  # noqa: S608
+        "FROM (SELECT %s::text[] AS chain) AS c, "
+        "unnest(%s::uuid[], c.chain[:%s], c.chain[2:]) WITH ORDINALITY AS n(subject_pseudonym, prev_hash, hash, ord) "
+        "RETURNING 1) "
+        f"UPDATE {head} SET {quote('seq')} = %s, {quote('hash')} = %s "
+        "FROM (SELECT count(*) AS inserted FROM new) AS new "
+        f"WHERE {head}.{quote('id')} = %s AND new.inserted = %s"
+    )
+    params += [_pg_array(chain), _pg_array(pseudonyms), len(hashes)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, last_seq, hashes[-1], HEAD_ID, len(hashes)])
+        if cursor.rowcount != 1:
+            raise AuditChainBroken("The audit head did not move with the new entries.")
+
+
 def _create_head() -> None:
-    if AuditEntry.objects.exists():
+    # Entries without a head, seen in one snapshot: two checks could see the head missing, then
+    # the entries of a first writer that committed both in between (on a fresh log).
+    if AuditEntry.objects.filter(~Exists(AuditHead.objects.filter(pk=HEAD_ID))).exists():
         raise AuditChainBroken("The audit head is missing while entries exist; run `manage.py audit_verify`.")
     try:
         with transaction.atomic(using=router.db_for_write(AuditHead)):
@@ -423,6 +572,88 @@ def audit_record(
         entry.hash = audit_entry_hash(entry)
         _insert_and_advance(entry)
     return entry
+
+
+def audit_record_many(
+    *,
+    actor_type: str,
+    actor_id: str = "",
+    actor_subject_id: uuid.UUID | None = None,
+    action: str,
+    purpose: str = "",
+    fields: Iterable[str] = (),
+    subject_ids: Sequence[uuid.UUID],
+    request_id: str | None = None,
+) -> int:
+    """Append the same event once per subject (a bulk read: one entry per person read), so each
+    person's own audit trail shows it. Returns how many entries were written.
+
+    Each entry is what `audit_record` would write for that subject, without details, all stamped
+    with one time and chained in the order given (a subject given twice gets one entry). An
+    erased subject without a pseudonym fails the whole call with `SubjectErased`, as in
+    `audit_record`. Costs a fixed number of queries however many subjects there are, and runs
+    in the caller's transaction like `audit_record`: the head stays locked until it ends.
+    """
+    if (actor_type == AuditActorType.PERSON) != (actor_subject_id is not None):
+        raise InvalidAuditEntry("A person acting is given by actor_subject_id (and only a person is).")
+    if actor_subject_id is not None and actor_id:
+        raise InvalidAuditEntry("Give a person as actor_subject_id only: their id must not enter the log.")
+    field_names = list(fields)
+    request_id = request_id_var.get() if request_id is None else request_id
+    _validate(
+        actor_type=actor_type,
+        # A person's actor_id is their pseudonym, only known once the head is locked.
+        actor_id=actor_id if actor_subject_id is None else str(actor_subject_id),
+        action=action,
+        purpose=purpose,
+        fields=field_names,
+        request_id=request_id,
+    )
+    subject_ids = list(subject_ids)
+    if not set(map(type, subject_ids)) <= {uuid.UUID}:
+        raise InvalidAuditEntry("subject_ids must be UUIDs.")
+    subjects = list(dict.fromkeys(s.hex for s in subject_ids))  # once each, in the order given
+    if not subjects:
+        return 0
+    wanted = subjects if actor_subject_id is None else list(dict.fromkeys([*subjects, actor_subject_id.hex]))
+    with transaction.atomic(using=router.db_for_write(AuditEntry), savepoint=False):
+        head_seq, prev_hash, _ = _lock_head(None)
+        # The actor's pseudonym too: in the same queries, and under the head lock.
+        found = _pseudonyms_many(wanted)
+        if actor_subject_id is not None:
+            actor_id = str(uuid.UUID(found[actor_subject_id.hex]))
+        pseudonyms = [found[s] for s in subjects]
+        common = AuditEntry(
+            created_at=timezone.now(),
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            purpose=purpose,
+            fields=field_names,
+            request_id=request_id,
+            details=None,
+            prev_hash=prev_hash,
+        )
+        # `audit_entry_hash`'s canonical form, with the parts all entries share made once.
+        created_part, fields_part = _time_part(common.created_at), _LIST_SEP.join(field_names)
+        chain = [prev_hash]
+        for seq, pseudonym in enumerate(pseudonyms, start=head_seq + 1):
+            canonical = _canonical(
+                seq,
+                created_part,
+                actor_type,
+                actor_id,
+                action,
+                purpose,
+                fields_part,
+                request_id,
+                pseudonym,
+                None,
+                chain[-1],
+            )
+            chain.append(hashlib.sha256(canonical).hexdigest())
+        _insert_many_and_advance(common, head_seq + 1, pseudonyms, chain)
+    return len(pseudonyms)
 
 
 def audit_details_read(*, entry: AuditEntry, subject_id: uuid.UUID) -> dict[str, Any] | None:
