@@ -91,6 +91,6 @@ def bench_consent_grant(grants: int = 500) -> list[Figure]:
     pending = iter(subjects)
 
     def grant() -> None:
-        consent_grant(subject_id=next(pending), purpose=PURPOSE, method=Method.WEB_FORM)
+        consent_grant(subject_id=next(pending), purpose=PURPOSE, method=Method.WEB_FORM, age=30)
 
     return latency_figures("consent_grant (new subject each)", time_each(grant, repeat=grants))

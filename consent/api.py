@@ -62,12 +62,17 @@ class ChoiceInput(serializers.Serializer):
 
 
 class GrantInput(ChoiceInput):
-    birth_date = serializers.DateField(required=False, help_text="Only for the age gate: used to decide, never stored.")
+    birth_date = serializers.DateField(
+        required=False,
+        help_text="Only for the age gate: used to decide, never stored; default: the birth date in the profile.",
+    )
 
 
 class ParentalRequestInput(serializers.Serializer):
     parent_email = serializers.EmailField(help_text="Where the parent's link goes; not stored.")
-    birth_date = serializers.DateField(help_text="Only for the age gate: used to decide, never stored.")
+    birth_date = serializers.DateField(
+        required=False, help_text="Only for the age gate: used to decide, never stored; default: the profile's."
+    )
 
 
 class ReceiptOutput(serializers.Serializer):
@@ -179,8 +184,7 @@ class ParentalRequestView(_ChoiceView):
         return super().post(request, purpose)
 
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
-        age = _age(data["birth_date"])
-        assert age is not None
+        age = _age(data.get("birth_date"))
         return consent_parental_request(
             subject_id=_subject(request),
             purpose=purpose,

@@ -99,6 +99,14 @@ class ParentalConsentRequired(ConsentError):
     param_name = "purpose"
 
 
+class AgeUnknown(ConsentError):
+    """Consent is given alone only at or above the age of digital consent, so the age must be known."""
+
+    default_code = "age_unknown"
+    default_detail = "Tell us your date of birth first: below a certain age a parent or guardian has to consent."
+    param_name = "birth_date"
+
+
 class AlreadyGranted(ConsentError):
     default_code = "already_granted"
     default_detail = "This consent is already given."

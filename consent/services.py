@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.selectors import account_email
 from consent.errors import (
+    AgeUnknown,
     AlreadyGranted,
     ConsentError,
     DoubleOptInRequired,
@@ -195,9 +196,8 @@ def _record(
         raise NotConsentBased()
     _check_method(target, action, method)
     alone = action in (EventType.GRANT, EventType.REQUEST) and method != Method.PARENTAL_CONSENT
-    too_young = age is not None and age < digital_consent_age(target, jurisdiction)
-    if alone and too_young and target.legal_basis == LegalBasis.CONSENT:
-        raise ParentalConsentRequired()
+    if alone and target.legal_basis == LegalBasis.CONSENT:
+        jurisdiction = _check_age(subject_id, target, age, jurisdiction)
     version = _version(target, policy_version, now=now, current_only=action == EventType.GRANT)
     region = _jurisdiction(jurisdiction)
     ip_hash, ua_family = _evidence_columns(evidence)
@@ -493,6 +493,24 @@ def consent_gpc_apply(*, subject_id: uuid.UUID, evidence: Evidence | None = None
 # --- Age gate, double opt-in and parental consent ------------------------------------------------
 
 
+def _check_age(subject_id: uuid.UUID, purpose: Purpose, age: int | None, jurisdiction: str) -> str:
+    """The age gate (GDPR Art. 8, COPPA): refuse a person below the age of digital consent, or
+    whose age is not known. The age is the caller's (a sign-up declaration) or comes from the
+    birth date in the person's profile, with the profile's country as default jurisdiction.
+    Returns the jurisdiction the event records."""
+    if age is None or not jurisdiction:
+        from profiles.gate import profile_age  # profiles depends on consent, not the reverse
+
+        known_age, country = profile_age(subject_id=subject_id)
+        age = known_age if age is None else age
+        jurisdiction = jurisdiction or country
+    if age is None:
+        raise AgeUnknown()
+    if age < digital_consent_age(purpose, jurisdiction):
+        raise ParentalConsentRequired()
+    return jurisdiction
+
+
 def digital_consent_age(purpose: Purpose, jurisdiction: str = "") -> int:
     """The age below which a person cannot consent alone: the country's age of digital consent
     (GDPR Art. 8; COPPA), or the purpose's own minimum if that is higher."""
@@ -617,7 +635,7 @@ def consent_parental_request(
     subject_id: uuid.UUID,
     purpose: str,
     parent_email: str,
-    age: int,
+    age: int | None = None,
     evidence: Evidence | None = None,
     jurisdiction: str = "",
     gpc: bool = False,
@@ -626,6 +644,13 @@ def consent_parental_request(
     signed, expiring link, and their confirmation grants with method "parental consent".
     The parent's address is used to send that one message and is not stored."""
     target = _purpose(purpose)
+    if age is None or not jurisdiction:
+        from profiles.gate import profile_age
+
+        known_age, country = profile_age(subject_id=subject_id)
+        age, jurisdiction = known_age if age is None else age, jurisdiction or country
+    if age is None:
+        raise AgeUnknown()
     if age >= digital_consent_age(target, jurisdiction):
         raise ParentalConsentNotNeeded()
     own = account_email(subject_id=subject_id)

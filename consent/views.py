@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import ValidationError
 
 from consent.errors import ConsentError
 from consent.gpc import request_evidence
@@ -19,6 +20,9 @@ from consent.services import (
     consent_request,
     consent_withdraw,
 )
+from profiles.errors import ProfileError
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_age, profile_write
+from profiles.models import Source
 
 
 def policy_text(request: HttpRequest, purpose: str, label: str) -> HttpResponse:
@@ -87,20 +91,38 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
             elif action == "request":
                 consent_request(subject_id=subject_id, purpose=purpose, evidence=evidence, gpc=gpc)
                 messages.success(request, "We sent you an e-mail: follow its link to confirm.")
+            elif action == "birth_date":
+                profile_write(
+                    subject_id=subject_id,
+                    values={"birth_date": request.POST.get("birth_date", "")},
+                    source=Source.SELF_SERVICE,
+                    purpose=RIGHTS_PURPOSE,
+                    actor=Actor.person(subject_id),
+                )
+                messages.success(request, "Thank you: your date of birth is saved in your profile.")
             elif action == "withdraw":
                 consent_withdraw(subject_id=subject_id, purpose=purpose, method=Method.WEB_FORM, evidence=evidence)
                 messages.success(request, "Withdrawn. We no longer use your data for this.")
             else:
                 messages.error(request, "Unknown action.")
-        except ConsentError as error:
+        except (ConsentError, ProfileError) as error:
             messages.error(request, str(error.detail))
+        except ValidationError as error:  # a profile value that is not valid, one message per field
+            details = error.get_full_details()
+            for problems in details.values() if isinstance(details, dict) else [details]:
+                messages.error(request, str(problems[0]["message"] if isinstance(problems, list) else problems))
         return redirect("consent-portal")
     events = (
         ConsentEvent.objects.filter(subject_id=subject_id, event_type__in=RECEIPT_EVENTS)
         .select_related("purpose", "policy_version")
         .order_by("-occurred_at", "-seq")[:50]
     )
-    context = {"states": consent_states(subject_id=subject_id), "events": events, "gpc": gpc}
+    context = {
+        "states": consent_states(subject_id=subject_id),
+        "events": events,
+        "gpc": gpc,
+        "age_known": profile_age(subject_id=subject_id)[0] is not None,
+    }
     return render(request, "consent/portal.html", context)
 
 

@@ -121,3 +121,32 @@ def default_purposes(db):
 
     migration = importlib.import_module("consent.migrations.0002_default_purposes")
     migration.install(apps, SimpleNamespace(connection=connection))
+
+
+@pytest.fixture
+def profile_schema(default_purposes):
+    """The rights purpose and the default profile schema, installed again (a transactional test
+    before this one may have flushed the data migrations' rows)."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    for name in ("consent.migrations.0006_data_subject_rights_purpose", "profiles.migrations.0002_default_schema"):
+        importlib.import_module(name).install(apps, SimpleNamespace(connection=connection))
+
+
+def give_birth_date(user, birth_date="1990-06-01"):
+    """The person tells their date of birth (the consent age gate reads it from the profile)."""
+    from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
+    from profiles.models import Source
+
+    profile_write(
+        subject_id=user.pk,
+        values={"birth_date": birth_date},
+        source=Source.SELF_SERVICE,
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(user.pk),
+    )
+    return user

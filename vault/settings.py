@@ -57,6 +57,13 @@ VAULT_PHONE_REGION = env_str("VAULT_PHONE_REGION", "")
 # Data keys can live in a database of their own, with a shorter backup retention than the data
 # they protect: a restored old backup of the main database then holds only unreadable values.
 VAULT_KEYSTORE_DATABASE_URL = env_str("VAULT_KEYSTORE_DATABASE_URL")
+# Largest profile value and largest document or event body accepted, in bytes (UTF-8).
+VAULT_PROFILE_MAX_VALUE_BYTES = env_int("VAULT_PROFILE_MAX_VALUE_BYTES", 16 * 1024, minimum=64)
+VAULT_PROFILE_MAX_DOCUMENT_BYTES = env_int("VAULT_PROFILE_MAX_DOCUMENT_BYTES", 256 * 1024, minimum=1024)
+# A merge of two profiles can be undone for this long.
+VAULT_MERGE_UNDO_DAYS = env_int("VAULT_MERGE_UNDO_DAYS", 30, minimum=0)
+# The retention run deletes this many rows per batch (one short transaction each).
+VAULT_RETENTION_BATCH = env_int("VAULT_RETENTION_BATCH", 2000, minimum=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -330,6 +337,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 3600, minimum=60),
     },
     "consent-expire-requests": {"task": "consent.expire_requests", "schedule": 3600},
+    "profiles-retention": {
+        "task": "profiles.retention_run",
+        "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ api_docs = csp_override(_DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name=
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("consent.api_urls")),
+    path("", include("profiles.api_urls")),
 ]
 
 urlpatterns = [

@@ -8,6 +8,19 @@ from django.utils import timezone
 
 from consent.models import LegalBasis, Purpose
 from consent.services import policy_version_publish
+from tests.conftest import give_birth_date
+
+
+# The people of the consent tests are adults who told their date of birth: the age gate refuses
+# anyone whose age it does not know (tests/consent/test_links.py covers that).
+@pytest.fixture
+def alice(alice, profile_schema):
+    return give_birth_date(alice)
+
+
+@pytest.fixture
+def bob(bob, profile_schema):
+    return give_birth_date(bob)
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ import re
 import pytest
 from django.core import mail
 from django.core.signing import TimestampSigner
+from django.utils import timezone
 
-from consent.models import ConsentEvent, Method
+from consent.models import ConsentEvent, Method, Purpose
 from consent.selectors import consent_is_granted, consent_states
 
 pytestmark = pytest.mark.django_db
@@ -198,3 +199,33 @@ def test_mail_sending_endpoints_are_throttled(client, alice, monkeypatch):
     finally:
         cache.clear()
     assert codes == [201, 201, 429]
+
+
+def test_the_age_gate_reads_the_birth_date_and_country_from_the_profile(client, bob, django_user_model):
+    """The age gate cannot be skipped by leaving the birth date out of the request."""
+    from tests.conftest import give_birth_date
+
+    carol = django_user_model.objects.create_user("carol@example.com")
+    client.force_login(carol)
+    unknown = post(client, "/api/v1/consent/analytics/grant/")
+    assert (unknown.status_code, unknown.json()["errors"][0]["code"]) == (400, "age_unknown")
+    assert unknown.json()["errors"][0]["param"] == "birth_date"
+
+    give_birth_date(carol, f"{timezone.now().year - 14}-01-01")  # 14: a child in Germany, not in Belgium
+    assert post(client, "/api/v1/consent/analytics/grant/").json()["errors"][0]["code"] == "parental_consent_required"
+    from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
+
+    profile_write(
+        subject_id=carol.pk,
+        values={"country": "BE"},
+        source="self_service",
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(carol.pk),
+    )
+    Purpose.objects.filter(slug="analytics").update(min_age=None)
+    granted = post(client, "/api/v1/consent/analytics/grant/")
+    assert granted.status_code == 201, granted.json()
+    assert ConsentEvent.objects.get(subject_id=carol.pk).jurisdiction == "BE"
+
+    client.force_login(bob)  # an adult by the fixture's profile
+    assert post(client, "/api/v1/consent/analytics/grant/").status_code == 201

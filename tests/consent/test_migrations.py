@@ -17,6 +17,7 @@ DEFAULT_SLUGS = [
     "analytics",
     "advertising-partners",
     "loyalty-programme",
+    "data-subject-rights",
 ]
 
 
@@ -43,6 +44,7 @@ def test_nobody_is_pre_granted(alice):
     assert not ConsentState.objects.exists()
     states = {item.purpose: item.state for item in consent_states(subject_id=alice.id)}
     assert states.pop("account-management") == ConsentStatus.NOT_APPLICABLE
+    assert states.pop("data-subject-rights") == ConsentStatus.NOT_APPLICABLE
     assert set(states.values()) == {ConsentStatus.NOT_GIVEN}
 
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def ada(committed_db, default_purposes):
+def ada(committed_db, profile_schema):
     user = User.objects.create_user("ada@demo.example", "correct horse battery staple")
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
@@ -32,7 +32,15 @@ def test_a_person_gives_and_withdraws_consent_and_keeps_the_receipt(page, live_s
     section = page.locator("#purpose-personalization")
     assert "Not given" in section.inner_text()
 
+    # The age gate: agreeing before telling one's age is refused, with the reason shown.
     section.locator("button[value=grant]").click()
+    assert "date of birth" in page.inner_text(".messages")
+    assert not consent_is_granted(subject_id=ada.id, purpose="personalization")
+    page.fill("#birth-date", "1990-06-01")
+    page.click("button[value=birth_date]")
+    assert "date of birth is saved" in page.inner_text(".messages")
+
+    page.locator("#purpose-personalization button[value=grant]").click()
     assert "Thank you" in page.inner_text(".messages")
     assert consent_is_granted(subject_id=ada.id, purpose="personalization")
 

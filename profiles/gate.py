@@ -1,0 +1,596 @@
+"""The access gate (DESIGN.md invariant 2): the one place where profile data is decrypted.
+
+Every read names a subject, the fields or kinds wanted, a purpose and an actor. The gate checks
+the purpose exists, that its legal basis holds for the person (their consent, for a
+consent-based purpose), that the person has not restricted processing, and that each field may
+serve the purpose; then it decrypts only what was permitted and writes one audit entry naming
+the fields, actor and purpose (never the values). The person's own rights (access, export,
+rectification) use the `data-subject-rights` purpose, which every field serves.
+
+A test fails if any other module calls the decryption primitives (`vault.fields.unseal*`,
+`vault.crypto.decrypt*`).
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework.exceptions import ErrorDetail, ValidationError
+
+from consent.errors import UnknownPurpose
+from consent.models import LegalBasis, Purpose
+from consent.selectors import consent_granted_subjects, consent_is_granted
+from profiles.errors import (
+    ConsentRequired,
+    FieldDeprecated,
+    FieldNotEditable,
+    FieldNotForPurpose,
+    InvalidValue,
+    PersonErased,
+    ProcessingRestricted,
+    ProfileError,
+    SourceNotAllowed,
+    UnknownField,
+    UnknownKind,
+)
+from profiles.models import (
+    PROFILE,
+    FieldDefinition,
+    FieldType,
+    ProfileDocument,
+    ProfileEvent,
+    ProfileValue,
+    ProfileValueHistory,
+    RecordKind,
+    Restriction,
+    Source,
+)
+from profiles.types import INDEX_KINDS, document_clean, value_clean
+from vault import blind_index, crypto
+from vault.audit import audit_record, audit_record_many
+from vault.blind_index import BlindIndex
+from vault.fields import SealedField, _id_part, decode_value, seal
+from vault.models import AuditActorType
+
+RIGHTS_PURPOSE = "data-subject-rights"
+ACCOUNT_PURPOSE = "account-management"  # identity resolution (merging profiles) serves it
+# Bases that a restriction of processing does not stop (GDPR Art. 18(2): legal claims, rights).
+_UNRESTRICTABLE = {LegalBasis.LEGAL_OBLIGATION}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: the person themselves, a staff member, a partner client or the system.
+    A person is named by their subject id (the audit log turns it into a pseudonym)."""
+
+    type: str
+    id: str = ""
+    subject_id: uuid.UUID | None = None
+
+    @classmethod
+    def person(cls, subject_id: uuid.UUID) -> "Actor":
+        return cls(AuditActorType.PERSON, subject_id=crypto.as_subject_id(subject_id))
+
+    @classmethod
+    def staff(cls, user_id: object) -> "Actor":
+        return cls(AuditActorType.STAFF, id=str(user_id))
+
+    @classmethod
+    def partner(cls, client_id: str) -> "Actor":
+        return cls(AuditActorType.PARTNER, id=client_id)
+
+    @classmethod
+    def system(cls, name: str) -> "Actor":
+        return cls(AuditActorType.SYSTEM, id=name)
+
+    def audit(self) -> dict[str, Any]:
+        return {"actor_type": self.type, "actor_id": self.id, "actor_subject_id": self.subject_id}
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """A released value with where it came from."""
+
+    value: Any
+    source: str
+    source_name: str
+    legal_basis: str
+    collected_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Record:
+    """A released document or event."""
+
+    id: uuid.UUID
+    kind: str
+    body: Any
+    source: str
+    source_name: str
+    occurred_at: datetime
+    expires_at: datetime
+
+
+def _purpose(slug: str) -> Purpose:
+    try:
+        return Purpose.objects.get(slug=slug)
+    except Purpose.DoesNotExist:
+        raise UnknownPurpose() from None
+
+
+def definitions_for(keys: Iterable[str]) -> list[FieldDefinition]:
+    """The definitions of `keys`, in the order asked, with the purposes each serves."""
+    wanted = list(dict.fromkeys(keys))
+    found = {d.key: d for d in FieldDefinition.objects.filter(key__in=wanted).prefetch_related("purposes")}
+    for key in wanted:
+        if key not in found:
+            raise UnknownField(param=key)
+    return [found[key] for key in wanted]
+
+
+def _check_fields(definitions: Sequence[FieldDefinition], purpose: Purpose) -> None:
+    if purpose.slug == RIGHTS_PURPOSE:
+        return
+    for definition in definitions:
+        if purpose.pk not in {p.pk for p in definition.purposes.all()}:
+            raise FieldNotForPurpose(param=definition.key)
+
+
+def _is_restricted(subject_id: uuid.UUID, purpose: Purpose) -> bool:
+    if purpose.slug == RIGHTS_PURPOSE or purpose.legal_basis in _UNRESTRICTABLE:
+        return False
+    return Restriction.objects.filter(subject_id=subject_id).exists()
+
+
+def check_access(*, subject_id: uuid.UUID, purpose: Purpose) -> None:
+    """Refuse unless `purpose` may process the person's data now (basis, consent, restriction)."""
+    if purpose.slug != RIGHTS_PURPOSE and not consent_is_granted(subject_id=subject_id, purpose=purpose.slug):
+        raise ConsentRequired()
+    if _is_restricted(subject_id, purpose):
+        raise ProcessingRestricted()
+
+
+def _decrypt_rows(subject_id: uuid.UUID, rows: Sequence[Any], field: SealedField) -> list[Any]:
+    """Decrypt `field` of rows that all belong to `subject_id`, one key lookup for all."""
+    items = [(getattr(row, field.attname).ciphertext, _id_part(row.pk)) for row in rows]
+    try:
+        plaintexts = crypto.decrypt_for_subject(
+            subject_id,
+            items,
+            data_class=field.data_class,
+            context_prefix=field._context_prefix,
+            context_suffix=_id_part(subject_id),
+        )
+    except crypto.SubjectErased:
+        raise PersonErased() from None
+    return [decode_value(plaintext) for plaintext in plaintexts]
+
+
+def _value_field() -> SealedField:
+    field = ProfileValue._meta.get_field("value")
+    assert isinstance(field, SealedField)
+    return field
+
+
+def profile_read(*, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, actor: Actor) -> dict[str, FieldValue]:
+    """The person's values of `fields` that are set, with provenance, for `purpose`.
+
+    Raises before decrypting anything if the purpose may not use one of the fields, lacks the
+    person's consent or is stopped by a restriction. Five queries and one audit entry."""
+    subject_id = crypto.as_subject_id(subject_id)
+    target = _purpose(purpose)
+    definitions = definitions_for(fields)
+    _check_fields(definitions, target)
+    check_access(subject_id=subject_id, purpose=target)
+    keys = {d.pk: d.key for d in definitions}
+    rows = list(ProfileValue.objects.filter(subject_id=subject_id, definition_id__in=keys))
+    values = _decrypt_rows(subject_id, rows, _value_field()) if rows else []
+    audit_record(
+        **actor.audit(), action="profile.read", purpose=target.slug, fields=list(keys.values()), subject_id=subject_id
+    )
+    released = {
+        keys[row.definition_id]: FieldValue(
+            value, row.source, row.source_name, row.legal_basis, row.collected_at, row.expires_at
+        )
+        for row, value in zip(rows, values, strict=True)
+    }
+    return {key: released[key] for key in keys.values() if key in released}
+
+
+@dataclass(frozen=True)
+class EarlierValue:
+    """A value the person or a source replaced (rectification), kept until its retention ends."""
+
+    key: str
+    value: Any
+    source: str
+    source_name: str
+    collected_at: datetime
+    replaced_at: datetime
+
+
+def profile_history_read(*, subject_id: uuid.UUID, actor: Actor) -> list[EarlierValue]:
+    """The person's earlier values, newest first: for their own access and export requests only."""
+    subject_id = crypto.as_subject_id(subject_id)
+    rows = list(
+        ProfileValueHistory.objects.filter(subject_id=subject_id).select_related("definition").order_by("-replaced_at")
+    )
+    field = ProfileValueHistory._meta.get_field("value")
+    assert isinstance(field, SealedField)
+    values = _decrypt_rows(subject_id, rows, field) if rows else []
+    audit_record(
+        **actor.audit(),
+        action="profile.history_read",
+        purpose=RIGHTS_PURPOSE,
+        fields=sorted({row.definition.key for row in rows}),
+        subject_id=subject_id,
+    )
+    return [
+        EarlierValue(row.definition.key, value, row.source, row.source_name, row.collected_at, row.replaced_at)
+        for row, value in zip(rows, values, strict=True)
+    ]
+
+
+def profile_read_many(
+    *, subject_ids: Iterable[uuid.UUID], fields: Iterable[str], purpose: str, actor: Actor
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The bulk form: values of `fields` for each permitted person among `subject_ids`.
+
+    People without the purpose's consent, with processing restricted, erased, or holding none of
+    the fields are left out (not an error: a segment is a mix). Each person's key is unwrapped once; the number of
+    queries does not grow with the number of people (pass batches of some thousands)."""
+    wanted = list(dict.fromkeys(crypto.as_subject_id(s) for s in subject_ids))
+    target = _purpose(purpose)
+    definitions = definitions_for(fields)
+    _check_fields(definitions, target)
+    if target.slug == RIGHTS_PURPOSE:
+        raise ValueError("Rights requests are one person at a time: use profile_read.")
+    allowed = consent_granted_subjects(subject_ids=wanted, purpose=target.slug)
+    if allowed and target.legal_basis not in _UNRESTRICTABLE:
+        # Restrictions are rare: all of them in one small query, rather than 10,000 ids sent.
+        allowed -= set(Restriction.objects.values_list("subject_id", flat=True))
+    keys = {d.pk: d.key for d in definitions}
+    by_subject: dict[uuid.UUID, list[tuple[bytes, bytes, str]]] = {}
+    if allowed:
+        for subject, definition_id, pk, ciphertext in _value_rows(allowed, list(keys)):
+            by_subject.setdefault(subject, []).append((bytes(ciphertext), _id_part(pk), keys[definition_id]))
+    field = _value_field()
+    result: dict[uuid.UUID, dict[str, Any]] = {}
+    with crypto.key_scope():
+        crypto.data_keys_prefetch(by_subject, PROFILE)
+        for subject, items in by_subject.items():
+            try:
+                plaintexts = crypto.decrypt_for_subject(
+                    subject,
+                    [(ciphertext, row_id) for ciphertext, row_id, _ in items],
+                    data_class=PROFILE,
+                    context_prefix=field._context_prefix,
+                    context_suffix=_id_part(subject),
+                )
+            except crypto.SubjectErased:
+                continue
+            result[subject] = {key: decode_value(p) for (_, _, key), p in zip(items, plaintexts, strict=True)}
+    # Only the people whose values were decrypted are audited (and returned): an erased person,
+    # or one holding none of the fields, was not read.
+    read = [s for s in wanted if s in result]
+    audit_record_many(
+        **actor.audit(), action="profile.read", purpose=target.slug, fields=list(keys.values()), subject_ids=read
+    )
+    return {s: result[s] for s in read}
+
+
+def _value_rows(subjects: Iterable[uuid.UUID], definition_ids: list[uuid.UUID]) -> Iterable[tuple[Any, ...]]:
+    """(subject, definition, row id, ciphertext bytes) of many people: the bulk read's one big
+    query. On PostgreSQL the ids go as two array parameters (an IN list of 10,000 placeholders
+    costs more to build than to run) and rows come back without model instances or converters."""
+    subjects = list(subjects)
+    if connection.vendor == "postgresql":
+        table = ProfileValue._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT subject_id, definition_id, id, value FROM {table} "  # noqa: S608 (a model's table name)
+                "WHERE subject_id = ANY(%s::uuid[]) AND definition_id = ANY(%s::uuid[])",
+                [subjects, definition_ids],
+            )
+            return cursor.fetchall()
+    rows = ProfileValue.objects.filter(subject_id__in=subjects, definition_id__in=definition_ids).order_by()
+    fetched = rows.values_list("subject_id", "definition_id", "id", "value")
+    return [(subject, definition, pk, sealed.ciphertext) for subject, definition, pk, sealed in fetched]
+
+
+def profile_records_read(
+    *,
+    subject_id: uuid.UUID,
+    purpose: str,
+    actor: Actor,
+    shape: str,
+    kinds: Iterable[str] | None = None,
+    limit: int | None = None,
+) -> list[Record]:
+    """The person's documents or events (`shape`) of the kinds `purpose` may use, newest first.
+
+    For a marketing purpose only kinds collected for that purpose are released; the person's own
+    rights release all of them."""
+    subject_id = crypto.as_subject_id(subject_id)
+    target = _purpose(purpose)
+    check_access(subject_id=subject_id, purpose=target)
+    model: Any = ProfileEvent if shape == RecordKind.Shape.EVENT else ProfileDocument
+    rows = model.objects.filter(subject_id=subject_id).select_related("kind")
+    if target.slug != RIGHTS_PURPOSE:
+        rows = rows.filter(kind__purpose=target)
+    if kinds is not None:
+        rows = rows.filter(kind__slug__in=list(kinds))
+    if model is ProfileEvent:
+        rows = rows.order_by("-occurred_at")
+    fetched: list[Any] = list(rows[:limit] if limit else rows)
+    name = "payload" if model is ProfileEvent else "body"
+    sealed_field = model._meta.get_field(name)
+    assert isinstance(sealed_field, SealedField)
+    bodies = _decrypt_rows(subject_id, fetched, sealed_field) if fetched else []
+    audit_record(
+        **actor.audit(),
+        action=f"profile.{shape}s_read",
+        purpose=target.slug,
+        fields=sorted({f"{shape}.{row.kind.slug}" for row in fetched}),
+        subject_id=subject_id,
+    )
+    return [
+        Record(
+            row.pk,
+            row.kind.slug,
+            body,
+            row.source,
+            row.source_name,
+            getattr(row, "occurred_at", row.collected_at),
+            row.expires_at,
+        )
+        for row, body in zip(fetched, bodies, strict=True)
+    ]
+
+
+def profile_find(*, field: str, value: Any, purpose: str, actor: Actor) -> list[uuid.UUID]:
+    """The people whose `field` equals `value`: blind-index candidates confirmed by decryption,
+    among those the purpose may process. One audit entry per candidate decrypted."""
+    (definition,) = definitions_for([field])
+    target = _purpose(purpose)
+    _check_fields([definition], target)
+    index = value_index(definition, value)
+    candidates = list(
+        ProfileValue.objects.filter(definition=definition, blind_index=index).values_list("subject_id", flat=True)
+    )
+    found = profile_read_many(subject_ids=candidates, fields=[field], purpose=purpose, actor=actor)
+    normalize = blind_index.NORMALIZERS[INDEX_KINDS.get(FieldType(definition.field_type), "text")]
+    wanted = normalize(value)
+    return [subject for subject, values in found.items() if field in values and normalize(values[field]) == wanted]
+
+
+# --- Moving a person's data: merge and undo re-encrypt under the other person's key ----------
+def reseal(
+    rows: Sequence[ProfileValue | ProfileValueHistory | ProfileDocument | ProfileEvent],
+    *,
+    to_subject: uuid.UUID,
+    actor: Actor,
+    reason: str,
+) -> None:
+    """Re-encrypt rows of one person under `to_subject`'s key and give them to that person.
+    Used by identity resolution only; the caller saves the rows, in its transaction."""
+    if not rows:
+        return
+    from_subject = rows[0].subject_id
+    fields: list[str] = []
+    for model in (ProfileValue, ProfileValueHistory, ProfileDocument, ProfileEvent):
+        group = [row for row in rows if type(row) is model]
+        if not group:
+            continue
+        name = {ProfileDocument: "body", ProfileEvent: "payload"}.get(model, "value")
+        sealed_field = model._meta.get_field(name)
+        assert isinstance(sealed_field, SealedField)
+        plaintexts = _decrypt_rows(from_subject, group, sealed_field)
+        for row, plaintext in zip(group, plaintexts, strict=True):
+            row.subject_id = to_subject
+            seal(row, name, plaintext)
+        fields.append(model._meta.model_name or "")
+    audit_record(
+        **actor.audit(),
+        action=f"profile.reseal.{reason}",
+        purpose=ACCOUNT_PURPOSE,
+        fields=fields,
+        subject_id=from_subject,
+    )
+
+
+# --- Writes: checked like reads, validated per field, one transaction and one audit entry ------
+def _fail(errors: dict[str, ProfileError]) -> None:
+    if errors:
+        raise ValidationError(
+            {param: [ErrorDetail(str(error.detail), code=error.default_code)] for param, error in errors.items()}
+        )
+
+
+def profile_write(
+    *,
+    subject_id: uuid.UUID,
+    values: dict[str, Any],
+    source: str,
+    purpose: str,
+    actor: Actor,
+    source_name: str = "",
+    collected_at: datetime | None = None,
+) -> list[str]:
+    """Set (or, with None, remove) the person's values; returns the keys written.
+
+    Every value is checked first (type, choices, size, source, the field serves `purpose`, the
+    person's consent), with one error per bad field; then all are written in one transaction.
+    A rectified value's previous ciphertext moves, as it is, to the encrypted history."""
+    subject_id = crypto.as_subject_id(subject_id)
+    target = _purpose(purpose)
+    if source not in Source.values:
+        raise SourceNotAllowed()
+    errors: dict[str, ProfileError] = {}
+    known = {d.key: d for d in FieldDefinition.objects.filter(key__in=list(values)).prefetch_related("purposes")}
+    cleaned: dict[str, tuple[FieldDefinition, Any]] = {}
+    for key, raw in values.items():
+        definition = known.get(key)
+        try:
+            if definition is None:
+                raise UnknownField()
+            if definition.is_deprecated:
+                raise FieldDeprecated()
+            if actor.type == AuditActorType.PERSON and not definition.person_can_edit:
+                raise FieldNotEditable()
+            if source not in definition.allowed_sources:
+                raise SourceNotAllowed()
+            _check_fields([definition], target)
+            cleaned[key] = (definition, None if raw is None else value_clean(definition, raw))
+        except ProfileError as error:
+            errors[key] = error
+    _fail(errors)
+    check_access(subject_id=subject_id, purpose=target)
+    now = timezone.now()
+    collected_at = collected_at or now
+    basis = LegalBasis.CONSENT if target.slug == RIGHTS_PURPOSE else target.legal_basis
+    with transaction.atomic():
+        current = {
+            row.definition_id: row
+            for row in ProfileValue.objects.select_for_update().filter(
+                subject_id=subject_id, definition_id__in=[d.pk for d, _ in cleaned.values()]
+            )
+        }
+        history, removed, added = [], [], []
+        for definition, value in cleaned.values():
+            old = current.get(definition.pk)
+            if old is not None:
+                removed.append(old.pk)
+                if value is not None:  # a rectification keeps the earlier value; a removal does not
+                    history.append(_history_of(old, replaced_at=now))
+            if value is None:
+                continue
+            row = ProfileValue(
+                id=uuid.uuid4(),
+                subject_id=subject_id,
+                definition=definition,
+                source=source,
+                source_name=source_name,
+                legal_basis=basis if old is None or target.slug != RIGHTS_PURPOSE else old.legal_basis,
+                collected_at=collected_at,
+                expires_at=collected_at + timedelta(days=definition.retention_days),
+                blind_index=value_index(definition, value) if definition.searchable else "",
+            )
+            seal(row, "value", value)
+            added.append(row)
+        ProfileValueHistory.objects.bulk_create(history)
+        ProfileValue.objects.filter(pk__in=removed).delete()
+        ProfileValue.objects.bulk_create(added)
+        audit_record(
+            **actor.audit(), action="profile.write", purpose=target.slug, fields=list(cleaned), subject_id=subject_id
+        )
+    return list(cleaned)
+
+
+def _history_of(row: ProfileValue, *, replaced_at: datetime) -> ProfileValueHistory:
+    """The value as history, same id and ciphertext: the history's field binds the ciphertext
+    to the same context as the value's, so nothing is decrypted to keep it."""
+    return ProfileValueHistory(
+        id=row.pk,
+        subject_id=row.subject_id,
+        definition_id=row.definition_id,
+        value=row.value,
+        source=row.source,
+        source_name=row.source_name,
+        legal_basis=row.legal_basis,
+        collected_at=row.collected_at,
+        expires_at=row.expires_at,
+        replaced_at=replaced_at,
+    )
+
+
+def value_index(definition: FieldDefinition, value: Any) -> str:
+    """The blind index of a searchable field's value (its key derives from the field's id, which
+    never changes, so renaming a field's label or key keeps its index)."""
+    kind = INDEX_KINDS.get(FieldType(definition.field_type), "text")
+    try:
+        return BlindIndex(f"profiles.field.{definition.pk}", kind, definition.index_bits).compute(value)
+    except blind_index.InvalidValue:
+        raise InvalidValue(param=definition.key) from None
+
+
+def _kind(slug: str, shape: str) -> RecordKind:
+    kind = RecordKind.objects.select_related("purpose").filter(slug=slug, shape=shape).first()
+    if kind is None:
+        raise UnknownKind()
+    return kind
+
+
+def profile_record_write(
+    *,
+    subject_id: uuid.UUID,
+    kind: str,
+    shape: str,
+    body: Any,
+    source: str,
+    actor: Actor,
+    source_name: str = "",
+    occurred_at: datetime | None = None,
+) -> uuid.UUID:
+    """Store a document (replacing the one of the same kind and source) or append an event.
+
+    Refused, and nothing stored, unless the person has granted the kind's purpose."""
+    subject_id = crypto.as_subject_id(subject_id)
+    record_kind = _kind(kind, shape)
+    if source not in record_kind.allowed_sources:
+        raise SourceNotAllowed()
+    body = document_clean(body, param="payload" if shape == RecordKind.Shape.EVENT else "body")
+    check_access(subject_id=subject_id, purpose=record_kind.purpose)
+    now = timezone.now()
+    provenance = {
+        "subject_id": subject_id,
+        "kind": record_kind,
+        "source": source,
+        "source_name": source_name,
+        "legal_basis": record_kind.purpose.legal_basis,
+        "collected_at": now,
+        "expires_at": (occurred_at or now) + timedelta(days=record_kind.retention_days),
+    }
+    with transaction.atomic():
+        if shape == RecordKind.Shape.EVENT:
+            record: ProfileEvent | ProfileDocument = ProfileEvent(
+                id=uuid.uuid4(), occurred_at=occurred_at or now, **provenance
+            )
+            seal(record, "payload", body)
+        else:
+            ProfileDocument.objects.filter(subject_id=subject_id, kind=record_kind, source_name=source_name).delete()
+            record = ProfileDocument(id=uuid.uuid4(), **provenance)
+            seal(record, "body", body)
+        record.save(force_insert=True)
+        audit_record(
+            **actor.audit(),
+            action=f"profile.{shape}_write",
+            purpose=record_kind.purpose.slug,
+            fields=[f"{shape}.{record_kind.slug}"],
+            subject_id=subject_id,
+        )
+    return record.pk
+
+
+def profile_age(*, subject_id: uuid.UUID) -> tuple[int | None, str]:
+    """The person's age in years and country code, for the consent age gate; (None, "") when
+    their profile holds no birth date (or the field no longer serves account management)."""
+    try:
+        held = profile_read(
+            subject_id=subject_id,
+            fields=["birth_date", "country"],
+            purpose=ACCOUNT_PURPOSE,
+            actor=Actor.system("age-gate"),
+        )
+    except (UnknownField, FieldNotForPurpose, UnknownPurpose):
+        return None, ""
+    country = held["country"].value if "country" in held else ""
+    if "birth_date" not in held:
+        return None, country
+    born, today = held["birth_date"].value, timezone.localdate()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day)), country

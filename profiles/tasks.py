@@ -1,0 +1,15 @@
+"""Celery tasks of the profiles app: thin, idempotent, calling the services."""
+
+from typing import Any
+
+from vault.celery import app
+
+
+@app.task(name="profiles.retention_run")
+def retention_run() -> dict[str, Any]:
+    """Periodic (Celery beat): delete what is past its retention, in bounded batches. Two runs
+    at once skip each other's locked rows, so it is safe on many workers."""
+    from profiles.services import retention_run as run
+
+    report = run()
+    return {"deleted": report.total, "counts": report.counts}

@@ -1,0 +1,384 @@
+import datetime
+import decimal
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.exceptions import ValidationError
+
+from consent.errors import UnknownPurpose
+from profiles.errors import (
+    ConsentRequired,
+    FieldNotForPurpose,
+    InvalidValue,
+    PersonErased,
+    ProcessingRestricted,
+    SourceNotAllowed,
+    UnknownField,
+    UnknownKind,
+    ValueTooLong,
+)
+from profiles.gate import (
+    RIGHTS_PURPOSE,
+    Actor,
+    profile_find,
+    profile_history_read,
+    profile_read,
+    profile_read_many,
+    profile_record_write,
+    profile_records_read,
+    profile_write,
+)
+from profiles.models import ProfileDocument, ProfileEvent, ProfileValue, ProfileValueHistory, RecordKind, Source
+from profiles.services import field_definition_deprecate, profile_restrict
+from tests.profiles.conftest import fill, grant
+from vault.models import AuditEntry, AuditPseudonym
+from vault.services import subject_keys_shred
+
+pytestmark = pytest.mark.usefixtures("schema")
+SHOP = Actor.partner("shop")
+
+
+def test_person_writes_and_reads_back_own_values_with_provenance(alice):
+    fill(alice, given_name="Ada", birth_date="1990-12-10", shoe_size="42", interests=["running", "yoga"])
+
+    read = profile_read(
+        subject_id=alice.pk,
+        fields=["given_name", "birth_date", "shoe_size", "interests", "phone"],
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(alice.pk),
+    )
+
+    assert {key: held.value for key, held in read.items()} == {
+        "given_name": "Ada",
+        "birth_date": datetime.date(1990, 12, 10),
+        "shoe_size": "42",
+        "interests": ["running", "yoga"],
+    }
+    assert read["given_name"].source == Source.SELF_SERVICE
+    assert read["given_name"].expires_at > read["given_name"].collected_at
+
+
+def test_values_are_stored_only_as_ciphertext(alice):
+    fill(alice, given_name="Zebulon-Quintessa")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM profiles_profilevalue")
+        rows = cursor.fetchall()
+    assert rows
+    assert not any(b"Zebulon" in bytes(col) for row in rows for col in row if isinstance(col, bytes | memoryview))
+    assert "Zebulon" not in repr(rows)
+
+
+def test_a_marketing_read_needs_the_persons_consent(alice):
+    fill(alice, shoe_size="42")
+
+    with pytest.raises(ConsentRequired):
+        profile_read(subject_id=alice.pk, fields=["shoe_size"], purpose="personalization", actor=SHOP)
+
+    grant(alice, "personalization")
+    read = profile_read(subject_id=alice.pk, fields=["shoe_size"], purpose="personalization", actor=SHOP)
+    assert read["shoe_size"].value == "42"
+
+
+def test_a_field_is_released_only_for_the_purposes_it_serves(alice):
+    grant(alice, "analytics")
+    with pytest.raises(FieldNotForPurpose) as raised:
+        profile_read(subject_id=alice.pk, fields=["country", "phone"], purpose="analytics", actor=SHOP)
+    assert raised.value.param == "phone"
+
+
+def test_unknown_fields_and_purposes_are_named(alice):
+    with pytest.raises(UnknownField) as raised:
+        profile_read(subject_id=alice.pk, fields=["shoe_size", "shoesize"], purpose=RIGHTS_PURPOSE, actor=SHOP)
+    assert raised.value.param == "shoesize"
+    with pytest.raises(UnknownPurpose):
+        profile_read(subject_id=alice.pk, fields=["shoe_size"], purpose="mind-reading", actor=SHOP)
+
+
+def test_restriction_stops_marketing_but_not_the_persons_rights(alice):
+    fill(alice, shoe_size="42")
+    grant(alice, "personalization")
+    profile_restrict(subject_id=alice.pk, actor=Actor.staff(uuid.uuid4()))
+
+    with pytest.raises(ProcessingRestricted):
+        profile_read(subject_id=alice.pk, fields=["shoe_size"], purpose="personalization", actor=SHOP)
+    assert profile_read_many(subject_ids=[alice.pk], fields=["shoe_size"], purpose="personalization", actor=SHOP) == {}
+    own = profile_read(subject_id=alice.pk, fields=["shoe_size"], purpose=RIGHTS_PURPOSE, actor=Actor.person(alice.pk))
+    assert own["shoe_size"].value == "42"
+
+
+def test_every_read_is_audited_with_fields_purpose_and_actor_never_values(alice):
+    fill(alice, given_name="Ada", shoe_size="42")
+    grant(alice, "personalization")
+
+    profile_read(subject_id=alice.pk, fields=["shoe_size", "given_name"], purpose="personalization", actor=SHOP)
+
+    entry = AuditEntry.objects.order_by("-seq").first()
+    assert entry.action == "profile.read"
+    assert entry.fields == ["shoe_size", "given_name"]
+    assert entry.purpose == "personalization"
+    assert (entry.actor_type, entry.actor_id) == ("partner", "shop")
+    assert entry.subject_pseudonym == AuditPseudonym.objects.get(subject_id=alice.pk).pseudonym
+    assert "Ada" not in repr(AuditEntry.objects.values_list())
+
+
+def test_reading_an_erased_person_is_a_typed_error(alice):
+    fill(alice, given_name="Ada")
+    subject_keys_shred(subject_id=alice.pk, actor_type="system", actor_id="test")
+    with pytest.raises(PersonErased):
+        profile_read(subject_id=alice.pk, fields=["given_name"], purpose=RIGHTS_PURPOSE, actor=Actor.person(alice.pk))
+
+
+# --- Writes -----------------------------------------------------------------------------------
+def test_bad_values_are_reported_per_field_and_nothing_is_written(alice, settings):
+    settings.VAULT_PROFILE_MAX_VALUE_BYTES = 100
+    with pytest.raises(ValidationError) as raised:
+        fill(
+            alice,
+            given_name="Ada",
+            birth_date="10/12/1990",
+            shoe_size="99",
+            interests=["running", "running"],
+            favorite_brands="x" * 101,
+            phone="call me",
+            email="ada@",
+            country="Atlantis",
+            social_profile_url="javascript:alert(1)",
+            nickname="A",
+        )
+    errors = raised.value.get_full_details()
+    assert set(errors) == {
+        "birth_date",
+        "shoe_size",
+        "interests",
+        "favorite_brands",
+        "phone",
+        "email",
+        "country",
+        "social_profile_url",
+        "nickname",
+    }
+    assert errors["nickname"][0]["code"] == "unknown_field"
+    assert errors["favorite_brands"][0]["code"] == "value_too_long"
+    assert errors["shoe_size"][0]["code"] == "invalid_value"
+    assert not ProfileValue.objects.exists()
+
+
+def test_values_are_typed_and_normalized(alice):
+    profile_write(
+        subject_id=alice.pk,
+        values={"phone": "+31 6 1234 5678", "email": "Ada@Example.COM", "country": "nl", "lifetime_value": "12.50"},
+        source=Source.IMPORT,
+        source_name="crm",
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.staff(uuid.uuid4()),
+    )
+    read = profile_read(
+        subject_id=alice.pk,
+        fields=["phone", "email", "country", "lifetime_value"],
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(alice.pk),
+    )
+    assert {key: held.value for key, held in read.items()} == {
+        "phone": "+31612345678",
+        "email": "Ada@example.com",
+        "country": "NL",
+        "lifetime_value": decimal.Decimal("12.50"),
+    }
+    assert read["phone"].source_name == "crm"
+
+
+def test_a_source_the_field_does_not_allow_is_refused(alice):
+    with pytest.raises(ValidationError) as raised:
+        profile_write(
+            subject_id=alice.pk,
+            values={"loyalty_tier": "gold"},
+            source=Source.SELF_SERVICE,
+            purpose="loyalty-programme",
+            actor=SHOP,
+        )
+    assert raised.value.get_full_details()["loyalty_tier"][0]["code"] == "source_not_allowed"
+    with pytest.raises(SourceNotAllowed):
+        profile_write(subject_id=alice.pk, values={}, source="carrier-pigeon", purpose=RIGHTS_PURPOSE, actor=SHOP)
+
+
+def test_the_person_cannot_rectify_fields_the_brand_keeps(alice):
+    with pytest.raises(ValidationError) as raised:
+        profile_write(
+            subject_id=alice.pk,
+            values={"lifetime_value": "1000000"},
+            source=Source.SELF_SERVICE,
+            purpose=RIGHTS_PURPOSE,
+            actor=Actor.person(alice.pk),
+        )
+    assert raised.value.get_full_details()["lifetime_value"][0]["code"] == "field_not_editable"
+
+
+def test_a_partner_writes_only_under_a_granted_purpose(alice):
+    def write():
+        profile_write(
+            subject_id=alice.pk,
+            values={"shoe_size": "40"},
+            source=Source.PARTNER,
+            purpose="personalization",
+            actor=SHOP,
+        )
+
+    with pytest.raises(ConsentRequired):
+        write()
+    assert not ProfileValue.objects.exists()
+    grant(alice, "personalization")
+    write()
+    assert ProfileValue.objects.get().legal_basis == "consent"
+
+
+def test_a_deprecated_field_takes_no_new_values_but_keeps_old_ones(alice):
+    fill(alice, city="Leiden")
+    field_definition_deprecate(key="city", actor=Actor.staff(uuid.uuid4()))
+
+    with pytest.raises(ValidationError) as raised:
+        fill(alice, city="Delft")
+    assert raised.value.get_full_details()["city"][0]["code"] == "field_deprecated"
+    own = profile_read(subject_id=alice.pk, fields=["city"], purpose=RIGHTS_PURPOSE, actor=Actor.person(alice.pk))
+    assert own["city"].value == "Leiden"
+
+
+def test_rectification_keeps_the_earlier_value_encrypted_and_removal_does_not(alice):
+    fill(alice, city="Leiden")
+    fill(alice, city="Delft")
+    fill(alice, given_name="Ada")
+    fill(alice, given_name=None)
+
+    history = profile_history_read(subject_id=alice.pk, actor=Actor.person(alice.pk))
+    assert [(item.key, item.value) for item in history] == [("city", "Leiden")]
+    assert ProfileValueHistory.objects.count() == 1
+    current = profile_read(
+        subject_id=alice.pk, fields=["city", "given_name"], purpose=RIGHTS_PURPOSE, actor=Actor.person(alice.pk)
+    )
+    assert {key: held.value for key, held in current.items()} == {"city": "Delft"}
+
+
+# --- Bulk reads and lookups -------------------------------------------------------------------
+def _people(django_user_model, count):
+    return [django_user_model.objects.create_user(f"p{i}@example.com") for i in range(count)]
+
+
+def test_bulk_read_releases_only_consenting_people(alice, bob, django_user_model):
+    carol = django_user_model.objects.create_user("carol@example.com")
+    for person, size in ((alice, "38"), (bob, "44"), (carol, "40")):
+        fill(person, shoe_size=size, clothing_size="M")
+    grant(alice, "personalization")
+    grant(bob, "personalization")
+
+    found = profile_read_many(
+        subject_ids=[alice.pk, bob.pk, carol.pk],
+        fields=["shoe_size", "clothing_size"],
+        purpose="personalization",
+        actor=SHOP,
+    )
+
+    assert found == {
+        alice.pk: {"shoe_size": "38", "clothing_size": "M"},
+        bob.pk: {"shoe_size": "44", "clothing_size": "M"},
+    }
+    assert AuditEntry.objects.filter(action="profile.read", purpose="personalization").count() == 2
+
+
+def test_bulk_read_runs_a_constant_number_of_queries(django_user_model):
+    def queries_for(people):
+        for person in people:
+            fill(person, shoe_size="40", given_name="Pat")
+            grant(person, "personalization")
+        with CaptureQueriesContext(connection) as captured:
+            found = profile_read_many(
+                subject_ids=[p.pk for p in people],
+                fields=["shoe_size", "given_name"],
+                purpose="personalization",
+                actor=SHOP,
+            )
+        assert len(found) == len(people)
+        return len(captured)
+
+    people = _people(django_user_model, 23)
+    assert queries_for(people[:3]) == queries_for(people[3:])
+
+
+def test_find_by_a_searchable_field_confirms_candidates(alice, bob):
+    for person, email in ((alice, "ada@example.com"), (bob, "bob@example.com")):
+        profile_write(
+            subject_id=person.pk, values={"email": email}, source=Source.IMPORT, purpose=RIGHTS_PURPOSE, actor=SHOP
+        )
+        grant(person, "advertising-partners")
+
+    assert profile_find(field="email", value=" ADA@example.com", purpose="advertising-partners", actor=SHOP) == [
+        alice.pk
+    ]
+    assert profile_find(field="email", value="eve@example.com", purpose="advertising-partners", actor=SHOP) == []
+    assert ProfileValue.objects.filter(definition__key="email").exclude(blind_index="").count() == 2
+
+
+# --- Documents and events -----------------------------------------------------------------------
+def _event(person, kind="product_view", body=None, source=Source.PARTNER):
+    return profile_record_write(
+        subject_id=person.pk,
+        kind=kind,
+        shape=RecordKind.Shape.EVENT,
+        body=body if body is not None else {"sku": "RUN-42"},
+        source=source,
+        actor=SHOP,
+    )
+
+
+def test_events_without_consent_are_refused_at_ingestion_not_stored(alice):
+    with pytest.raises(ConsentRequired):
+        _event(alice)
+    assert not ProfileEvent.objects.exists()
+
+    grant(alice, "personalization")
+    _event(alice)
+    assert ProfileEvent.objects.count() == 1
+
+
+def test_bad_records_are_typed_errors(alice, settings):
+    grant(alice, "personalization")
+    with pytest.raises(UnknownKind):
+        _event(alice, kind="heartbeat")
+    with pytest.raises(UnknownKind):
+        _event(alice, kind="social_profile")  # a document kind, not an event kind
+    with pytest.raises(SourceNotAllowed):
+        _event(alice, source=Source.SELF_SERVICE)
+    with pytest.raises(InvalidValue):
+        _event(alice, body="just text")
+    settings.VAULT_PROFILE_MAX_DOCUMENT_BYTES = 1024
+    with pytest.raises(ValueTooLong):
+        _event(alice, body={"note": "x" * 2000})
+    assert not ProfileEvent.objects.exists()
+
+
+def test_a_purpose_reads_only_the_kinds_collected_for_it(alice):
+    grant(alice, "personalization", "analytics")
+    _event(alice, kind="product_view")
+    _event(alice, kind="page_view", body={"path": "/shoes"})
+
+    for_analytics = profile_records_read(subject_id=alice.pk, purpose="analytics", actor=SHOP, shape="event")
+    assert [(r.kind, r.body) for r in for_analytics] == [("page_view", {"path": "/shoes"})]
+    withdrawn = profile_records_read(subject_id=alice.pk, purpose=RIGHTS_PURPOSE, actor=SHOP, shape="event")
+    assert len(withdrawn) == 2
+
+
+def test_a_document_replaces_the_one_of_the_same_kind_and_source(alice):
+    grant(alice, "personalization")
+    for likes in (["running"], ["yoga"]):
+        profile_record_write(
+            subject_id=alice.pk,
+            kind="social_profile",
+            shape=RecordKind.Shape.DOCUMENT,
+            body={"likes": likes},
+            source=Source.SOCIAL,
+            source_name="github",
+            actor=Actor.system("social-import"),
+        )
+    documents = profile_records_read(subject_id=alice.pk, purpose="personalization", actor=SHOP, shape="document")
+    assert [d.body for d in documents] == [{"likes": ["yoga"]}]
+    assert ProfileDocument.objects.count() == 1
