@@ -8,11 +8,11 @@ reading them is a gated, audited reveal (the staff-admin issue).
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from consent.admin import ReadOnlyAdmin
-from profiles.errors import InvalidDefinition
+from profiles.errors import InvalidDefinition, MergeError
 from profiles.gate import Actor
 from profiles.models import FieldDefinition, FieldDefinitionVersion, Merge, RecordKind
 from profiles.services import (
@@ -21,6 +21,7 @@ from profiles.services import (
     field_definition_create,
     field_definition_deprecate,
     field_definition_update,
+    profile_merge_undo,
 )
 
 
@@ -100,5 +101,23 @@ class RecordKindAdmin(admin.ModelAdmin):
 
 @admin.register(Merge)
 class MergeAdmin(ReadOnlyAdmin):
+    """Merges are made by the service (staff API, verified email) and shown here; the one change
+    staff make here is undoing one, through the service, which needs the change permission."""
+
     list_display = ("created_at", "reason", "survivor_id", "merged_id", "undo_until", "undone_at")
+    list_filter = ("reason",)
     fields = list_display
+    actions = ("undo",)
+
+    def has_undo_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.change_merge")
+
+    @admin.action(description="Undo this merge (within the grace period)", permissions=("undo",))
+    def undo(self, request: HttpRequest, queryset: Any) -> None:
+        for merge in queryset:
+            try:
+                profile_merge_undo(merge_id=merge.pk, actor=Actor.staff(request.user.pk))
+            except MergeError as error:
+                self.message_user(request, f"Merge {merge.pk}: {error.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"Merge {merge.pk} undone.", messages.SUCCESS)

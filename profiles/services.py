@@ -12,15 +12,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from consent.errors import UnknownPurpose
 from consent.models import ConsentStatus, LegalBasis, Method, Purpose
 from consent.selectors import consent_states
 from consent.services import consent_withdraw
-from profiles.errors import InvalidDefinition, MergeError, UnknownField
-from profiles.gate import Actor, reseal
+from profiles.errors import FieldNotForPurpose, InvalidDefinition, InvalidValue, MergeError, UnknownField
+from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_find, reseal
 from profiles.models import (
     FieldDefinition,
     FieldDefinitionVersion,
@@ -221,6 +223,8 @@ def profile_merge(*, survivor_id: uuid.UUID, merged_id: uuid.UUID, actor: Actor,
         ProfileEvent.objects.bulk_update(events, ["subject_id", "payload"], batch_size=1000)
         moved["profileevent"] = [str(row.pk) for row in events]
         withdrawn = _narrow_consent(survivor_id, merged_id, actor)
+        if Restriction.objects.filter(subject_id=merged_id).exists():
+            profile_restrict(subject_id=survivor_id, actor=actor)  # a restriction does not lapse by merging
         merge = Merge.objects.create(
             survivor_id=survivor_id,
             merged_id=merged_id,
@@ -279,6 +283,22 @@ def _narrow_consent(survivor_id: uuid.UUID, merged_id: uuid.UUID, actor: Actor) 
     return withdrawn
 
 
+def _undo_would_clash(merge: Merge) -> bool:
+    """Whether the merged person has, since the merge, got a value of a field (or a document of a
+    kind and source) that the undo would give back to them: one person holds one of each."""
+    fields = {
+        *ProfileValue.objects.filter(pk__in=merge.moved.get("profilevalue", [])).values_list(
+            "definition_id", flat=True
+        ),
+        *ProfileValueHistory.objects.filter(pk__in=merge.replaced).values_list("definition_id", flat=True),
+    }
+    if ProfileValue.objects.filter(subject_id=merge.merged_id, definition_id__in=fields).exists():
+        return True
+    documents = ProfileDocument.objects.filter(pk__in=merge.moved.get("profiledocument", []))
+    held = set(ProfileDocument.objects.filter(subject_id=merge.merged_id).values_list("kind_id", "source_name"))
+    return any(pair in held for pair in documents.values_list("kind_id", "source_name"))
+
+
 def profile_merge_undo(*, merge_id: uuid.UUID, actor: Actor) -> Merge:
     """Give the merged person back what the merge moved (within the grace period). Consent
     withdrawn for the survivor stays withdrawn: only the person can grant it again."""
@@ -288,6 +308,10 @@ def profile_merge_undo(*, merge_id: uuid.UUID, actor: Actor) -> Merge:
             raise MergeError("No such merge.", param="merge")
         if merge.undone_at is not None or merge.undo_until < timezone.now():
             raise MergeError("This merge can no longer be undone.", param="merge")
+        if _undo_would_clash(merge):
+            raise MergeError(
+                "The merged person holds new values or documents where the undo would put theirs back.", param="merge"
+            )
         replaced = set(merge.replaced)
         back_to_values: list[ProfileValue] = []
         rows: list[Any] = []
@@ -390,3 +414,70 @@ def retention_run(
                     )
         report.counts[label] = dict(counts)
     return report
+
+
+# --- Identity resolution: the automatic merge and the staff merge -------------------------------
+VERIFIED_EMAIL = "verified_email"
+STAFF_MERGE = "staff"
+_RESOLVER = "identity-resolution"
+
+
+def profile_merge_verified_email(*, subject_id: uuid.UUID, email: str) -> list[Merge]:
+    """Merge into the account `subject_id` every profile-only person (one without an account,
+    such as a partner's or an import's) whose profile `email` equals `email`, which the account
+    has just verified: the caller vouches for that. Two accounts are never merged here, and a
+    pair whose merge was undone is not merged again (someone decided they are two people).
+
+    Candidates are found through the gate (blind index, confirmed by decryption) for account
+    management, a contract purpose: restricted and erased people are left out."""
+    actor = Actor.system(_RESOLVER)
+    try:
+        found = profile_find(field="email", value=email, purpose=ACCOUNT_PURPOSE, actor=actor)
+    except (UnknownField, FieldNotForPurpose, UnknownPurpose, InvalidValue):
+        return []  # the schema no longer has a searchable email for account management
+    candidates = [subject for subject in found if subject != subject_id]
+    if not candidates:
+        return []
+    accounts = set(get_user_model().objects.filter(pk__in=[subject_id, *candidates]).values_list("pk", flat=True))
+    if subject_id not in accounts:
+        return []
+    undone = set(
+        Merge.objects.filter(survivor_id=subject_id, merged_id__in=candidates, undone_at__isnull=False).values_list(
+            "merged_id", flat=True
+        )
+    )
+    return [
+        profile_merge(survivor_id=subject_id, merged_id=merged, actor=actor, reason=VERIFIED_EMAIL)
+        for merged in candidates
+        if merged not in accounts and merged not in undone
+    ]
+
+
+def _subject_is_known(subject_id: uuid.UUID) -> bool:
+    """Whether anything is held about `subject_id`: an account, profile data or consent."""
+    if get_user_model().objects.filter(pk=subject_id).exists():
+        return True
+    for model in (ProfileValue, ProfileValueHistory, ProfileDocument, ProfileEvent):
+        if model.objects.filter(subject_id=subject_id).exists():
+            return True
+    return any(state.changed_at is not None for state in consent_states(subject_id=subject_id))
+
+
+def profile_merge_by_staff(*, survivor_id: uuid.UUID, merged_id: uuid.UUID, actor: Actor) -> Merge:
+    """A staff member merges two profiles they judged to be one person's. Refused, naming the
+    input at fault, for one id twice, an erased or unknown person, or an account merged into a
+    profile that has none (the person would lose their data from their own login)."""
+    if survivor_id == merged_id:
+        raise MergeError("A profile cannot be merged into itself.", param="merged")
+    erased = set(
+        ErasedSubject.objects.filter(subject_id__in=[survivor_id, merged_id]).values_list("subject_id", flat=True)
+    )
+    for param, subject in (("survivor", survivor_id), ("merged", merged_id)):
+        if subject in erased:
+            raise MergeError("This person was erased.", param=param)
+        if not _subject_is_known(subject):
+            raise MergeError("Nothing is held about this person.", param=param)
+    accounts = set(get_user_model().objects.filter(pk__in=[survivor_id, merged_id]).values_list("pk", flat=True))
+    if merged_id in accounts and survivor_id not in accounts:
+        raise MergeError("Merge the profile without an account into the one with an account.", param="survivor")
+    return profile_merge(survivor_id=survivor_id, merged_id=merged_id, actor=actor, reason=STAFF_MERGE)
