@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.db import IntegrityError, connections, models, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -55,7 +56,7 @@ class _KeyCache:
     # are on the path of every decryption.
     keys: dict[tuple[int, str, int], AESGCM] = field(default_factory=dict)
     active: dict[tuple[int, str], int] = field(default_factory=dict)
-    wrapped: dict[tuple[int, str, int], DataKey] = field(default_factory=dict)
+    wrapped: dict[tuple[int, str, int], "DataKey | _Wrapped"] = field(default_factory=dict)
     # Keys this scope created inside a transaction that has not committed yet: never cached, so
     # a rollback cannot leave the scope encrypting under a key that no longer exists.
     uncommitted: set[tuple[int, str]] = field(default_factory=set)
@@ -88,7 +89,7 @@ class KeyScopeMiddleware:
             return self.get_response(request)
 
 
-def _unwrap(row: DataKey) -> AESGCM:
+def _unwrap(row: "DataKey | _Wrapped") -> AESGCM:
     raw = get_provider().unwrap(
         bytes(row.wrapped),
         kek_id=row.kek_id,
@@ -103,8 +104,37 @@ def data_keys_prefetch(subject_ids: Iterable[uuid.UUID], data_class: str) -> Non
     cache = _cache.get()
     if cache is None:
         raise RuntimeError("data_keys_prefetch() works inside a key_scope() only.")
-    for row in DataKey.objects.filter(subject_id__in=list(subject_ids), data_class=data_class):
-        cache.wrapped[(row.subject_id.int, row.data_class, row.version)] = row
+    subjects = list(subject_ids)
+    connection = connections[router.db_for_read(DataKey)]
+    if connection.vendor == "postgresql":
+        # 10,000 ids as one array literal, and rows as tuples: the ORM's IN list and model
+        # instances cost more than the query at this size.
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT subject_id, version, kek_id, wrapped FROM {DataKey._meta.db_table} "  # noqa: S608
+                "WHERE subject_id = ANY(%s::uuid[]) AND data_class = %s",
+                ["{" + ",".join(subject.hex for subject in subjects) + "}", data_class],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = DataKey.objects.filter(subject_id__in=subjects, data_class=data_class).values_list(
+            "subject_id", "version", "kek_id", "wrapped"
+        )
+    for subject_id, version, kek_id, wrapped in rows:
+        cache.wrapped[(subject_id.int, data_class, version)] = _Wrapped(
+            subject_id, data_class, version, kek_id, wrapped
+        )
+
+
+class _Wrapped(NamedTuple):
+    """A wrapped data key as prefetched: the columns `_unwrap` needs, without a model instance."""
+
+    subject_id: uuid.UUID
+    data_class: str
+    version: int
+    kek_id: str
+    wrapped: bytes
 
 
 def _is_erased(subject_id: uuid.UUID) -> bool:
