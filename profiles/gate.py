@@ -340,8 +340,21 @@ def profile_read_many(
     return {s: result[s] for s in read}
 
 
+# Each id comes back framed as `_id_part` frames it (length prefix + 16 bytes), by the server.
+_BULK_VALUES_SQL = f"""
+SELECT '\\x0010'::bytea || uuid_send(subject_id), '\\x0010'::bytea || uuid_send(definition_id),
+       '\\x0010'::bytea || uuid_send(id), value
+FROM {ProfileValue._meta.db_table}
+WHERE subject_id = ANY(%s::uuid[]) AND definition_id = ANY(%s::uuid[])
+"""  # noqa: S608 (a model's table name)
+
+
+def _pg_array(ids: Iterable[uuid.UUID]) -> str:
+    return "{" + ",".join(i.hex for i in ids) + "}"
+
+
 def _value_rows(subjects: Iterable[uuid.UUID], definition_ids: list[uuid.UUID]) -> list[tuple[bytes, ...]]:
-    """(subject, definition, row id, ciphertext) of many people, ordered by subject, with the
+    """(subject, definition, row id, ciphertext) of many people, grouped by subject, with the
     ids already in their associated-data form (`_id_part`): the bulk read's one big query. On
     PostgreSQL the ids go as one array literal each, bound by the server (adapting 10,000 values
     one by one, or splicing them into the query text, costs more than the query) and come back as
@@ -349,14 +362,10 @@ def _value_rows(subjects: Iterable[uuid.UUID], definition_ids: list[uuid.UUID]) 
     if connection.vendor == "postgresql":
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:  # psycopg's own: the literal goes as a parameter
-            cursor.execute(
-                f"SELECT uuid_send(subject_id), uuid_send(definition_id), uuid_send(id), value "  # noqa: S608
-                f"FROM {ProfileValue._meta.db_table} "
-                "WHERE subject_id = ANY(%s::uuid[]) AND definition_id = ANY(%s::uuid[]) ORDER BY subject_id",
-                ["{" + ",".join(s.hex for s in subjects) + "}", "{" + ",".join(d.hex for d in definition_ids) + "}"],
-            )
-            head = b"\x00\x10"
-            return [(head + s, head + d, head + i, v) for s, d, i, v in cursor.fetchall()]
+            cursor.execute(_BULK_VALUES_SQL, [_pg_array(subjects), _pg_array(definition_ids)])
+            rows = cursor.fetchall()
+        rows.sort(key=itemgetter(0))  # here, not in SQL: a sort of 100,000 rows spills to disk there
+        return rows
     query = ProfileValue.objects.filter(subject_id__in=list(subjects), definition_id__in=definition_ids)
     fetched = query.order_by("subject_id").values_list("subject_id", "definition_id", "id", "value")
     return [(_id_part(s), _id_part(d), _id_part(i), sealed.ciphertext) for s, d, i, sealed in fetched]
