@@ -15,7 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from profiles.errors import InvalidDefinition, UnknownField, UnknownFieldNotFound
-from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read, profile_records_read, profile_write
+from profiles.gate import (
+    RIGHTS_PURPOSE,
+    Actor,
+    profile_read,
+    profile_records_count,
+    profile_records_read,
+    profile_write,
+)
 from profiles.models import Category, FieldDefinition, FieldType, RecordKind, Source
 from profiles.selectors import person_fields
 from profiles.services import field_definition_create, field_definition_deprecate, field_definition_update
@@ -137,13 +144,37 @@ class _MyRecordsView(APIView):
 
     def get(self, request: Request) -> Response:
         subject = _subject(request)
-        kinds = request.query_params.getlist("kind") or None
-        records = profile_records_read(
-            subject_id=subject, purpose=RIGHTS_PURPOSE, actor=Actor.person(subject), shape=self.shape, kinds=kinds
-        )
+        records = _GatedRecords(subject, self.shape, request.query_params.getlist("kind") or None)
         paginator = Pagination()
-        page = paginator.paginate_queryset(records, request, view=self)
+        page: list[Any] | None = paginator.paginate_queryset(records, request, view=self)  # type: ignore[arg-type]
         return paginator.get_paginated_response(RecordOutput(page, many=True).data)
+
+
+class _GatedRecords:
+    """The person's records as the paginator sees them: counted without decrypting, and only
+    the page asked for read (and audited) through the gate."""
+
+    def __init__(self, subject: uuid.UUID, shape: str, kinds: list[str] | None):
+        self.subject, self.shape, self.kinds = subject, shape, kinds
+
+    def count(self) -> int:
+        return profile_records_count(
+            subject_id=self.subject, purpose=RIGHTS_PURPOSE, shape=self.shape, kinds=self.kinds
+        )
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, page: slice) -> list[Any]:
+        return profile_records_read(
+            subject_id=self.subject,
+            purpose=RIGHTS_PURPOSE,
+            actor=Actor.person(self.subject),
+            shape=self.shape,
+            kinds=self.kinds,
+            offset=page.start or 0,
+            limit=(page.stop or 0) - (page.start or 0),
+        )
 
 
 _KIND_FILTER = OpenApiParameter("kind", str, many=True, description="Only these kinds (repeatable).")

@@ -378,24 +378,19 @@ def profile_records_read(
     actor: Actor,
     shape: str,
     kinds: Iterable[str] | None = None,
+    offset: int = 0,
     limit: int | None = None,
 ) -> list[Record]:
-    """The person's documents or events (`shape`) of the kinds `purpose` may use, newest first.
+    """The person's documents or events (`shape`) of the kinds `purpose` may use, newest first;
+    `offset`/`limit` page through them (only the page is decrypted).
 
     For a marketing purpose only kinds collected for that purpose are released; the person's own
     rights release all of them."""
     subject_id = crypto.as_subject_id(subject_id)
     target = _purpose(purpose)
     check_access(subject_id=subject_id, purpose=target)
-    model: Any = ProfileEvent if shape == RecordKind.Shape.EVENT else ProfileDocument
-    rows = model.objects.filter(subject_id=subject_id).select_related("kind")
-    if target.slug != RIGHTS_PURPOSE:
-        rows = rows.filter(kind__purpose=target)
-    if kinds is not None:
-        rows = rows.filter(kind__slug__in=list(kinds))
-    if model is ProfileEvent:
-        rows = rows.order_by("-occurred_at")
-    fetched: list[Any] = list(rows[:limit] if limit else rows)
+    model, rows = _records(subject_id, target, shape, kinds)
+    fetched: list[Any] = list(rows[offset : offset + limit] if limit else rows[offset:])
     name = "payload" if model is ProfileEvent else "body"
     sealed_field = model._meta.get_field(name)
     assert isinstance(sealed_field, SealedField)
@@ -419,6 +414,25 @@ def profile_records_read(
         )
         for row, body in zip(fetched, bodies, strict=True)
     ]
+
+
+def profile_records_count(
+    *, subject_id: uuid.UUID, purpose: str, shape: str, kinds: Iterable[str] | None = None
+) -> int:
+    """How many documents or events `profile_records_read` would page through (nothing decrypted)."""
+    target = _purpose(purpose)
+    check_access(subject_id=crypto.as_subject_id(subject_id), purpose=target)
+    return _records(subject_id, target, shape, kinds)[1].count()
+
+
+def _records(subject_id: uuid.UUID, purpose: Purpose, shape: str, kinds: Iterable[str] | None) -> tuple[Any, Any]:
+    model: Any = ProfileEvent if shape == RecordKind.Shape.EVENT else ProfileDocument
+    rows = model.objects.filter(subject_id=subject_id).select_related("kind")
+    if purpose.slug != RIGHTS_PURPOSE:
+        rows = rows.filter(kind__purpose=purpose)
+    if kinds is not None:
+        rows = rows.filter(kind__slug__in=list(kinds))
+    return model, rows.order_by("-occurred_at" if model is ProfileEvent else "-collected_at", "id")
 
 
 def profile_find(*, field: str, value: Any, purpose: str, actor: Actor) -> list[uuid.UUID]:

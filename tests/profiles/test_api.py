@@ -248,3 +248,24 @@ def test_admin_pages_for_the_schema(client, admin_user):
     assert bad.status_code == 200
     assert "A choice field lists its choices" in bad.content.decode()
     assert uuid.UUID(str(definition.pk))
+
+
+def test_events_are_paged_and_only_the_page_is_read(alice):
+    grant(alice, "personalization")
+    for number in range(5):
+        profile_record_write(
+            subject_id=alice.pk,
+            kind="product_view",
+            shape=RecordKind.Shape.EVENT,
+            body={"n": number},
+            source=Source.PARTNER,
+            actor=Actor.partner("shop"),
+        )
+    first = client_for(alice).get(EVENTS, {"page_size": 2}).json()
+    last = client_for(alice).get(EVENTS, {"page_size": 2, "page": 3}).json()
+
+    assert first["count"] == 5
+    assert [e["body"]["n"] for e in first["results"]] == [4, 3]
+    assert [e["body"]["n"] for e in last["results"]] == [0]
+    reads = AuditEntry.objects.filter(action="profile.events_read").count()
+    assert reads == 2  # one per page served
