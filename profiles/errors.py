@@ -96,3 +96,9 @@ class UnknownFieldNotFound(UnknownField):
     """An unknown field named in the URL is a missing resource (404), not bad input."""
 
     status_code = 404
+
+
+class FieldNotSearchable(ProfileError):
+    default_code = "field_not_searchable"
+    default_detail = "This field has no lookup index: it cannot be searched by value."
+    param_name = "field"

@@ -31,6 +31,7 @@ from profiles.errors import (
     FieldDeprecated,
     FieldNotEditable,
     FieldNotForPurpose,
+    FieldNotSearchable,
     InvalidValue,
     PersonErased,
     ProcessingRestricted,
@@ -439,6 +440,8 @@ def profile_find(*, field: str, value: Any, purpose: str, actor: Actor) -> list[
     """The people whose `field` equals `value`: blind-index candidates confirmed by decryption,
     among those the purpose may process. One audit entry per candidate decrypted."""
     (definition,) = definitions_for([field])
+    if not definition.searchable:
+        raise FieldNotSearchable()
     target = _purpose(purpose)
     _check_fields([definition], target)
     index = value_index(definition, value)
@@ -449,6 +452,46 @@ def profile_find(*, field: str, value: Any, purpose: str, actor: Actor) -> list[
     normalize = blind_index.NORMALIZERS[INDEX_KINDS.get(FieldType(definition.field_type), "text")]
     wanted = normalize(value)
     return [subject for subject, values in found.items() if field in values and normalize(values[field]) == wanted]
+
+
+def profile_field_reindex(*, key: str, batch_size: int = 2000) -> int:
+    """Recompute a field's blind indexes after its searchability or index size changed: each
+    value is decrypted (here, in the gate), indexed anew or cleared, batch by batch. Audited
+    once per batch as system work; returns how many values were updated."""
+    definition = FieldDefinition.objects.get(key=key)
+    field = _value_field()
+    updated, last = 0, None
+    while True:
+        query = ProfileValue.objects.filter(definition=definition).order_by("id")
+        batch = list((query.filter(id__gt=last) if last else query)[:batch_size])
+        if not batch:
+            return updated
+        last = batch[-1].pk
+        subjects: dict[uuid.UUID, list[ProfileValue]] = {}
+        for row in batch:
+            subjects.setdefault(row.subject_id, []).append(row)
+        with transaction.atomic(), crypto.key_scope():
+            changed = []
+            for subject, rows in subjects.items():
+                try:
+                    values = _decrypt_rows(subject, rows, field)
+                except PersonErased:
+                    continue
+                for row, value in zip(rows, values, strict=True):
+                    index = value_index(definition, value) if definition.searchable else ""
+                    if index != row.blind_index:
+                        row.blind_index = index
+                        changed.append(row)
+            ProfileValue.objects.bulk_update(changed, ["blind_index"])
+            audit_record_many(
+                actor_type=AuditActorType.SYSTEM,
+                actor_id="reindex",
+                action="profile.reindex",
+                purpose=ACCOUNT_PURPOSE,
+                fields=[definition.key],
+                subject_ids=list(subjects),
+            )
+            updated += len(changed)
 
 
 # --- Moving a person's data: merge and undo re-encrypt under the other person's key ----------

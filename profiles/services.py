@@ -133,12 +133,18 @@ def field_definition_update(
         raise InvalidDefinition("Not an attribute of a field definition.", param=sorted(unknown)[0])
     with transaction.atomic():
         definition = _definition_for_update(key)
+        index_before = (definition.searchable, definition.index_bits)
         for name, value in changes.items():
             if name in _FIXED and value != getattr(definition, name):
                 raise InvalidDefinition("A field's type cannot change: define a new field.", param=name)
             setattr(definition, name, value)
         definition.version += 1
-        return _saved(definition, None if purposes is None else _purposes(purposes), actor, "schema.field_update")
+        saved = _saved(definition, None if purposes is None else _purposes(purposes), actor, "schema.field_update")
+        if (definition.searchable, definition.index_bits) != index_before:
+            from profiles.tasks import field_reindex  # the stored indexes no longer match: recompute
+
+            transaction.on_commit(lambda: field_reindex.delay(key))
+        return saved
 
 
 def field_definition_deprecate(*, key: str, actor: Actor) -> FieldDefinition:

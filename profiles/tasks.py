@@ -13,3 +13,11 @@ def retention_run() -> dict[str, Any]:
 
     report = run()
     return {"deleted": report.total, "counts": report.counts}
+
+
+@app.task(name="profiles.field_reindex")
+def field_reindex(key: str) -> int:
+    """After a field's searchability or index size changed: recompute its blind indexes."""
+    from profiles.gate import profile_field_reindex
+
+    return profile_field_reindex(key=key)

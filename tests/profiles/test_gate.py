@@ -11,6 +11,7 @@ from consent.errors import UnknownPurpose
 from profiles.errors import (
     ConsentRequired,
     FieldNotForPurpose,
+    FieldNotSearchable,
     InvalidValue,
     PersonErased,
     ProcessingRestricted,
@@ -382,3 +383,31 @@ def test_a_document_replaces_the_one_of_the_same_kind_and_source(alice):
     documents = profile_records_read(subject_id=alice.pk, purpose="personalization", actor=SHOP, shape="document")
     assert [d.body for d in documents] == [{"likes": ["yoga"]}]
     assert ProfileDocument.objects.count() == 1
+
+
+def test_changing_a_fields_index_recomputes_the_stored_indexes(alice, django_capture_on_commit_callbacks):
+    from profiles.services import field_definition_update
+
+    profile_write(
+        subject_id=alice.pk,
+        values={"email": "ada@example.com"},
+        source=Source.IMPORT,
+        purpose=RIGHTS_PURPOSE,
+        actor=SHOP,
+    )
+    grant(alice, "advertising-partners")
+    before = ProfileValue.objects.get(definition__key="email").blind_index
+
+    with django_capture_on_commit_callbacks(execute=True):
+        field_definition_update(key="email", index_bits=16, actor=Actor.staff(uuid.uuid4()))
+
+    after = ProfileValue.objects.get(definition__key="email").blind_index
+    assert len(after) == 4 and after != before
+    assert profile_find(field="email", value="ada@example.com", purpose="advertising-partners", actor=SHOP) == [
+        alice.pk
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        field_definition_update(key="email", searchable=False, actor=Actor.staff(uuid.uuid4()))
+    assert ProfileValue.objects.get(definition__key="email").blind_index == ""
+    with pytest.raises(FieldNotSearchable):
+        profile_find(field="email", value="ada@example.com", purpose="advertising-partners", actor=SHOP)
