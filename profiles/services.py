@@ -21,7 +21,14 @@ from consent.errors import UnknownPurpose
 from consent.models import ConsentStatus, LegalBasis, Method, Purpose
 from consent.selectors import consent_states
 from consent.services import consent_withdraw
-from profiles.errors import FieldNotForPurpose, InvalidDefinition, InvalidValue, MergeError, UnknownField
+from profiles.errors import (
+    FieldNotForPurpose,
+    FieldNotSearchable,
+    InvalidDefinition,
+    InvalidValue,
+    MergeError,
+    UnknownField,
+)
 from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_find, reseal
 from profiles.models import (
     FieldDefinition,
@@ -439,7 +446,7 @@ def profile_merge_verified_email(*, subject_id: uuid.UUID, email: str) -> list[M
     actor = Actor.system(_RESOLVER)
     try:
         found = profile_find(field="email", value=email, purpose=ACCOUNT_PURPOSE, actor=actor)
-    except (UnknownField, FieldNotForPurpose, UnknownPurpose, InvalidValue):
+    except (UnknownField, FieldNotForPurpose, FieldNotSearchable, UnknownPurpose, InvalidValue):
         return []  # the schema no longer has a searchable email for account management
     candidates = [subject for subject in found if subject != subject_id]
     if not candidates:
