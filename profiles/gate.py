@@ -330,7 +330,9 @@ def profile_read_many(
             except crypto.SubjectErased:
                 continue
             result[subject] = {
-                key_of[item[1]]: decode_value(plaintext) for item, plaintext in zip(items, plaintexts, strict=True)
+                # Text, by far the most common value, decoded inline (`decode_value`'s first case).
+                key_of[item[1]]: plaintext[1:].decode() if plaintext[0] == 0x73 else decode_value(plaintext)
+                for item, plaintext in zip(items, plaintexts, strict=True)
             }
     # Only the people whose values were decrypted are audited (and returned): an erased person,
     # or one holding none of the fields, was not read.
@@ -719,3 +721,63 @@ def profile_age(*, subject_id: uuid.UUID) -> tuple[int | None, str]:
         return None, country
     born, today = held["birth_date"].value, timezone.localdate()
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day)), country
+
+
+# --- Sealed social-login data (accounts/social.py seals it) -------------------------------------
+@dataclass(frozen=True)
+class SocialTokenValue:
+    app_id: int | None
+    access_token: str
+    refresh_token: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SocialAccountData:
+    provider: str
+    extra_data: dict[str, Any]
+    tokens: list[SocialTokenValue]
+
+
+def social_account_unseal(*, account_id: int, purpose: str, actor: Actor) -> SocialAccountData:
+    """A linked social account's sealed provider answer and tokens: for account management (a
+    token refresh, a call to the provider) or the person's own rights. One audit entry."""
+    from accounts.models import SealedSocialAccountData, SealedSocialToken
+    from allauth.socialaccount.models import SocialAccount
+
+    if purpose not in (ACCOUNT_PURPOSE, RIGHTS_PURPOSE):
+        raise FieldNotForPurpose(param="purpose")
+    account = SocialAccount.objects.get(pk=account_id)
+    subject_id = crypto.as_subject_id(account.user_id)
+    check_access(subject_id=subject_id, purpose=_purpose(purpose))
+    data = SealedSocialAccountData.objects.filter(account_id=account.pk, subject_id=subject_id).first()
+    extra_field = SealedSocialAccountData._meta.get_field("extra_data")
+    assert isinstance(extra_field, SealedField)
+    extra = _decrypt_rows(subject_id, [data], extra_field)[0] if data and data.extra_data else {}
+    rows = list(
+        SealedSocialToken.objects.filter(subject_id=subject_id, token__account_id=account.pk).select_related("token")
+    )
+    plain: dict[str, dict[uuid.UUID, str]] = {}
+    for name in ("access_token", "refresh_token"):
+        sealed_field = SealedSocialToken._meta.get_field(name)
+        assert isinstance(sealed_field, SealedField)
+        present = [row for row in rows if getattr(row, name) is not None]
+        values = _decrypt_rows(subject_id, present, sealed_field) if present else []
+        plain[name] = {row.pk: value for row, value in zip(present, values, strict=True)}
+    tokens = [
+        SocialTokenValue(
+            row.token.app_id,
+            plain["access_token"].get(row.pk, ""),
+            plain["refresh_token"].get(row.pk, ""),
+            row.token.expires_at,
+        )
+        for row in rows
+    ]
+    audit_record(
+        **actor.audit(),
+        action="social.unseal",
+        purpose=purpose,
+        fields=["social.extra_data", *(["social.access_token", "social.refresh_token"] if rows else [])],
+        subject_id=subject_id,
+    )
+    return SocialAccountData(account.provider, extra, tokens)
