@@ -5,6 +5,9 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from vault.fields import SealedField
+from vault.models import DataClass
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -63,3 +66,45 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+# --- Sealed social-provider data (DESIGN.md invariant 1; accounts/social.py writes these) -------
+class SealedSocialAccountData(models.Model):
+    """The provider's profile response of one linked social account, sealed under the person's
+    "tokens" key. django-allauth's own `SocialAccount.extra_data` column is kept empty; the row
+    goes with the account when the person unlinks it (the foreign key cascades)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject_id = models.UUIDField()
+    account = models.OneToOneField("socialaccount.SocialAccount", on_delete=models.CASCADE, related_name="vault_data")
+    extra_data = SealedField(subject_field="subject_id", data_class=DataClass.TOKENS, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created_at",)
+        verbose_name_plural = "sealed social account data"
+
+    def __str__(self) -> str:
+        return f"provider data of account {self.account_id}"
+
+
+class SealedSocialToken(models.Model):
+    """The access and refresh token of one `SocialToken`, sealed under the person's "tokens" key.
+    django-allauth's `token` and `token_secret` columns are kept empty."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject_id = models.UUIDField()
+    token = models.OneToOneField("socialaccount.SocialToken", on_delete=models.CASCADE, related_name="vault_token")
+    # allauth's `token`: the OAuth2 access token (OAuth1: oauth_token).
+    access_token = SealedField(subject_field="subject_id", data_class=DataClass.TOKENS, null=True)
+    # allauth's `token_secret`: the OAuth2 refresh token (OAuth1: oauth_token_secret).
+    refresh_token = SealedField(subject_field="subject_id", data_class=DataClass.TOKENS, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created_at",)
+
+    def __str__(self) -> str:
+        return f"sealed token {self.token_id}"

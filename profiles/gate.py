@@ -742,8 +742,9 @@ class SocialAccountData:
 def social_account_unseal(*, account_id: int, purpose: str, actor: Actor) -> SocialAccountData:
     """A linked social account's sealed provider answer and tokens: for account management (a
     token refresh, a call to the provider) or the person's own rights. One audit entry."""
-    from accounts.models import SealedSocialAccountData, SealedSocialToken
     from allauth.socialaccount.models import SocialAccount
+
+    from accounts.models import SealedSocialAccountData, SealedSocialToken
 
     if purpose not in (ACCOUNT_PURPOSE, RIGHTS_PURPOSE):
         raise FieldNotForPurpose(param="purpose")

@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from accounts.social_providers import social_providers_from_env
 from vault.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -84,6 +85,12 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    # Installed always, offered only when configured (accounts/social_providers.py).
+    "allauth.socialaccount.providers.apple",
+    "allauth.socialaccount.providers.facebook",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.openid_connect",
     "allauth.mfa",
     "allauth.headless",
     "vault",
@@ -104,6 +111,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.social.SocialCallbackErrorMiddleware",
     "vault.crypto.KeyScopeMiddleware",
     "consent.gpc.GlobalPrivacyControlMiddleware",
 ]
@@ -169,6 +177,16 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 HEADLESS_SERVE_SPECIFICATION = False  # our own OpenAPI lives at /api/schema/
 ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "mandatory", ("mandatory", "optional", "none"))
+# --- Social login (accounts/social.py, accounts/social_providers.py) ------------------------------
+# Providers exist only when their client id and secret are set (README: SOCIAL_*). Sign-up through
+# one always shows the consent and import screen; tokens and the provider's answer are sealed.
+SOCIALACCOUNT_PROVIDERS = social_providers_from_env()
+SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
+SOCIALACCOUNT_FORMS = {"signup": "accounts.social_forms.SocialSignupForm"}
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10, minimum=1)
 
 _mail_backend = env_str(
     "EMAIL_BACKEND",

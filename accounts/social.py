@@ -1,0 +1,306 @@
+"""Social login under the vault's rules (DESIGN.md invariants 1 and 6).
+
+Two things django-allauth would otherwise do are changed here:
+
+* **Nothing the provider sent stays in plaintext.** allauth keeps the access and refresh token in
+  `SocialToken.token` / `token_secret` and the provider's profile response in
+  `SocialAccount.extra_data`. Signal handlers take those values off the instance just before
+  every save (whoever saves: sign-up, login, connecting another provider, the admin) and seal
+  them under the person's "tokens" key (`SealedSocialToken`, `SealedSocialAccountData`), so the
+  columns are written empty. The values stay on the in-memory instance for the rest of the
+  request. Reading a sealed token back goes through `profiles.gate.social_account_unseal`.
+* **Provider data becomes profile data only with the person's agreement.** Social sign-up always
+  shows a form (`SOCIALACCOUNT_AUTO_SIGNUP = False`) that offers, per profile field, the value
+  the provider gave; only the ticked ones are written, with source "social" and the provider's
+  id as source name.
+"""
+
+import datetime
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialAccount, SocialLogin, SocialToken
+from django.db import transaction
+from django.db.models.signals import post_save, pre_save
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+from django_countries import countries
+
+from accounts.models import SealedSocialAccountData, SealedSocialToken
+from profiles.errors import ProfileError
+from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_write
+from profiles.models import FieldDefinition, Source
+from profiles.types import value_clean
+from vault.audit import audit_record
+from vault.fields import seal
+from vault.models import AuditActorType
+
+logger = logging.getLogger(__name__)
+
+_ACTOR = "social-login"
+
+
+# --- Sealing what allauth saves -------------------------------------------------------------------
+@receiver(pre_save, sender=SocialAccount, dispatch_uid="accounts.social.take_extra_data")
+def _take_extra_data(sender: Any, instance: SocialAccount, raw: bool = False, **kwargs: Any) -> None:
+    if raw or not instance.extra_data:
+        return
+    instance._vault_extra_data = instance.extra_data
+    instance.extra_data = {}
+
+
+@receiver(post_save, sender=SocialAccount, dispatch_uid="accounts.social.seal_extra_data")
+def _seal_extra_data(sender: Any, instance: SocialAccount, raw: bool = False, **kwargs: Any) -> None:
+    data = instance.__dict__.pop("_vault_extra_data", None)
+    if raw or data is None:
+        return
+    social_account_data_seal(account=instance, extra_data=data)
+    instance.extra_data = data  # this request may still show it (allauth's messages and mails)
+
+
+@receiver(pre_save, sender=SocialToken, dispatch_uid="accounts.social.take_token")
+def _take_token(sender: Any, instance: SocialToken, raw: bool = False, **kwargs: Any) -> None:
+    if raw or not (instance.token or instance.token_secret):
+        return
+    instance._vault_token = (instance.token, instance.token_secret)
+    instance.token, instance.token_secret = "", ""
+
+
+@receiver(post_save, sender=SocialToken, dispatch_uid="accounts.social.seal_token")
+def _seal_token(sender: Any, instance: SocialToken, raw: bool = False, **kwargs: Any) -> None:
+    taken = instance.__dict__.pop("_vault_token", None)
+    if raw or taken is None:
+        return
+    social_token_seal(token=instance, access_token=taken[0], refresh_token=taken[1])
+    instance.token, instance.token_secret = taken
+
+
+def social_account_data_seal(*, account: SocialAccount, extra_data: dict[str, Any]) -> None:
+    """Keep the provider's profile response of `account` sealed (replacing the earlier one)."""
+    with transaction.atomic():
+        row = SealedSocialAccountData.objects.select_for_update().filter(account_id=account.pk).first()
+        if row is None:
+            row = SealedSocialAccountData(id=uuid.uuid4(), account_id=account.pk)
+        row.subject_id = account.user_id
+        seal(row, "extra_data", extra_data)
+        row.save()
+        _audit(account.user_id, "social.data_sealed", ["social.extra_data"])
+
+
+def social_token_seal(*, token: SocialToken, access_token: str, refresh_token: str) -> None:
+    """Keep a provider token sealed. A refresh that brings no new refresh token keeps the old
+    one (most OAuth2 providers send it once), as allauth does with its own column."""
+    subject_id = SocialAccount.objects.filter(pk=token.account_id).values_list("user_id", flat=True).get()
+    with transaction.atomic():
+        row = SealedSocialToken.objects.select_for_update().filter(token_id=token.pk).first()
+        if row is None:
+            row = SealedSocialToken(id=uuid.uuid4(), token_id=token.pk)
+        if row.subject_id != subject_id:
+            row.subject_id, row.refresh_token = subject_id, None
+        seal(row, "access_token", access_token)
+        if refresh_token:
+            seal(row, "refresh_token", refresh_token)
+        row.save()
+        _audit(subject_id, "social.token_sealed", ["social.access_token", "social.refresh_token"])
+
+
+def _audit(subject_id: uuid.UUID, action: str, fields: list[str]) -> None:
+    audit_record(
+        actor_type=AuditActorType.SYSTEM,
+        actor_id=_ACTOR,
+        action=action,
+        purpose=ACCOUNT_PURPOSE,
+        fields=fields,
+        subject_id=subject_id,
+    )
+
+
+# --- What a provider's answer can fill in, field by field --------------------------------------
+@dataclass(frozen=True)
+class ImportOffer:
+    """A value the provider gave for a profile field, offered to the person at sign-up."""
+
+    key: str
+    label: str
+    value: Any
+    shown: str
+
+
+def _claims(extra_data: dict[str, Any]) -> dict[str, Any]:
+    """The claims themselves: OpenID Connect keeps userinfo and the ID token apart."""
+    picked = extra_data.get("userinfo") or extra_data.get("id_token")
+    return picked if isinstance(picked, dict) else extra_data
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _birth_date(claims: dict[str, Any], common: dict[str, Any]) -> Any:
+    if birthdate := _text(claims.get("birthdate")):  # OpenID Connect: YYYY-MM-DD
+        return birthdate
+    if birthday := _text(claims.get("birthday")):  # Facebook: MM/DD/YYYY (MM/DD without consent to the year)
+        try:
+            return datetime.datetime.strptime(birthday, "%m/%d/%Y").date()
+        except ValueError:
+            return None
+    return None
+
+
+def _place(claims: dict[str, Any]) -> tuple[str, str]:
+    """(city, country) as the provider told them."""
+    address = claims.get("address")
+    if isinstance(address, dict):  # OpenID Connect's address claim
+        return _text(address.get("locality")), _text(address.get("country"))
+    location = claims.get("location")
+    if isinstance(location, dict):  # Facebook: {"name": "Amsterdam, Netherlands"}
+        location = location.get("name")
+    city, _, country = _text(location).partition(",")  # GitHub: free text
+    return city.strip(), country.strip()
+
+
+def _country(claims: dict[str, Any], common: dict[str, Any]) -> Any:
+    country = _place(claims)[1]
+    if not country:
+        return None
+    return country.upper() if country.upper() in countries else countries.by_name(country) or None
+
+
+def _interests(claims: dict[str, Any], common: dict[str, Any]) -> Any:
+    likes = claims.get("likes")
+    names = [
+        f"{_text(like.get('name'))} {_text(like.get('category'))}".lower()
+        for like in (likes.get("data", []) if isinstance(likes, dict) else [])
+        if isinstance(like, dict)
+    ]
+    return names or None  # matched against the field's choices below
+
+
+def _name_part(index: int) -> Callable[[dict[str, Any], dict[str, Any]], Any]:
+    key = ("first_name", "last_name")[index]
+
+    def extract(claims: dict[str, Any], common: dict[str, Any]) -> Any:
+        if value := _text(common.get(key)):
+            return value
+        first, _, rest = _text(common.get("name")).partition(" ")
+        return (first, rest)[index] or None
+
+    return extract
+
+
+# Field key, what the person is asked about, how to find it in the provider's answer.
+IMPORTS: list[tuple[str, Any, Callable[[dict[str, Any], dict[str, Any]], Any]]] = [
+    ("given_name", _("your first name"), _name_part(0)),
+    ("family_name", _("your last name"), _name_part(1)),
+    ("birth_date", _("your birthday"), _birth_date),
+    ("country", _("your country (from your location)"), _country),
+    ("city", _("your city (from your location)"), lambda claims, common: _place(claims)[0] or None),
+    ("interests", _("your interests (from your likes)"), _interests),
+]
+
+
+def social_import_offers(sociallogin: SocialLogin) -> list[ImportOffer]:
+    """What the provider's answer holds for the profile, one offer per field, valid values only
+    (a malformed claim is not offered, rather than failing the sign-up)."""
+    extra_data = sociallogin.account.extra_data or {}
+    if not isinstance(extra_data, dict):
+        return []
+    claims = _claims(extra_data)
+    try:
+        common = sociallogin.account.get_provider().extract_common_fields(extra_data) or {}
+    except Exception:  # a provider's parser meeting a malformed answer
+        logger.warning("Provider %s: unreadable profile response", sociallogin.account.provider)
+        common = {}
+    definitions = {
+        d.key: d
+        for d in FieldDefinition.objects.filter(key__in=[key for key, _, _ in IMPORTS], deprecated_at__isnull=True)
+        if Source.SOCIAL in d.allowed_sources and d.person_can_edit
+    }
+    offers = []
+    for key, label, extract in IMPORTS:
+        definition = definitions.get(key)
+        if definition is None:
+            continue
+        try:
+            raw = extract(claims, common)
+        except (AttributeError, TypeError, ValueError):
+            raw = None
+        if key == "interests" and raw:
+            raw = [choice for choice in definition.choices if any(choice in like for like in raw)] or None
+        if raw is None:
+            continue
+        try:
+            value = value_clean(definition, raw)
+        except ProfileError:
+            continue
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        offers.append(ImportOffer(key, str(label), value, shown))
+    return offers
+
+
+def social_claims_import(
+    *, subject_id: uuid.UUID, provider: str, offers: list[ImportOffer], keys: list[str]
+) -> list[str]:
+    """Write the offered values the person chose (`keys`) to their profile; returns the keys."""
+    values = {offer.key: offer.value for offer in offers if offer.key in keys}
+    if not values:
+        return []
+    return profile_write(
+        subject_id=subject_id,
+        values=values,
+        source=Source.SOCIAL,
+        source_name=provider[:64],
+        purpose=RIGHTS_PURPOSE,  # the person's own choice, on the sign-up screen
+        actor=Actor.person(subject_id),
+    )
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Social sign-up creates everything or nothing: the account, its sealed provider data,
+    consents and the imported profile values commit together."""
+
+    def is_auto_signup_allowed(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
+        return False  # always through the consent screen, whatever the settings say
+
+    def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form: Any = None) -> Any:
+        with transaction.atomic():
+            user = super().save_user(request, sociallogin, form)
+            if form is not None and hasattr(form, "import_offers"):
+                social_claims_import(
+                    subject_id=user.pk,
+                    provider=sociallogin.account.provider,
+                    offers=form.import_offers,
+                    keys=form.cleaned_data.get("import_fields") or [],
+                )
+        return user
+
+
+class SocialCallbackErrorMiddleware:
+    """A provider's answer that allauth cannot parse (userinfo without a subject, of the wrong
+    shape) raises deep inside its callback view; the person gets the friendly sign-in error page
+    instead of a server error. Nothing was stored by then: accounts are created only after the
+    sign-up form."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        match = request.resolver_match
+        if match is None or not (match.url_name or "").endswith("_callback"):
+            return None
+        if not isinstance(exception, (KeyError, TypeError, ValueError, AttributeError)):
+            return None
+        # The exception's text may quote the provider's answer: only its type is logged.
+        logger.warning("Social login callback %s failed: %s", match.url_name, type(exception).__name__)
+        return render(
+            request, "socialaccount/authentication_error.html", {"auth_error": {"code": "unknown"}}, status=400
+        )

@@ -1,0 +1,122 @@
+"""Social login providers, configured from the environment (read by vault/settings.py).
+
+A provider is switched on by giving its client id and secret; without them it does not exist
+(no button, no URL that answers). Scopes are the least that sign-in needs; anything more (a
+birthday, a location, likes) must be asked for by the operator with `SOCIAL_<PROVIDER>_SCOPES`,
+and is still imported only for the fields the person agrees to at sign-up. Secrets may come
+from mounted files (`NAME_FILE`), like every secret here.
+
+    SOCIAL_GOOGLE_CLIENT_ID, SOCIAL_GOOGLE_SECRET
+    SOCIAL_FACEBOOK_CLIENT_ID, SOCIAL_FACEBOOK_SECRET
+    SOCIAL_GITHUB_CLIENT_ID, SOCIAL_GITHUB_SECRET
+    SOCIAL_APPLE_CLIENT_ID (the Services ID), SOCIAL_APPLE_TEAM_ID, SOCIAL_APPLE_KEY_ID,
+        SOCIAL_APPLE_PRIVATE_KEY (the .p8 key's PEM text)
+    SOCIAL_OIDC_PROVIDERS=name[,name...], and per name (upper-cased, "-" as "_"):
+        SOCIAL_OIDC_<NAME>_SERVER_URL, SOCIAL_OIDC_<NAME>_CLIENT_ID, SOCIAL_OIDC_<NAME>_SECRET,
+        SOCIAL_OIDC_<NAME>_LABEL (the button's text; default: the name)
+    SOCIAL_<PROVIDER>_SCOPES (comma-separated, replaces the minimal default; OIDC per name)
+"""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from vault.env import env_list, env_secret, env_str
+
+# The least each provider needs to sign a person in and tell us their e-mail address.
+MINIMAL_SCOPES = {
+    "google": ["openid", "email", "profile"],
+    "facebook": ["email", "public_profile"],
+    "github": ["read:user", "user:email"],
+    "apple": ["name", "email"],
+    "openid_connect": ["openid", "email", "profile"],
+}
+# Facebook's Graph fields follow the scopes granted: only these unless more scopes are configured.
+_FACEBOOK_FIELDS = ["id", "email", "name", "first_name", "last_name"]
+_FACEBOOK_EXTRA_FIELDS = {"user_birthday": "birthday", "user_location": "location", "user_likes": "likes"}
+_OIDC_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+def _client(prefix: str, environ: Mapping[str, str] | None) -> tuple[str, str] | None:
+    client_id = env_str(f"{prefix}_CLIENT_ID", environ=environ)
+    secret = env_secret(f"{prefix}_SECRET", environ=environ)
+    if not client_id and not secret:
+        return None
+    if not (client_id and secret):
+        raise ImproperlyConfigured(f"{prefix}_CLIENT_ID and {prefix}_SECRET (or {prefix}_SECRET_FILE) go together.")
+    return client_id, secret
+
+
+def _scopes(prefix: str, provider: str, environ: Mapping[str, str] | None) -> list[str]:
+    return env_list(f"{prefix}_SCOPES", MINIMAL_SCOPES[provider], environ=environ)
+
+
+def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """`SOCIALACCOUNT_PROVIDERS` for django-allauth: only the providers that are configured."""
+    providers: dict[str, dict[str, Any]] = {}
+    for provider in ("google", "facebook", "github"):
+        prefix = f"SOCIAL_{provider.upper()}"
+        client = _client(prefix, environ)
+        if client is None:
+            continue
+        scopes = _scopes(prefix, provider, environ)
+        config: dict[str, Any] = {"APPS": [{"client_id": client[0], "secret": client[1]}], "SCOPE": scopes}
+        if provider == "google":
+            config["AUTH_PARAMS"] = {"access_type": "online"}  # no refresh token unless needed
+        if provider == "facebook":
+            config["FIELDS"] = _FACEBOOK_FIELDS + [
+                field for scope, field in _FACEBOOK_EXTRA_FIELDS.items() if scope in scopes
+            ]
+            config["METHOD"] = "oauth2"
+        providers[provider] = config
+
+    apple_id = env_str("SOCIAL_APPLE_CLIENT_ID", environ=environ)
+    if apple_id:
+        team = env_str("SOCIAL_APPLE_TEAM_ID", environ=environ)
+        key_id = env_str("SOCIAL_APPLE_KEY_ID", environ=environ)
+        private_key = env_secret("SOCIAL_APPLE_PRIVATE_KEY", environ=environ)
+        if not (team and key_id and private_key):
+            raise ImproperlyConfigured(
+                "SOCIAL_APPLE_CLIENT_ID needs SOCIAL_APPLE_TEAM_ID, SOCIAL_APPLE_KEY_ID and "
+                "SOCIAL_APPLE_PRIVATE_KEY (or SOCIAL_APPLE_PRIVATE_KEY_FILE)."
+            )
+        providers["apple"] = {
+            "APPS": [
+                {"client_id": apple_id, "secret": key_id, "key": team, "settings": {"certificate_key": private_key}}
+            ],
+            "SCOPE": _scopes("SOCIAL_APPLE", "apple", environ),
+        }
+
+    oidc_apps = []
+    for name in env_list("SOCIAL_OIDC_PROVIDERS", [], environ=environ):
+        if not _OIDC_NAME.match(name):
+            raise ImproperlyConfigured(
+                f"SOCIAL_OIDC_PROVIDERS: {name!r} is not a provider name (lower case, digits, '-', at most 40)."
+            )
+        prefix = f"SOCIAL_OIDC_{name.upper().replace('-', '_')}"
+        client = _client(prefix, environ)
+        server_url = env_str(f"{prefix}_SERVER_URL", environ=environ)
+        if client is None or not server_url:
+            raise ImproperlyConfigured(
+                f"The OpenID Connect provider {name!r} needs {prefix}_SERVER_URL, _CLIENT_ID and _SECRET."
+            )
+        if not server_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ImproperlyConfigured(f"{prefix}_SERVER_URL must be an https:// URL.")
+        oidc_apps.append(
+            {
+                "provider_id": name,
+                "name": env_str(f"{prefix}_LABEL", name, environ=environ),
+                "client_id": client[0],
+                "secret": client[1],
+                "settings": {
+                    "server_url": server_url,
+                    "fetch_userinfo": True,
+                    "scope": _scopes(prefix, "openid_connect", environ),
+                },
+            }
+        )
+    if oidc_apps:
+        providers["openid_connect"] = {"APPS": oidc_apps}
+    return providers

@@ -1,0 +1,384 @@
+"""Social login: sealed provider data, consent to import, bad provider answers (network off:
+the provider's HTTP answers are faked at allauth's requests session)."""
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from accounts.models import SealedSocialAccountData, SealedSocialToken, User
+from accounts.social import SocialAccountAdapter
+from accounts.social_providers import social_providers_from_env
+from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_read, social_account_unseal
+from vault.models import DataKey
+
+IDP = "https://idp.test"
+ACCESS = "access-3f9a1c7e5b2d"
+REFRESH = "refresh-8e1b4d2a6c0f"
+USERINFO = {
+    "sub": "user-4711",
+    "email": "robin.social@example.com",
+    "email_verified": True,
+    "name": "Robin Quartermaine",
+    "given_name": "Robin",
+    "family_name": "Quartermaine",
+    "birthdate": "1987-03-14",
+    "address": {"locality": "Utrecht", "country": "NL"},
+}
+SECRETS = [ACCESS, REFRESH, USERINFO["name"], "Quartermaine", USERINFO["birthdate"], "Utrecht"]
+
+
+def _app(provider_id: str, name: str) -> dict[str, Any]:
+    return {
+        "provider_id": provider_id,
+        "name": name,
+        "client_id": f"vault-{provider_id}",
+        "secret": "client-secret",
+        "settings": {"server_url": IDP, "fetch_userinfo": True},
+    }
+
+
+class FakeIdP:
+    """The provider's HTTP side: discovery, token and userinfo endpoints."""
+
+    def __init__(self) -> None:
+        self.token_status = 200
+        self.token_body: Any = {
+            "access_token": ACCESS,
+            "refresh_token": REFRESH,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        }
+        self.userinfo: Any = dict(USERINFO)
+
+    def answer(self, method: str, url: str) -> requests.Response:
+        config = {
+            "issuer": IDP,
+            "authorization_endpoint": f"{IDP}/auth",
+            "token_endpoint": f"{IDP}/token",
+            "userinfo_endpoint": f"{IDP}/me",
+            "jwks_uri": f"{IDP}/jwks",
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        }
+        routes = {
+            ("GET", f"{IDP}/.well-known/openid-configuration"): (200, config),
+            ("POST", f"{IDP}/token"): (self.token_status, self.token_body),
+            ("GET", f"{IDP}/me"): (200, self.userinfo),
+        }
+        status, body = routes[(method.upper(), url)]
+        response = requests.Response()
+        response.status_code = status
+        response.url = url
+        response._content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        response.headers["content-type"] = "application/json"
+        return response
+
+
+class FakeSession:
+    def __init__(self, idp: FakeIdP):
+        self.idp = idp
+
+    def __enter__(self) -> "FakeSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        return self.idp.answer(method, url)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.idp.answer("GET", url)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.idp.answer("POST", url)
+
+
+@pytest.fixture
+def idp(settings, monkeypatch, profile_schema) -> FakeIdP:
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {"APPS": [_app("testidp", "Test IdP"), _app("otheridp", "Other IdP")]}
+    }
+    fake = FakeIdP()
+    monkeypatch.setattr(SocialAccountAdapter, "get_requests_session", lambda self: FakeSession(fake))
+    return fake
+
+
+def start(client, provider_id: str = "testidp", **params: str) -> str:
+    """Begin a social login; returns the state the provider is asked to echo back."""
+    response = client.post(f"/accounts/oidc/{provider_id}/login/", params)
+    assert response.status_code == 302, response.content
+    location = urlparse(response["Location"])
+    assert location.netloc == "idp.test"
+    return parse_qs(location.query)["state"][0]
+
+
+def callback(client, state: str, provider_id: str = "testidp", **params: str):
+    return client.get(f"/accounts/oidc/{provider_id}/login/callback/", {"code": "c0de", "state": state, **params})
+
+
+def sign_up(client, *, import_fields: list[str]):
+    response = callback(client, start(client))
+    assert response.status_code == 302 and response["Location"] == "/accounts/3rdparty/signup/"
+    return client.post("/accounts/3rdparty/signup/", {"email": USERINFO["email"], "import_fields": import_fields})
+
+
+def socialaccount_rows_text() -> str:
+    """Every row of allauth's social tables, as text: what a database dump would show."""
+    dump: list[str] = []
+    with connection.cursor() as cursor:
+        for table in ("socialaccount_socialaccount", "socialaccount_socialtoken", "socialaccount_socialapp"):
+            cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 (fixed table names)
+            dump.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(dump)
+
+
+# --- Sign-up: the consent screen, the import, the sealing -------------------------------------
+@pytest.mark.django_db
+def test_signup_goes_through_the_import_screen_and_imports_only_what_was_ticked(client, idp):
+    response = callback(client, start(client))
+    assert response["Location"] == "/accounts/3rdparty/signup/", "allauth's auto sign-up must not skip the screen"
+    assert not User.objects.exists()
+
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert "Copy from Test IdP into your profile?" in page
+    for offered in ("your birthday: 1987-03-14", "your first name: Robin", "your city (from your location): Utrecht"):
+        assert offered in page
+    assert "checked" not in page.split('id="import-choices"')[1].split("</fieldset>")[0], "nothing ticked in advance"
+
+    response = client.post(
+        "/accounts/3rdparty/signup/", {"email": USERINFO["email"], "import_fields": ["birth_date", "country"]}
+    )
+    assert response.status_code == 302
+    user = User.objects.get(email=USERINFO["email"])
+    held = profile_read(
+        subject_id=user.pk,
+        fields=["birth_date", "country", "given_name", "family_name", "city"],
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(user.pk),
+    )
+    assert set(held) == {"birth_date", "country"}
+    assert str(held["birth_date"].value) == "1987-03-14"
+    assert held["country"].value == "NL"
+    assert (held["birth_date"].source, held["birth_date"].source_name) == ("social", "testidp")
+    assert EmailAddress.objects.get(user=user).verified
+
+
+@pytest.mark.django_db
+def test_provider_tokens_and_profile_answer_are_sealed_and_allauths_columns_empty(client, idp):
+    sign_up(client, import_fields=[])
+    user = User.objects.get()
+    account = SocialAccount.objects.get(user=user)
+    assert account.extra_data == {}
+    token = SocialToken.objects.get(account=account)
+    assert (token.token, token.token_secret) == ("", "")
+    dump = socialaccount_rows_text()
+    for secret in SECRETS:
+        assert secret not in dump, f"{secret!r} in plaintext in allauth's tables"
+
+    assert SealedSocialAccountData.objects.get(account=account).subject_id == user.pk
+    assert SealedSocialToken.objects.get(token=token).subject_id == user.pk
+    assert DataKey.objects.filter(subject_id=user.pk, data_class="tokens").exists()
+    unsealed = social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("test"))
+    assert unsealed.extra_data["userinfo"]["birthdate"] == "1987-03-14"
+    [value] = unsealed.tokens
+    assert (value.access_token, value.refresh_token) == (ACCESS, REFRESH)
+
+
+@pytest.mark.django_db
+def test_signing_in_again_reseals_the_new_answer_and_keeps_the_refresh_token(client, idp):
+    sign_up(client, import_fields=[])
+    client.logout()
+    idp.token_body = {"access_token": "access-second-visit", "token_type": "Bearer", "expires_in": 3600}
+    idp.userinfo = {**USERINFO, "locale": "nl"}
+    response = callback(client, start(client))
+    assert response.status_code == 302 and "signup" not in response["Location"]
+    account = SocialAccount.objects.get()
+    assert SocialAccount.objects.filter(extra_data={}).count() == 1
+    unsealed = social_account_unseal(account_id=account.pk, purpose=RIGHTS_PURPOSE, actor=Actor.system("test"))
+    assert unsealed.extra_data["userinfo"]["locale"] == "nl"
+    [value] = unsealed.tokens
+    assert (value.access_token, value.refresh_token) == ("access-second-visit", REFRESH)
+    assert "access-second-visit" not in socialaccount_rows_text()
+
+
+@pytest.mark.django_db
+def test_sealing_applies_to_every_save_not_only_the_login_flow(alice):
+    account = SocialAccount(user=alice, provider="github", uid="42", extra_data={"name": "Alice Liddell"})
+    account.save()
+    assert account.extra_data == {"name": "Alice Liddell"}, "the in-memory copy stays for this request"
+    assert SocialAccount.objects.filter(pk=account.pk, extra_data={}).exists()
+    token = SocialToken(account=account, token="gho_plaintext", token_secret="")
+    token.save()
+    assert SocialToken.objects.filter(pk=token.pk, token="", token_secret="").exists()
+    token.token = "gho_newer"
+    token.save()
+    [value] = social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("t")).tokens
+    assert (value.access_token, value.refresh_token) == ("gho_newer", "")
+
+
+@pytest.mark.django_db
+def test_unsealing_is_audited_and_limited_to_account_purposes(alice):
+    from vault.models import AuditEntry
+
+    account = SocialAccount.objects.create(user=alice, provider="github", uid="42", extra_data={"login": "alice"})
+    social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("refresh"))
+    entry = AuditEntry.objects.filter(action="social.unseal").get()
+    assert entry.purpose == ACCOUNT_PURPOSE and "alice" not in json.dumps(entry.fields)
+    with pytest.raises(Exception, match="purpose"):
+        social_account_unseal(account_id=account.pk, purpose="email-marketing", actor=Actor.system("x"))
+
+
+@pytest.mark.django_db
+def test_a_failing_import_leaves_no_half_created_account(client, idp, monkeypatch):
+    import accounts.social
+
+    def broken(**kwargs: Any) -> list[str]:
+        raise RuntimeError("profile store unavailable")
+
+    monkeypatch.setattr(accounts.social, "profile_write", broken)
+    with pytest.raises(RuntimeError):
+        sign_up(client, import_fields=["birth_date"])
+    assert not User.objects.exists()
+    assert not SocialAccount.objects.exists() and not SocialToken.objects.exists()
+    assert not SealedSocialAccountData.objects.exists() and not SealedSocialToken.objects.exists()
+
+
+# --- Bad provider answers: a friendly page, nothing created -----------------------------------
+def assert_friendly_failure(response) -> None:
+    assert response.status_code in (400, 401)
+    page = response.content.decode()
+    assert "Signing in did not work" in page and "Nothing was created" in page
+    assert not User.objects.exists() and not SocialAccount.objects.exists() and not SocialToken.objects.exists()
+    assert "socialaccount_sociallogin" not in response.wsgi_request.session
+
+
+@pytest.mark.django_db
+def test_provider_returning_an_error(client, idp):
+    state = start(client)
+    assert_friendly_failure(
+        client.get("/accounts/oidc/testidp/login/callback/", {"error": "server_error", "state": state})
+    )
+
+
+@pytest.mark.django_db
+def test_token_endpoint_refusing(client, idp):
+    idp.token_status, idp.token_body = 400, {"error": "invalid_grant"}
+    assert_friendly_failure(callback(client, start(client)))
+
+
+@pytest.mark.parametrize(
+    "userinfo",
+    ["<html>not json</html>", {"email": "no-subject@example.com"}, ["a", "list"], {"sub": ""}],
+    ids=["not-json", "no-subject", "not-an-object", "empty-subject"],
+)
+@pytest.mark.django_db
+def test_malformed_userinfo(client, idp, userinfo):
+    idp.userinfo = userinfo
+    assert_friendly_failure(callback(client, start(client)))
+
+
+@pytest.mark.django_db
+def test_tampered_oauth_state(client, idp):
+    start(client)
+    assert_friendly_failure(callback(client, "forged-state-value"))
+
+
+@pytest.mark.django_db
+def test_malformed_claims_are_not_offered(client, idp):
+    idp.userinfo = {**USERINFO, "birthdate": "0000-03-14", "address": {"country": "Atlantis"}}
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert "your birthday" not in page and "your country" not in page
+    assert "your first name: Robin" in page
+
+
+# --- Linking and unlinking --------------------------------------------------------------------
+@pytest.mark.django_db
+def test_linking_a_second_provider_and_unlinking(client, idp):
+    sign_up(client, import_fields=[])
+    user = User.objects.get()
+    idp.userinfo = {**USERINFO, "sub": "other-1"}
+    response = callback(client, start(client, "otheridp", process="connect"), "otheridp")
+    assert response.status_code == 302
+    assert sorted(SocialAccount.objects.filter(user=user).values_list("provider", flat=True)) == ["otheridp", "testidp"]
+    assert SealedSocialToken.objects.filter(subject_id=user.pk).count() == 2
+
+    connections = client.get("/accounts/3rdparty/")
+    assert connections.status_code == 200
+    other = SocialAccount.objects.get(provider="otheridp")
+    response = client.post("/accounts/3rdparty/", {"account": other.pk})
+    assert response.status_code == 302
+    assert not SocialAccount.objects.filter(pk=other.pk).exists()
+    assert SealedSocialAccountData.objects.filter(subject_id=user.pk).count() == 1, "unlinking purges its sealed data"
+    assert SealedSocialToken.objects.filter(subject_id=user.pk).count() == 1
+
+    # The last way in (no password was ever set) cannot be removed.
+    last = SocialAccount.objects.get(provider="testidp")
+    response = client.post("/accounts/3rdparty/", {"account": last.pk})
+    assert response.status_code == 200
+    assert SocialAccount.objects.filter(pk=last.pk).exists()
+    assert "has no password set up" in str(response.context["form"].non_field_errors())
+    assert "has no password set up" in response.content.decode(), "the page says why"
+
+
+# --- Configuration from the environment -------------------------------------------------------
+def test_no_provider_unless_configured():
+    assert social_providers_from_env({}) == {}
+
+
+def test_providers_from_env_with_minimal_scopes(tmp_path):
+    secret_file = tmp_path / "google-secret"
+    secret_file.write_text("from-a-file\n")
+    providers = social_providers_from_env(
+        {
+            "SOCIAL_GOOGLE_CLIENT_ID": "g-id",
+            "SOCIAL_GOOGLE_SECRET_FILE": str(secret_file),
+            "SOCIAL_FACEBOOK_CLIENT_ID": "f-id",
+            "SOCIAL_FACEBOOK_SECRET": "f-secret",
+            "SOCIAL_FACEBOOK_SCOPES": "email,public_profile,user_birthday",
+            "SOCIAL_OIDC_PROVIDERS": "keycloak, corp-sso",
+            "SOCIAL_OIDC_KEYCLOAK_SERVER_URL": "https://sso.example.com/realms/brand",
+            "SOCIAL_OIDC_KEYCLOAK_CLIENT_ID": "vault",
+            "SOCIAL_OIDC_KEYCLOAK_SECRET": "k-secret",
+            "SOCIAL_OIDC_CORP_SSO_SERVER_URL": "https://corp.example.com",
+            "SOCIAL_OIDC_CORP_SSO_CLIENT_ID": "vault",
+            "SOCIAL_OIDC_CORP_SSO_SECRET": "c-secret",
+            "SOCIAL_OIDC_CORP_SSO_LABEL": "Corporate login",
+        }
+    )
+    assert set(providers) == {"google", "facebook", "openid_connect"}
+    assert providers["google"]["APPS"] == [{"client_id": "g-id", "secret": "from-a-file"}]
+    assert providers["google"]["SCOPE"] == ["openid", "email", "profile"]
+    assert "birthday" in providers["facebook"]["FIELDS"] and "likes" not in providers["facebook"]["FIELDS"]
+    keycloak, corp = providers["openid_connect"]["APPS"]
+    assert keycloak["provider_id"] == "keycloak" and keycloak["settings"]["fetch_userinfo"] is True
+    assert keycloak["settings"]["scope"] == ["openid", "email", "profile"]
+    assert (corp["provider_id"], corp["name"]) == ("corp-sso", "Corporate login")
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SOCIAL_GITHUB_CLIENT_ID": "only-the-id"},
+        {"SOCIAL_APPLE_CLIENT_ID": "com.example.web"},
+        {"SOCIAL_OIDC_PROVIDERS": "Bad Name"},
+        {"SOCIAL_OIDC_PROVIDERS": "sso", "SOCIAL_OIDC_SSO_CLIENT_ID": "x", "SOCIAL_OIDC_SSO_SECRET": "y"},
+        {
+            "SOCIAL_OIDC_PROVIDERS": "sso",
+            "SOCIAL_OIDC_SSO_SERVER_URL": "http://sso.example.com",
+            "SOCIAL_OIDC_SSO_CLIENT_ID": "x",
+            "SOCIAL_OIDC_SSO_SECRET": "y",
+        },
+    ],
+    ids=["id-without-secret", "apple-without-key", "bad-oidc-name", "oidc-without-url", "oidc-over-http"],
+)
+def test_incomplete_provider_configuration_refuses_to_start(environ):
+    with pytest.raises(ImproperlyConfigured):
+        social_providers_from_env(environ)
