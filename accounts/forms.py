@@ -1,0 +1,287 @@
+"""Sign-up with consent: what every way of creating an account asks, and records.
+
+`ConsentSignupForm` is allauth's `ACCOUNT_SIGNUP_FORM_CLASS`, the base allauth puts under *every*
+sign-up form: the classic page (`account/signup.html`), the headless API's sign-up input
+(`POST /_allauth/{app,browser}/v1/auth/signup`) and the social sign-up form and input. So they all
+ask the same questions and record the answers the same way:
+
+- the date of birth and the country, which feed the consent age gate and are stored in the
+  profile (encrypted, source "registration"); required only when a consent is ticked (least data
+  in: nothing else at sign-up needs them);
+- one unticked checkbox per consent-based purpose with a policy in force (`consents`, a list of
+  purpose slugs), each with the policy version shown carried in a hidden field
+  `policy_<slug>` (optional for API clients: missing means the version in force);
+- purposes on a contract or legal obligation are only explained (`service_purposes`).
+
+Interface kept stable for other sign-up forms (`ConsentChoicesMixin`):
+- `__init__` adds the fields `birth_date`, `country`, `consents` and `policy_<slug>`, and the
+  attributes `consent_offers` (`ConsentOffer`s) and `service_purposes` (`PurposeConsent`s);
+- `clean()` validates the date of birth, the country and the ticked purposes (both given when
+  something is ticked, policy version still in force, old enough to consent alone, Global
+  Privacy Control);
+- `save_consents(request, user)` writes the profile values and records every choice in one
+  transaction; calling it again on the same form does nothing.
+
+allauth's social sign-up form already derives from `ConsentSignupForm`, so it needs no mixin;
+listing `ConsentChoicesMixin` in a subclass anyway is harmless (see `ConsentChoicesMixin`).
+This module must not import `allauth.account.forms`, which imports it.
+"""
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django_countries import countries
+
+from consent.errors import PolicyNotCurrent
+from consent.gpc import request_evidence
+from consent.models import NO_CHOICE_BASES, LegalBasis, Method, Purpose
+from consent.selectors import PurposeConsent, consent_states
+from consent.services import consent_grant, consent_refuse, consent_request, digital_consent_age
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
+from profiles.models import Source
+
+CONSENTS = "consents"
+POLICY_PREFIX = "policy_"
+OLDEST = 125  # years: an earlier birth date is a typing mistake
+
+
+@dataclass(frozen=True)
+class ConsentOffer:
+    """One consent-based purpose offered at sign-up, with what the page shows about it."""
+
+    purpose: PurposeConsent
+    label: str  # the policy version in force, which the form shows and a grant names
+    checked: bool  # ticked in the submitted data (re-displaying the form keeps the choice)
+    gpc_blocked: bool  # the browser sends Global Privacy Control and this purpose is a sale/sharing
+
+    @property
+    def slug(self) -> str:
+        return self.purpose.purpose
+
+    @property
+    def policy_field(self) -> str:
+        return POLICY_PREFIX + self.slug
+
+    @property
+    def policy_url(self) -> str:
+        return reverse("consent-policy", args=[self.slug, self.label])
+
+    @property
+    def input_id(self) -> str:
+        return f"id_consent_{self.slug}"
+
+
+def _current_request() -> HttpRequest | None:
+    """The request being served: allauth's headless inputs are built without one, so forms read
+    it from allauth's request context, as allauth's own inputs do."""
+    from allauth.core import context
+
+    request = context.request
+    return request if isinstance(request, HttpRequest) else None
+
+
+def _age(born: datetime.date, today: datetime.date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+class _ConsentChoices(forms.Form):
+    """The behaviour; see the module docstring. Both `ConsentChoicesMixin` and
+    `ConsentSignupForm` derive from it, so a form may list the mixin in front of an allauth form
+    that already carries it without an inconsistent method resolution order, and every method
+    still runs once."""
+
+    field_order = ["email", "email2", "password1", "password2", "password", "birth_date", "country", CONSENTS]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = _current_request()
+        self._gpc = bool(getattr(request, "gpc", False))
+        self._consents_saved = False
+        # The register of purposes as someone who never chose sees it (a fresh subject id).
+        register = [item for item in consent_states(subject_id=uuid.uuid4()) if item.current_policy is not None]
+        self.service_purposes: list[PurposeConsent] = [
+            item for item in register if item.legal_basis in NO_CHOICE_BASES | {LegalBasis.LEGITIMATE_INTEREST}
+        ]
+        offered = [item for item in register if item.legal_basis == LegalBasis.CONSENT]
+
+        # Asked always, required only to agree to something (least data in): the age gate needs
+        # them for a consent, nothing else at sign-up does.
+        self.fields["birth_date"] = forms.DateField(
+            label=_("Date of birth"),
+            required=False,
+            help_text=_(
+                "Needed if you allow anything below: under a certain age a parent or guardian has to agree "
+                "for you. Kept encrypted in your profile."
+            ),
+            widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}, format="%Y-%m-%d"),
+            error_messages={"invalid": _("Enter a date like 2001-04-30.")},
+        )
+        self.fields["country"] = forms.ChoiceField(
+            label=_("Country you live in"),
+            required=False,
+            help_text=_("Needed if you allow anything below: its law decides from what age you can agree on your own."),
+            choices=[("", _("Choose a country")), *countries],
+            widget=forms.Select(attrs={"autocomplete": "country"}),
+        )
+        self.fields[CONSENTS] = forms.MultipleChoiceField(
+            label=_("What you allow"),
+            required=False,
+            choices=[(item.purpose, item.name) for item in offered],
+            widget=forms.CheckboxSelectMultiple,
+        )
+        for item in offered:
+            assert item.current_policy is not None
+            self.fields[POLICY_PREFIX + item.purpose] = forms.CharField(
+                required=False, max_length=32, widget=forms.HiddenInput, initial=item.current_policy.label
+            )
+        ticked = set(self[CONSENTS].value() or []) if self.is_bound else set()
+        self.consent_offers: list[ConsentOffer] = [
+            ConsentOffer(
+                purpose=item,
+                label=item.current_policy.label,
+                checked=item.purpose in ticked,
+                gpc_blocked=self._gpc and item.is_sale_or_sharing,
+            )
+            for item in offered
+            if item.current_policy is not None
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or self.cleaned_data
+        today = timezone.localdate()
+        born = cleaned.get("birth_date")
+        if born is not None and born > today:
+            self.add_error("birth_date", gettext("Your date of birth cannot be in the future."))
+            born = None
+        elif born is not None and _age(born, today) > OLDEST:
+            self.add_error("birth_date", gettext("Please check the year of your date of birth."))
+            born = None
+        country = cleaned.get("country") or ""
+        offers = {offer.slug: offer for offer in self.consent_offers}
+        ticked = [offers[slug] for slug in cleaned.get(CONSENTS) or [] if slug in offers]
+
+        changed = [offer for offer in ticked if (cleaned.get(offer.policy_field) or offer.label) != offer.label]
+        if changed:
+            self.add_error(
+                CONSENTS,
+                gettext(
+                    "We published a new version of the policy for %(purposes)s while you were signing up. "
+                    "Please read it (the link is next to the choice) and tick again if you agree."
+                )
+                % {"purposes": ", ".join(offer.purpose.name for offer in changed)},
+            )
+        blocked = [offer for offer in ticked if offer.gpc_blocked]
+        if blocked:
+            self.add_error(
+                CONSENTS,
+                gettext(
+                    "Your browser sends Global Privacy Control, so we do not share your data for %(purposes)s. "
+                    "You can still allow it later on your consent page."
+                )
+                % {"purposes": ", ".join(offer.purpose.name for offer in blocked)},
+            )
+        if ticked and born is None and "birth_date" not in self.errors:
+            self.add_error("birth_date", gettext("Tell us your date of birth to allow what you ticked below."))
+        if ticked and not country and "country" not in self.errors:
+            self.add_error("country", gettext("Choose the country you live in to allow what you ticked below."))
+        if born is not None and country and ticked:
+            age = _age(born, today)
+            rules = Purpose.objects.in_bulk([offer.slug for offer in ticked], field_name="slug")
+            too_young = [offer for offer in ticked if age < digital_consent_age(rules[offer.slug], country)]
+            if too_young:
+                self.add_error(
+                    CONSENTS,
+                    gettext(
+                        "You are under the age at which you can agree on your own to %(purposes)s: a parent or "
+                        "guardian has to agree for you. Untick these to create your account now; you can ask "
+                        "a parent or guardian later, from your consent page."
+                    )
+                    % {"purposes": ", ".join(offer.purpose.name for offer in too_young)},
+                )
+        return cleaned
+
+    def save_consents(self, request: HttpRequest, user: Any) -> None:
+        """Store the date of birth and country in the person's profile and record each choice:
+        a grant (method "web form", naming the version shown) for each ticked purpose, a
+        confirmation e-mail (double opt-in, left pending) for a ticked purpose that needs one,
+        and a refusal for each purpose shown and left unticked (method "gpc" for a sharing
+        purpose the browser's Global Privacy Control answered). All or nothing: a consent error
+        (a policy published a moment ago) rolls everything back and propagates."""
+        if self._consents_saved:
+            return
+        data = self.cleaned_data
+        subject_id = user.pk
+        born: datetime.date | None = data.get("birth_date")
+        country: str = data.get("country") or ""
+        age = None if born is None else _age(born, timezone.localdate())
+        evidence = request_evidence(request)
+        gpc = bool(getattr(request, "gpc", False))
+        ticked = set(data.get(CONSENTS) or [])
+        with transaction.atomic():
+            declared = {key: value for key, value in (("birth_date", born), ("country", country)) if value}
+            if declared:
+                profile_write(
+                    subject_id=subject_id,
+                    values=declared,
+                    source=Source.REGISTRATION,
+                    purpose=RIGHTS_PURPOSE,
+                    actor=Actor.person(subject_id),
+                )
+            confirm_by_mail = []
+            for offer in self.consent_offers:
+                shown = data.get(offer.policy_field) or ""
+                if offer.slug in ticked:
+                    if shown and shown != offer.label:  # clean() let it through: a race with publishing
+                        raise PolicyNotCurrent()
+                    if offer.purpose.requires_double_opt_in:
+                        confirm_by_mail.append(offer)
+                        continue
+                    consent_grant(
+                        subject_id=subject_id,
+                        purpose=offer.slug,
+                        policy_version=offer.label,
+                        method=Method.WEB_FORM,
+                        evidence=evidence,
+                        jurisdiction=country,
+                        gpc=gpc,
+                        age=age,
+                    )
+                elif shown:  # a refusal names what was shown; an API client that sent no label showed nothing we know
+                    consent_refuse(
+                        subject_id=subject_id,
+                        purpose=offer.slug,
+                        policy_version=shown,
+                        method=Method.GPC if offer.gpc_blocked and gpc else Method.WEB_FORM,
+                        evidence=evidence,
+                        jurisdiction=country,
+                    )
+            # Last: these send mail, which a rollback cannot take back.
+            for offer in confirm_by_mail:
+                consent_request(
+                    subject_id=subject_id, purpose=offer.slug, evidence=evidence, jurisdiction=country, age=age, gpc=gpc
+                )
+        self._consents_saved = True
+
+
+class ConsentChoicesMixin(_ConsentChoices):
+    """Consent choices, date of birth and country for a sign-up form: see the module docstring
+    for the interface (fields added in `__init__`, `clean()`, `save_consents(request, user)`)."""
+
+
+class ConsentSignupForm(_ConsentChoices):
+    """allauth's `ACCOUNT_SIGNUP_FORM_CLASS`: the base of every sign-up form and input."""
+
+    def signup(self, request: HttpRequest, user: Any) -> None:
+        """allauth's hook, called once the user is saved. `accounts.adapter.AccountAdapter`
+        has already recorded the choices in the user's transaction; this covers any path that
+        saves the user otherwise."""
+        self.save_consents(request, user)
