@@ -1,6 +1,337 @@
+"""The self-service portal: what the vault holds about the person, and what they can do about it.
+
+Every page is the signed-in person's own: the subject is `request.user`, never a parameter. Profile
+values are read and rectified through the access gate (`profiles.gate`) with the
+`data-subject-rights` purpose, like the API, so every view of one's own data is audited too.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from allauth.mfa.models import Authenticator
+from allauth.usersessions.internal.flows.sessions import end_other_sessions
+from allauth.usersessions.models import UserSession
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+from django_countries import countries
+from rest_framework.exceptions import ValidationError
+
+from consent.selectors import consent_states
+from profiles.api import profile_listing
+from profiles.errors import ProfileError
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
+from profiles.models import Category, FieldType, Source
+from vault.audit_selectors import audit_entries_about
+from vault.models import AuditActorType
 
 
+def _subject(request: HttpRequest) -> uuid.UUID:
+    subject = request.user.pk
+    assert isinstance(subject, uuid.UUID)  # login_required
+    return subject
+
+
+# --- Dashboard ------------------------------------------------------------------------------------
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/home.html")
+    if not request.user.is_authenticated:
+        return render(request, "portal/home.html")
+    subject = _subject(request)
+    listing = profile_listing(subject)
+    held = [item for item in listing if item["value"] is not None]
+    states = consent_states(subject_id=subject)
+    choosable = [state for state in states if state.state != "not_applicable"]
+    context = {
+        "held_count": len(held),
+        "field_count": len(listing),
+        "sources": sorted({str(Source(item["source"]).label) for item in held if item["source"] in Source.values}),
+        "granted": [state for state in choosable if state.is_granted],
+        "needs_renewal": [state for state in choosable if state.state == "needs_renewal"],
+        "choosable_count": len(choosable),
+        "mfa_enabled": Authenticator.objects.filter(user_id=subject).exists(),
+    }
+    return render(request, "portal/home.html", context)
+
+
+# --- My profile -----------------------------------------------------------------------------------
+_INPUT_TYPES = {
+    FieldType.EMAIL: "email",
+    FieldType.PHONE: "tel",
+    FieldType.DATE: "date",
+    FieldType.INTEGER: "number",
+    FieldType.DECIMAL: "text",
+    FieldType.URL: "url",
+}
+
+
+@dataclass
+class ProfileRow:
+    """One field of the profile page: the value held, its provenance, and its form control."""
+
+    key: str
+    label: str
+    help_text: str
+    field_type: str
+    category: str
+    can_edit: bool
+    value: Any
+    shown: str  # the value as text for people
+    source: str
+    source_name: str
+    collected_at: Any
+    expires_at: Any
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    submitted: Any = None  # what the form sends back: text, or a list for several choices
+    error: str = ""
+
+    @property
+    def control(self) -> str:
+        if self.field_type in (FieldType.CHOICE, FieldType.BOOLEAN, FieldType.COUNTRY):
+            return "select"
+        if self.field_type == FieldType.MULTI_CHOICE:
+            return "checkboxes"
+        if self.field_type == FieldType.JSON:
+            return "textarea"
+        return "input"
+
+    @property
+    def input_type(self) -> str:
+        return _INPUT_TYPES.get(FieldType(self.field_type), "text")
+
+    @property
+    def input_id(self) -> str:
+        return f"field-{self.key}"
+
+
+def _as_text(field_type: str, value: Any) -> str | list[str]:
+    """A held value as the form control shows it."""
+    if value is None:
+        return [] if field_type == FieldType.MULTI_CHOICE else ""
+    if field_type == FieldType.MULTI_CHOICE:
+        return [str(item) for item in value]
+    if field_type == FieldType.BOOLEAN:
+        return "true" if value else "false"
+    if field_type == FieldType.JSON:
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    return str(value)
+
+
+def _shown(field_type: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if field_type == FieldType.BOOLEAN:
+        return _("Yes") if value else _("No")
+    if field_type == FieldType.COUNTRY:
+        return str(countries.name(value) or value)
+    if field_type == FieldType.MULTI_CHOICE:
+        return ", ".join(str(item) for item in value)
+    if field_type == FieldType.JSON:
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _choices(item: dict[str, Any]) -> list[tuple[str, str]]:
+    kind = item["field_type"]
+    if kind == FieldType.BOOLEAN:
+        return [("true", _("Yes")), ("false", _("No"))]
+    if kind == FieldType.COUNTRY:
+        return [(code, str(name)) for code, name in countries]
+    return [(choice, choice) for choice in item["choices"]]
+
+
+def _rows(subject: uuid.UUID) -> list[ProfileRow]:
+    rows = []
+    for item in profile_listing(subject):
+        kind = item["field_type"]
+        rows.append(
+            ProfileRow(
+                key=item["key"],
+                label=item["label"],
+                help_text=item["help_text"],
+                field_type=kind,
+                category=item["category"],
+                can_edit=item["can_edit"],
+                value=item["value"],
+                shown=_shown(kind, item["value"]),
+                source=str(Source(item["source"]).label) if item["source"] in Source.values else "",
+                source_name=item["source_name"] or "",
+                collected_at=item["collected_at"],
+                expires_at=item["expires_at"],
+                choices=_choices(item),
+                submitted=_as_text(kind, item["value"]),
+            )
+        )
+    return rows
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _changes(rows: list[ProfileRow], data: Any) -> dict[str, Any]:
+    """The values the person changed, for `profile_write` (None removes one). Rows keep what
+    was submitted, so a form with errors is shown again as the person left it."""
+    changes: dict[str, Any] = {}
+    for row in rows:
+        if not row.can_edit:
+            continue
+        if row.field_type == FieldType.MULTI_CHOICE:
+            submitted: Any = data.getlist(row.key)
+        else:
+            submitted = data.get(row.key, "").strip()
+        if submitted == row.submitted:
+            continue
+        row.submitted = submitted
+        if submitted in ("", []):
+            changes[row.key] = None
+        elif row.field_type == FieldType.JSON:
+            try:
+                changes[row.key] = json.loads(submitted)
+            except ValueError:
+                row.error = _("This is not valid JSON.")
+        else:
+            changes[row.key] = submitted
+    return changes
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    """The person's values, where each came from and until when it is kept; rectification."""
+    subject = _subject(request)
+    rows = _rows(subject)
+    status, form_error = 200, ""
+    if request.method == "POST":
+        changes = _changes(rows, request.POST)
+        has_errors = any(row.error for row in rows)
+        if not has_errors and not changes:
+            messages.info(request, _("Nothing changed."))
+            return redirect("portal:profile")
+        if not has_errors:
+            try:
+                profile_write(
+                    subject_id=subject,
+                    values=changes,
+                    source=Source.SELF_SERVICE,
+                    purpose=RIGHTS_PURPOSE,
+                    actor=Actor.person(subject),
+                )
+            except ValidationError as error:
+                by_key = {row.key: row for row in rows}
+                details = error.detail if isinstance(error.detail, dict) else {}
+                for key, problems in details.items():
+                    problem = problems[0] if isinstance(problems, list) and problems else problems
+                    if key in by_key:
+                        by_key[key].error = str(problem)
+                    else:
+                        form_error = str(problem)
+                if not details:
+                    form_error = _("Your changes could not be saved.")
+            except ProfileError as error:
+                form_error = str(error.detail)
+            else:
+                messages.success(request, _("Saved. Thank you for keeping your profile correct."))
+                return redirect("portal:profile")
+        status = 400
+    groups = []
+    for value, label in Category.choices:
+        in_group = [row for row in rows if row.category == value]
+        if in_group:
+            groups.append({"key": value, "label": label, "rows": in_group})
+    context = {
+        "groups": groups,
+        "has_editable": any(row.can_edit for row in rows),
+        "form_error": form_error,
+        "error_count": sum(1 for row in rows if row.error) + (1 if form_error else 0),
+    }
+    return render(request, "portal/profile.html", context, status=status)
+
+
+# --- Security -------------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET"])
+def security(request: HttpRequest) -> HttpResponse:
+    """Two-factor authentication (allauth.mfa's pages) and the devices signed in."""
+    user = request.user
+    authenticators = list(Authenticator.objects.filter(user_id=user.pk).only("type", "created_at", "data"))
+    kinds = {a.type for a in authenticators}
+    sessions = sorted(UserSession.objects.purge_and_list(user), key=lambda s: s.created_at, reverse=True)
+    context = {
+        "totp": Authenticator.Type.TOTP in kinds,
+        "webauthn_count": sum(1 for a in authenticators if a.type == Authenticator.Type.WEBAUTHN),
+        "recovery_codes": Authenticator.Type.RECOVERY_CODES in kinds,
+        "sessions": [
+            {"device": s.user_agent, "created_at": s.created_at, "is_current": s.is_current()} for s in sessions
+        ],
+        "other_sessions": sum(1 for s in sessions if not s.is_current()),
+        "staff_needs_mfa": getattr(user, "is_staff", False) and not (kinds - {Authenticator.Type.RECOVERY_CODES}),
+    }
+    return render(request, "portal/security.html", context)
+
+
+@login_required
+@require_POST
+def sessions_end_others(request: HttpRequest) -> HttpResponse:
+    end_other_sessions(request, request.user)
+    messages.success(request, _("Signed out everywhere else. This device stays signed in."))
+    return redirect("portal:security")
+
+
+# --- Privacy centre -------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET"])
+def privacy(request: HttpRequest) -> HttpResponse:
+    """What the person's rights requests will offer. The rights services are a later issue:
+    until they land the page says so, rather than showing buttons that do nothing."""
+    return render(request, "portal/privacy.html", {"controller": settings.VAULT_CONTROLLER})
+
+
+# --- Who accessed my data -------------------------------------------------------------------------
+_ACTIONS = {
+    "profile.read": gettext_lazy("Read profile values"),
+    "profile.write": gettext_lazy("Changed profile values"),
+    "profile.history_read": gettext_lazy("Read earlier values"),
+    "profile.documents_read": gettext_lazy("Read documents"),
+    "profile.events_read": gettext_lazy("Read activity"),
+    "profile.document_write": gettext_lazy("Stored a document"),
+    "profile.event_write": gettext_lazy("Recorded activity"),
+}
+_ACTORS = {
+    AuditActorType.PARTNER: gettext_lazy("Partner"),
+    AuditActorType.STAFF: gettext_lazy("Staff member"),
+    AuditActorType.SYSTEM: gettext_lazy("Automated process"),
+    AuditActorType.PERSON: gettext_lazy("Another person"),
+}
+
+
+@login_required
+@require_http_methods(["GET"])
+def access_log(request: HttpRequest) -> HttpResponse:
+    subject = _subject(request)
+    include_own = request.GET.get("own") == "1"
+    try:
+        number = int(request.GET.get("page", "1"))
+    except ValueError:
+        number = 1
+    page = audit_entries_about(subject_id=subject, page=number, exclude_own=not include_own)
+    purposes = {state.purpose: state.name for state in consent_states(subject_id=subject)}
+    entries = [
+        {
+            "when": entry.when,
+            "action": _ACTIONS.get(entry.action, entry.action),
+            "fields": entry.fields,
+            "purpose": purposes.get(entry.purpose, entry.purpose),
+            "actor": _("You") if entry.by_self else _ACTORS.get(entry.actor_type, entry.actor_type),
+            "actor_name": entry.actor_name,
+        }
+        for entry in page.object_list
+    ]
+    context = {"page": page, "entries": entries, "include_own": include_own, "own_param": "1" if include_own else ""}
+    return render(request, "portal/access_log.html", context)

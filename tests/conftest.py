@@ -76,6 +76,49 @@ def staff(db) -> User:
     return User.objects.create_user("staff@example.com", "correct horse battery", is_staff=True)
 
 
+class StaffMfa:
+    """Staff must sign in with MFA (accounts/mfa.py). In tests every staff account made gets a
+    TOTP authenticator, and every staff login (`force_login`, `admin_client`) is recorded as having
+    passed it, as allauth's login would after the code. A test of the rule itself sets
+    `staff_mfa.auto = False` first (or deletes the authenticator)."""
+
+    def __init__(self) -> None:
+        self.auto = True
+
+    def give_authenticator(self, sender, instance, created, **kwargs):
+        if self.auto and created and instance.is_staff:
+            add_totp(instance)
+
+    def record_login(self, sender, request, user, **kwargs):
+        from allauth.account.internal.flows.login import record_authentication
+        from allauth.mfa.models import Authenticator
+
+        if self.auto and user.is_staff:
+            totp = Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).first()
+            if totp is not None:
+                record_authentication(request, user, "mfa", id=totp.pk, type=totp.type)
+
+
+def add_totp(user):
+    """Give `user` a TOTP authenticator, as allauth's setup page would."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    return TOTP.activate(user, generate_totp_secret()).instance
+
+
+@pytest.fixture(autouse=True)
+def staff_mfa():
+    from django.contrib.auth.signals import user_logged_in
+    from django.db.models.signals import post_save
+
+    hooks = StaffMfa()
+    post_save.connect(hooks.give_authenticator, sender=User, dispatch_uid="tests.staff_mfa.authenticator")
+    user_logged_in.connect(hooks.record_login, dispatch_uid="tests.staff_mfa.login")
+    yield hooks
+    post_save.disconnect(sender=User, dispatch_uid="tests.staff_mfa.authenticator")
+    user_logged_in.disconnect(dispatch_uid="tests.staff_mfa.login")
+
+
 AUDIT_TABLES = ("vault_auditentry", "vault_auditcheckpoint")
 
 

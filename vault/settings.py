@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.openid_connect",
     "allauth.mfa",
+    "allauth.usersessions",
     "allauth.headless",
     "vault",
     "accounts",
@@ -112,6 +113,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.social.SocialCallbackErrorMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.mfa.StaffMfaMiddleware",
     "vault.crypto.KeyScopeMiddleware",
     "consent.gpc.GlobalPrivacyControlMiddleware",
 ]
@@ -164,14 +167,6 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
-# Argon2id first (RFC 9106, memory-hard); the others only verify older hashes, which Django
-# rehashes with Argon2 at the next sign-in.
-PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
-]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -183,28 +178,20 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
-# Sign-up asks for the consent choices, the date of birth and the country (accounts/forms.py); as
-# allauth's base of every sign-up form (classic, headless, social) they are asked everywhere.
-ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.ConsentSignupForm"
-ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
-ACCOUNT_LOGIN_BY_CODE_ENABLED = True  # "e-mail me a sign-in code", besides the password
-ACCOUNT_CHANGE_EMAIL = True  # one address per account; a new one replaces it once verified
-ACCOUNT_EMAIL_NOTIFICATIONS = True  # mail the person when their password or address changes
-# Written out (these are allauth's defaults) so that they are visible and stay on. Counted in
-# the cache: with several web processes CACHE_URL must be a shared Redis.
-ACCOUNT_RATE_LIMITS = {
-    "signup": "20/m/ip",
-    "login": "30/m/ip",
-    "login_failed": "10/m/ip,5/300s/key",
-    "request_login_code": "20/m/ip,3/m/key",
-    "confirm_email": "1/180s/key",
-    "reset_password": "20/m/ip,5/m/key",
-    "reset_password_from_key": "20/m/ip",
-    "change_password": "5/m/user",
-    "manage_email": "10/m/user",
-    "reauthenticate": "10/m/user",
-}
 HEADLESS_SERVE_SPECIFICATION = False  # our own OpenAPI lives at /api/schema/
+# --- MFA (allauth.mfa) and sessions (allauth.usersessions) ---------------------------------------
+# TOTP apps, recovery codes and WebAuthn security keys / passkeys. Mandatory for staff: a staff
+# account reaches the admin and the API only from a session that passed MFA (accounts/mfa.py).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Consent vault")
+# WebAuthn refuses plain-HTTP origins; a development server on http://127.0.0.1 needs this.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env_bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", not PRODUCTION)
+if PRODUCTION and MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN:
+    raise ImproperlyConfigured("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN must be off when DJANGO_ENV=production.")
+# Sessions are recorded at sign-in only (not on every request): the person's list of signed-in
+# devices, with sign-out of the others. IP and user agent are reduced before they are stored.
+USERSESSIONS_TRACK_ACTIVITY = False
 ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "mandatory", ("mandatory", "optional", "none"))
 # --- Social login (accounts/social.py, accounts/social_providers.py) ------------------------------
 # Providers exist only when their client id and secret are set (README: SOCIAL_*). Sign-up through
@@ -322,8 +309,9 @@ REST_FRAMEWORK = {
     # Browsers use the session; apps the session token django-allauth's headless API hands out
     # at /_allauth/app/v1/auth/login (header X-Session-Token).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "vault.api.ApiSessionAuthentication",
-        "allauth.headless.contrib.rest_framework.authentication.XSessionTokenAuthentication",
+        # Both refuse a staff account whose session did not pass MFA (accounts/mfa.py).
+        "accounts.mfa.StaffMfaSessionAuthentication",
+        "accounts.mfa.StaffMfaTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

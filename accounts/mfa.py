@@ -1,0 +1,180 @@
+"""Mandatory MFA for staff (issue 6), and what a signed-in session may store about its device.
+
+A staff account carries powers over everyone's data, so it may use them only from a session that
+passed a second factor: the account must have an authenticator (TOTP app or WebAuthn key) and this
+session must have used one (allauth records each authentication step in the session; a password
+alone, an admin login form or a session from before MFA was set up does not count). Without that,
+the admin redirects to MFA setup or verification and the API answers 403 `mfa_required`.
+
+Tests that force a user in with DRF's `force_authenticate` skip authentication altogether, and so
+this check with it; `tests/conftest.py` gives test staff an authenticator and an MFA session.
+"""
+
+import enum
+import re
+from types import SimpleNamespace
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from allauth.account.authentication import get_authentication_records
+from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
+from django.contrib import messages
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.contrib.django_allauth import XSessionTokenAuthenticationScheme
+from rest_framework import status
+from rest_framework.request import Request
+
+from vault.api import ApiSessionAuthentication, ApplicationError
+from vault.schema import ApiSessionScheme
+
+# Factors that count: a recovery code is a fallback for them, not a factor one can set up alone.
+_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+
+
+class StaffMfa(enum.Enum):
+    NOT_STAFF = "not_staff"
+    SATISFIED = "satisfied"
+    NEEDS_SETUP = "needs_setup"  # the account has no authenticator yet
+    NEEDS_VERIFICATION = "needs_verification"  # it has one, but this session did not use it
+
+
+def session_used_mfa(user: Any, session: SessionBase) -> bool:
+    """Whether this session's sign-in (or a later re-authentication) passed a second factor."""
+    records = get_authentication_records(cast(HttpRequest, SimpleNamespace(session=session)), user)
+    return any(record.get("method") == "mfa" for record in records)
+
+
+def staff_mfa_state(user: Any, session: SessionBase | None) -> StaffMfa:
+    if not getattr(user, "is_authenticated", False) or not user.is_staff:
+        return StaffMfa.NOT_STAFF
+    if not is_mfa_enabled(user, _FACTORS):
+        return StaffMfa.NEEDS_SETUP
+    if session is None or not session_used_mfa(user, session):
+        return StaffMfa.NEEDS_VERIFICATION
+    return StaffMfa.SATISFIED
+
+
+class StaffMfaMiddleware:
+    """Keeps staff sessions without MFA out of the admin: the admin's own login form (password
+    only) goes to allauth's login, which asks for the second factor."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> HttpResponse | None:
+        match = request.resolver_match
+        if match is None or "admin" not in match.namespaces:
+            return None
+        if match.url_name == "login":
+            target = request.GET.get("next") or reverse("admin:index")
+            return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
+        state = staff_mfa_state(request.user, getattr(request, "session", None))
+        if state is StaffMfa.NEEDS_SETUP:
+            messages.warning(request, _("Staff accounts need two-factor authentication: set it up to continue."))
+            return HttpResponseRedirect(reverse("mfa_index"))
+        if state is StaffMfa.NEEDS_VERIFICATION:
+            messages.info(request, _("Confirm it is you with your second factor to open the admin."))
+            return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{urlencode({'next': request.path})}")
+        return None
+
+
+class MfaRequired(ApplicationError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "mfa_required"
+    default_detail = "Staff accounts must sign in with two-factor authentication to use the API."
+
+
+def _refuse_staff_without_mfa(result: tuple[Any, Any] | None, session: SessionBase | None) -> None:
+    if result is not None and staff_mfa_state(result[0], session) in (
+        StaffMfa.NEEDS_SETUP,
+        StaffMfa.NEEDS_VERIFICATION,
+    ):
+        raise MfaRequired()
+
+
+class StaffMfaSessionAuthentication(ApiSessionAuthentication):
+    """The browser session, refused for staff whose session did not pass MFA."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        result = super().authenticate(request)
+        _refuse_staff_without_mfa(result, getattr(request._request, "session", None))
+        return result
+
+
+class StaffMfaTokenAuthentication(XSessionTokenAuthentication):
+    """allauth headless's X-Session-Token: the token names a session, which records its MFA."""
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        result = super().authenticate(request)
+        _refuse_staff_without_mfa(result, result[1] if result is not None else None)
+        return result
+
+
+# --- What a session row may hold (allauth.usersessions) -----------------------------------------
+# DESIGN.md invariant 1: no IP address or user agent in plaintext at rest. The person's list of
+# sessions needs only enough to recognise a device, so the row keeps "Firefox on Android" and the
+# unspecified address instead of the real ones.
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("CrOS", "ChromeOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+_HEADLESS = re.compile(r"HeadlessChrome", re.IGNORECASE)
+
+
+def device_summary(user_agent: str) -> str:
+    """A user agent reduced to browser and system families, without versions."""
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), "")
+    if _HEADLESS.search(user_agent):
+        browser = "Chrome"
+    system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "Unknown device"
+
+
+UNSPECIFIED_IP = "0.0.0.0"  # noqa: S104 (a stored placeholder, not a bind address)
+
+
+def usersession_minimize(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_save of allauth's UserSession: keep the device summary, drop the address."""
+    instance.ip = UNSPECIFIED_IP
+    if instance.user_agent and instance.user_agent not in _SUMMARIES:
+        instance.user_agent = device_summary(instance.user_agent)
+
+
+_SUMMARIES = (
+    {"Unknown device"}
+    | {f"{b} on {s}" for _, b in _BROWSERS for _, s in _SYSTEMS}
+    | {b for _, b in _BROWSERS}
+    | {s for _, s in _SYSTEMS}
+)
+
+
+# --- OpenAPI: the same schemes as the classes these extend ---------------------------------------
+class StaffMfaSessionScheme(ApiSessionScheme):
+    target_class = "accounts.mfa.StaffMfaSessionAuthentication"
+
+
+class StaffMfaTokenScheme(XSessionTokenAuthenticationScheme):
+    target_class = "accounts.mfa.StaffMfaTokenAuthentication"

@@ -1,0 +1,61 @@
+"""Reads of the audit log for the person it is about ("who accessed my data").
+
+The person sees when, what was done, which fields and for which purpose, and what kind of actor
+it was. Staff are not named (an insider's id is no business of the person's, and the entry stays
+available to the data protection officer); partners are named by their client id, which is what
+the person consented to share with; another person acting is never identified, and no pseudonym
+is ever shown.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+
+from vault.models import AuditActorType, AuditEntry, AuditPseudonym
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    when: datetime
+    action: str
+    purpose: str
+    fields: list[str]
+    actor_type: str
+    actor_name: str  # a partner's client id or a system job's name; "" for staff and people
+    by_self: bool  # the person themselves
+
+
+def _entry(row: Any, own_pseudonym: str) -> AccessEntry:
+    actor_type, actor_id = row["actor_type"], row["actor_id"]
+    shown = actor_id if actor_type in (AuditActorType.PARTNER, AuditActorType.SYSTEM) else ""
+    by_self = actor_type == AuditActorType.PERSON and actor_id.replace("-", "") == own_pseudonym
+    return AccessEntry(
+        when=row["created_at"],
+        action=row["action"],
+        purpose=row["purpose"],
+        fields=list(row["fields"] or []),
+        actor_type=actor_type,
+        actor_name=shown,
+        by_self=by_self,
+    )
+
+
+def audit_entries_about(*, subject_id: uuid.UUID, page: int = 1, per_page: int = 25, exclude_own: bool = False) -> Page:
+    """One page (newest first) of the audit entries about the person; `object_list` holds
+    `AccessEntry` items. `exclude_own` leaves out what the person did themselves. Reading never
+    makes a pseudonym: someone with none has no entries."""
+    pseudonym = AuditPseudonym.objects.filter(subject_id=subject_id).values_list("pseudonym", flat=True).first()
+    if pseudonym is None:
+        rows = AuditEntry.objects.none()
+    else:
+        rows = AuditEntry.objects.filter(subject_pseudonym=pseudonym).order_by("-seq")
+        if exclude_own:
+            rows = rows.exclude(actor_type=AuditActorType.PERSON, actor_id=str(pseudonym))
+    values = rows.values("created_at", "action", "purpose", "fields", "actor_type", "actor_id")
+    result = Paginator(values, per_page).get_page(page)
+    own = pseudonym.hex if pseudonym is not None else ""
+    result.object_list = [_entry(row, own) for row in result.object_list]  # type: ignore[misc]
+    return result
