@@ -167,6 +167,14 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
+# Argon2id first (RFC 9106, memory-hard); the others only verify older hashes, which Django
+# rehashes with Argon2 at the next sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -178,6 +186,27 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
+# Sign-up asks for the consent choices, the date of birth and the country (accounts/forms.py); as
+# allauth's base of every sign-up form (classic, headless, social) they are asked everywhere.
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.ConsentSignupForm"
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True  # "e-mail me a sign-in code", besides the password
+ACCOUNT_CHANGE_EMAIL = True  # one address per account; a new one replaces it once verified
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # mail the person when their password or address changes
+# Written out (these are allauth's defaults) so that they are visible and stay on. Counted in
+# the cache: with several web processes CACHE_URL must be a shared Redis.
+ACCOUNT_RATE_LIMITS = {
+    "signup": "20/m/ip",
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/300s/key",
+    "request_login_code": "20/m/ip,3/m/key",
+    "confirm_email": "1/180s/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+}
 HEADLESS_SERVE_SPECIFICATION = False  # our own OpenAPI lives at /api/schema/
 # --- MFA (allauth.mfa) and sessions (allauth.usersessions) ---------------------------------------
 # TOTP apps, recovery codes and WebAuthn security keys / passkeys. Mandatory for staff: a staff
