@@ -20,6 +20,7 @@ from mounted files (`NAME_FILE`), like every secret here.
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -120,3 +121,27 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
     if oidc_apps:
         providers["openid_connect"] = {"APPS": oidc_apps}
     return providers
+
+
+# Where each provider's sign-in page lives. Social sign-in starts with a form posted to us that
+# redirects there, and browsers hold that redirect to the page's CSP `form-action`.
+_SIGN_IN_ORIGINS = {
+    "google": ["https://accounts.google.com"],
+    "facebook": ["https://www.facebook.com"],
+    "github": ["https://github.com"],
+    "apple": ["https://appleid.apple.com"],
+}
+
+
+def social_form_action_sources(providers: dict[str, dict[str, Any]]) -> list[str]:
+    """The origins to add to CSP `form-action` for the configured providers (an OpenID Connect
+    provider's sign-in page is taken to be on its server URL's origin)."""
+    sources: list[str] = []
+    for provider, config in providers.items():
+        if provider == "openid_connect":
+            for app in config.get("APPS", []):
+                parts = urlsplit(app["settings"]["server_url"])
+                sources.append(f"{parts.scheme}://{parts.netloc}")
+        else:
+            sources.extend(_SIGN_IN_ORIGINS.get(provider, []))
+    return list(dict.fromkeys(sources))

@@ -123,10 +123,15 @@ def callback(client, state: str, provider_id: str = "testidp", **params: str):
     return client.get(f"/accounts/oidc/{provider_id}/login/callback/", {"code": "c0de", "state": state, **params})
 
 
-def sign_up(client, *, import_fields: list[str]):
+# The consent part of every sign-up form (accounts/forms.py): date of birth and country, typed.
+TYPED = {"birth_date": "1987-03-14", "country": "NL"}
+
+
+def sign_up(client, *, import_fields: list[str], **fields: Any):
     response = callback(client, start(client))
     assert response.status_code == 302 and response["Location"] == "/accounts/3rdparty/signup/"
-    return client.post("/accounts/3rdparty/signup/", {"email": USERINFO["email"], "import_fields": import_fields})
+    data = {"email": USERINFO["email"], "import_fields": import_fields, **TYPED, **fields}
+    return client.post("/accounts/3rdparty/signup/", data)
 
 
 def socialaccount_rows_text() -> str:
@@ -154,7 +159,7 @@ def test_signup_goes_through_the_import_screen_and_imports_only_what_was_ticked(
 
     response = client.post(
         "/accounts/3rdparty/signup/", {"email": USERINFO["email"], "import_fields": ["birth_date", "country"]}
-    )
+    )  # nothing typed: the ticked copies answer the date of birth and country questions
     assert response.status_code == 302
     user = User.objects.get(email=USERINFO["email"])
     held = profile_read(
@@ -248,6 +253,40 @@ def test_a_failing_import_leaves_no_half_created_account(client, idp, monkeypatc
     assert not User.objects.exists()
     assert not SocialAccount.objects.exists() and not SocialToken.objects.exists()
     assert not SealedSocialAccountData.objects.exists() and not SealedSocialToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_social_sign_up_asks_the_same_consents_as_the_email_sign_up(client, idp):
+    from consent.selectors import consent_is_granted
+
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert 'name="consents"' in page and 'name="birth_date"' in page
+    response = sign_up(client, import_fields=[], consents=["personalization"])
+    assert response.status_code == 302
+    user = User.objects.get()
+    assert consent_is_granted(subject_id=user.pk, purpose="personalization")
+    assert not consent_is_granted(subject_id=user.pk, purpose="email-marketing")
+
+
+@pytest.mark.django_db
+def test_a_copied_birthday_answers_the_date_of_birth_question(client, idp):
+    response = sign_up(client, import_fields=["birth_date"], birth_date="")
+    assert response.status_code == 302
+    user = User.objects.get()
+    held = profile_read(subject_id=user.pk, fields=["birth_date"], purpose=RIGHTS_PURPOSE, actor=Actor.person(user.pk))
+    assert held["birth_date"].source == "social"
+
+
+@pytest.mark.django_db
+def test_a_typed_date_of_birth_that_contradicts_the_copied_one_is_questioned(client, idp):
+    response = sign_up(client, import_fields=["birth_date"], birth_date="1990-01-01")
+    assert response.status_code in (200, 400)
+    assert "differs from what you asked us to copy" in response.content.decode()
+    assert not User.objects.exists() and not SocialAccount.objects.exists()
+    response = sign_up(client, import_fields=[], birth_date="")
+    assert "or tick it below to copy it" in response.content.decode()
+    assert not User.objects.exists()
 
 
 # --- Bad provider answers: a friendly page, nothing created -----------------------------------
@@ -382,3 +421,20 @@ def test_providers_from_env_with_minimal_scopes(tmp_path):
 def test_incomplete_provider_configuration_refuses_to_start(environ):
     with pytest.raises(ImproperlyConfigured):
         social_providers_from_env(environ)
+
+
+def test_the_content_security_policy_lets_forms_leave_only_for_configured_providers():
+    from accounts.social_providers import social_form_action_sources
+
+    providers = social_providers_from_env(
+        {
+            "SOCIAL_GITHUB_CLIENT_ID": "id",
+            "SOCIAL_GITHUB_SECRET": "secret",
+            "SOCIAL_OIDC_PROVIDERS": "sso",
+            "SOCIAL_OIDC_SSO_SERVER_URL": "https://sso.example.com/realms/brand",
+            "SOCIAL_OIDC_SSO_CLIENT_ID": "vault",
+            "SOCIAL_OIDC_SSO_SECRET": "s",
+        }
+    )
+    assert social_form_action_sources(providers) == ["https://github.com", "https://sso.example.com"]
+    assert social_form_action_sources({}) == []

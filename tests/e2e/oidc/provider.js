@@ -1,0 +1,62 @@
+// A real OpenID Connect provider on 127.0.0.1 for the social-login end-to-end test.
+//
+//   node provider.js <port> <redirect_uri>[,<redirect_uri>...]
+//
+// One static client; every login name is an account whose claims are fixed below, so the test
+// knows what the provider will say. oidc-provider's development interactions (a login form that
+// accepts any name, and a consent form) stand in for a real provider's pages.
+import Provider from "oidc-provider";
+
+const [port, redirects] = process.argv.slice(2);
+if (!port || !redirects) {
+  console.error("usage: node provider.js <port> <redirect_uri>[,<redirect_uri>...]");
+  process.exit(2);
+}
+
+export const CLIENT = { id: "vault-e2e", secret: "vault-e2e-client-secret" };
+
+const configuration = {
+  clients: [
+    {
+      client_id: CLIENT.id,
+      client_secret: CLIENT.secret,
+      redirect_uris: redirects.split(","),
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_post",
+    },
+  ],
+  claims: {
+    openid: ["sub"],
+    email: ["email", "email_verified"],
+    profile: ["name", "given_name", "family_name", "birthdate"],
+  },
+  async findAccount(ctx, sub) {
+    return {
+      accountId: sub,
+      async claims() {
+        return {
+          sub,
+          email: `${sub}@oidc.example`,
+          email_verified: true,
+          name: "Marguerite Oidcperson",
+          given_name: "Marguerite",
+          family_name: "Oidcperson",
+          birthdate: "1984-11-23",
+        };
+      },
+    };
+  },
+  // A refresh token for every code grant, so the test sees one sealed.
+  async issueRefreshToken(ctx, client) {
+    return client.grantTypeAllowed("refresh_token");
+  },
+  features: { devInteractions: { enabled: true } },
+  cookies: { keys: ["vault-e2e-cookie-key-not-a-secret"] },
+};
+
+const provider = new Provider(`http://127.0.0.1:${port}`, configuration);
+provider.on("server_error", (ctx, error) => console.error("server_error", error));
+provider.listen(Number(port), "127.0.0.1", () => {
+  console.log(`oidc-provider listening on http://127.0.0.1:${port}`);
+});

@@ -1,0 +1,196 @@
+"""Social sign-up against a real OpenID Connect provider (the npm package oidc-provider) on
+127.0.0.1, in a real browser: the consent and import screen appears, only the claims the person
+agreed to become profile values, and nothing the provider sent stays in plaintext.
+
+The provider's packages are installed by this module's fixture (`npm ci` from the committed
+lock file) when missing. Without Node.js the test is skipped on a developer machine and fails in
+CI, like the browser tests without Chromium.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.db import connection
+
+from accounts.models import SealedSocialAccountData, SealedSocialToken, User
+from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_read, social_account_unseal
+
+pytestmark = pytest.mark.e2e
+
+OIDC_DIR = Path(__file__).resolve().parent / "oidc"
+PROVIDER_ID = "e2eidp"
+CLIENT_ID, CLIENT_SECRET = "vault-e2e", "vault-e2e-client-secret"  # as in oidc/provider.js
+# What provider.js answers for every login name (the e-mail is <login>@oidc.example).
+CLAIMS = {"name": "Marguerite Oidcperson", "family_name": "Oidcperson", "birthdate": "1984-11-23"}
+
+
+def _need(tool: str) -> str:
+    found = shutil.which(tool)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"{tool} is missing: the CI machine should have Node.js and npm.")
+    pytest.skip(f"{tool} is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen[Any], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"oidc-provider exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own 127.0.0.1 URL)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("oidc-provider did not answer within 30 s")
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(live_server, tmp_path_factory) -> Iterator[str]:
+    """A running oidc-provider whose one client may return to the live server; yields its URL."""
+    node = _need("node")
+    if not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
+        npm = _need("npm")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=OIDC_DIR, check=True, timeout=300)
+    port = _free_port()
+    callback = f"/accounts/oidc/{PROVIDER_ID}/login/callback/"
+    redirects = ",".join(
+        [f"{live_server.url}{callback}", f"{live_server.url.replace('localhost', '127.0.0.1')}{callback}"]
+    )
+    log = (tmp_path_factory.mktemp("oidc") / "provider.log").open("w")
+    process = subprocess.Popen(
+        [node, "provider.js", str(port), redirects], cwd=OIDC_DIR, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{url}/.well-known/openid-configuration", process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def oidc_app(settings, oidc_provider) -> str:
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {
+            "APPS": [
+                {
+                    "provider_id": PROVIDER_ID,
+                    "name": "Test Provider",
+                    "client_id": CLIENT_ID,
+                    "secret": CLIENT_SECRET,
+                    "settings": {"server_url": oidc_provider, "fetch_userinfo": True},
+                }
+            ]
+        }
+    }
+    # Leaving for the provider's sign-in page is a form's redirect, which CSP form-action governs.
+    settings.SECURE_CSP = {**settings.SECURE_CSP, "form-action": [*settings.SECURE_CSP["form-action"], oidc_provider]}
+    return oidc_provider
+
+
+def _only_local(route: Any) -> None:
+    """Nothing leaves the machine (oidc-provider's pages link a web font)."""
+    host = route.request.url.split("/")[2].split(":")[0]
+    if host in ("127.0.0.1", "localhost"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def _all_rows(prefix: str) -> str:
+    """Every row of every table whose name starts with `prefix`, as text: a dump's view."""
+    rows: list[str] = []
+    with connection.cursor() as cursor:
+        tables = [t for t in connection.introspection.table_names(cursor) if t.startswith(prefix)]
+        for table in tables:
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608 (introspected names)
+            rows.extend(repr(row) for row in cursor.fetchall())
+    assert tables, f"no {prefix}* tables found"
+    return "\n".join(rows)
+
+
+def test_social_sign_up_through_a_real_openid_connect_provider(
+    page, live_server, oidc_app, committed_db, profile_schema, tmp_path
+):
+    page.route("**/*", _only_local)
+    login = "marguerite"
+    email = f"{login}@oidc.example"
+
+    # Our page first: allauth asks before leaving for the provider (no sign-in on a bare GET).
+    page.goto(f"{live_server.url}/accounts/oidc/{PROVIDER_ID}/login/")
+    page.click("button[type=submit]")
+
+    # The provider's own pages: its development login form, then its consent form.
+    page.wait_for_url(f"{oidc_app}/interaction/**")
+    page.fill("input[name=login]", login)
+    if page.locator("input[name=password]").count():
+        page.fill("input[name=password]", "any password works here")
+    page.click("button[type=submit]")
+    page.wait_for_selector("button:has-text('Continue')")
+    page.click("button:has-text('Continue')")
+
+    # Back at the vault: the consent and import screen, before any account exists.
+    page.wait_for_url(f"{live_server.url}/accounts/3rdparty/signup/")
+    assert not User.objects.filter(email=email).exists()
+    screen = page.inner_text("main")
+    assert "Copy from Test Provider into your profile?" in screen
+    assert f"your birthday: {CLAIMS['birthdate']}" in screen
+    assert "your first name: Marguerite" in screen
+    assert not page.locator("input[name=import_fields]:checked").count(), "nothing is ticked in advance"
+    page.screenshot(path=str(tmp_path / "social-signup.png"), full_page=True)
+
+    page.check("input[name=import_fields][value=birth_date]")
+    if page.locator("select[name=country]").count():  # the consent part of the form (accounts/forms.py)
+        page.select_option("select[name=country]", "NL")
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/3rdparty/signup/" not in url)
+
+    user = User.objects.get(email=email)
+    held = profile_read(
+        subject_id=user.pk,
+        fields=["birth_date", "given_name", "family_name"],
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(user.pk),
+    )
+    assert set(held) == {"birth_date"}, "only the claim the person agreed to was imported"
+    assert str(held["birth_date"].value) == CLAIMS["birthdate"]
+    assert (held["birth_date"].source, held["birth_date"].source_name) == ("social", PROVIDER_ID)
+
+    # allauth's tables hold nothing the provider sent: empty columns, and no claim or token anywhere.
+    account = SocialAccount.objects.get(user=user)
+    assert account.extra_data == {}
+    token = SocialToken.objects.get(account=account)
+    assert (token.token, token.token_secret) == ("", "")
+    sealed = social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("e2e"))
+    [tokens] = sealed.tokens
+    assert tokens.access_token and tokens.refresh_token, "the provider issued both; both are sealed"
+    assert sealed.extra_data["userinfo"]["birthdate"] == CLAIMS["birthdate"]
+    dump = _all_rows("socialaccount_")
+    for secret in (tokens.access_token, tokens.refresh_token, CLAIMS["name"], CLAIMS["family_name"], "1984-11-23"):
+        assert secret not in dump, "a provider value is in plaintext in allauth's tables"
+    assert email not in dump
+    assert SealedSocialAccountData.objects.filter(subject_id=user.pk).exists()
+    assert SealedSocialToken.objects.filter(subject_id=user.pk).exists()
