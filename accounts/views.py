@@ -29,6 +29,7 @@ from profiles.api import profile_listing
 from profiles.errors import ProfileError
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
 from profiles.models import Category, FieldType, Source
+from profiles.selectors import person_fields
 from vault.audit_selectors import audit_entries_about
 from vault.models import AuditActorType
 
@@ -322,11 +323,12 @@ def access_log(request: HttpRequest) -> HttpResponse:
         number = 1
     page = audit_entries_about(subject_id=subject, page=number, exclude_own=not include_own)
     purposes = {state.purpose: state.name for state in consent_states(subject_id=subject)}
+    labels = {definition.key: definition.label for definition in person_fields()}
     entries = [
         {
             "when": entry.when,
             "action": _ACTIONS.get(entry.action, entry.action),
-            "fields": entry.fields,
+            "fields": [labels.get(name, name) for name in entry.fields],
             "purpose": purposes.get(entry.purpose, entry.purpose),
             "actor": _("You") if entry.by_self else _ACTORS.get(entry.actor_type, entry.actor_type),
             "actor_name": entry.actor_name,

@@ -144,7 +144,7 @@ def test_who_accessed_lists_a_partner_read_and_nothing_about_bob(alice, bob):
 
     page = signed_in(alice).get("/privacy/access-log/").content.decode()
     assert "Partner" in page and "shop-eu-1" in page
-    assert "shoe_size" in page
+    assert "Shoe size (EU)" in page, "fields by their label"
     assert "bobs-shop" not in page
     assert "Staff member" not in page
     assert str(bob.pk) not in page
