@@ -196,12 +196,12 @@ def _name_part(index: int) -> Callable[[dict[str, Any], dict[str, Any]], Any]:
 
 # Field key, what the person is asked about, how to find it in the provider's answer.
 IMPORTS: list[tuple[str, Any, Callable[[dict[str, Any], dict[str, Any]], Any]]] = [
-    ("given_name", _("your first name"), _name_part(0)),
-    ("family_name", _("your last name"), _name_part(1)),
-    ("birth_date", _("your birthday"), _birth_date),
-    ("country", _("your country (from your location)"), _country),
-    ("city", _("your city (from your location)"), lambda claims, common: _place(claims)[0] or None),
-    ("interests", _("your interests (from your likes)"), _interests),
+    ("given_name", _("Your first name"), _name_part(0)),
+    ("family_name", _("Your last name"), _name_part(1)),
+    ("birth_date", _("Your birthday"), _birth_date),
+    ("country", _("Your country (from your location)"), _country),
+    ("city", _("Your city (from your location)"), lambda claims, common: _place(claims)[0] or None),
+    ("interests", _("Your interests (from your likes)"), _interests),
 ]
 
 

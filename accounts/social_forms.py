@@ -5,8 +5,8 @@ The consent choices, date of birth and country are those of the e-mail sign-up
 (`ConsentChoicesMixin`, which allauth also puts under this form as `ACCOUNT_SIGNUP_FORM_CLASS`;
 named here so the screen keeps asking them whatever that setting says), recorded by the account
 adapter in the same transaction as the account. A person who lets us copy their birthday or country from the provider
-need not type it as well; one who types a different date than the one they let us copy is asked
-which is right.
+need not type it as well (the age gate reads the copy); one who types a different date than the
+one they let us copy is asked which is right.
 """
 
 from typing import Any
@@ -43,9 +43,6 @@ class SocialSignupForm(ConsentChoicesMixin, SignupForm):
         if not self.import_offers:
             del self.fields[IMPORT_FIELDS]
         self._importable = {offer.key: offer for offer in self.import_offers}
-        for key in _ANSWERED_BY_IMPORT:
-            if key in self.fields and key in self._importable:
-                self.fields[key].required = False  # answered by ticking the import instead
 
     def clean(self) -> dict[str, Any]:
         # Fill what the import answers before the consent checks (the age gate) read it.
@@ -62,8 +59,6 @@ class SocialSignupForm(ConsentChoicesMixin, SignupForm):
                 )
             elif key in chosen:
                 self.cleaned_data[key] = offer.value
-            elif not typed and key not in self.errors:
-                self.add_error(key, gettext("Fill this in, or tick it below to copy it from your account there."))
         return super().clean()
 
     def save(self, request: HttpRequest) -> Any:

@@ -1,6 +1,7 @@
 """Social login: sealed provider data, consent to import, bad provider answers (network off:
 the provider's HTTP answers are faked at allauth's requests session)."""
 
+import datetime
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -153,7 +154,7 @@ def test_signup_goes_through_the_import_screen_and_imports_only_what_was_ticked(
 
     page = client.get("/accounts/3rdparty/signup/").content.decode()
     assert "Copy from Test IdP into your profile?" in page
-    for offered in ("your birthday: 1987-03-14", "your first name: Robin", "your city (from your location): Utrecht"):
+    for offered in ("Your birthday: 1987-03-14", "Your first name: Robin", "Your city (from your location): Utrecht"):
         assert offered in page
     assert "checked" not in page.split('id="import-choices"')[1].split("</fieldset>")[0], "nothing ticked in advance"
 
@@ -284,8 +285,13 @@ def test_a_typed_date_of_birth_that_contradicts_the_copied_one_is_questioned(cli
     assert response.status_code in (200, 400)
     assert "differs from what you asked us to copy" in response.content.decode()
     assert not User.objects.exists() and not SocialAccount.objects.exists()
-    response = sign_up(client, import_fields=[], birth_date="")
-    assert "or tick it below to copy it" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_copied_birthday_feeds_the_age_gate(client, idp):
+    idp.userinfo = {**USERINFO, "birthdate": "2015-01-01"}
+    response = sign_up(client, import_fields=["birth_date"], birth_date="", consents=["personalization"])
+    assert "a parent or guardian has to agree" in response.content.decode()
     assert not User.objects.exists()
 
 
@@ -334,8 +340,8 @@ def test_malformed_claims_are_not_offered(client, idp):
     idp.userinfo = {**USERINFO, "birthdate": "0000-03-14", "address": {"country": "Atlantis"}}
     callback(client, start(client))
     page = client.get("/accounts/3rdparty/signup/").content.decode()
-    assert "your birthday" not in page and "your country" not in page
-    assert "your first name: Robin" in page
+    assert "Your birthday" not in page and "Your country" not in page
+    assert "Your first name: Robin" in page
 
 
 # --- Linking and unlinking --------------------------------------------------------------------
@@ -438,3 +444,41 @@ def test_the_content_security_policy_lets_forms_leave_only_for_configured_provid
     )
     assert social_form_action_sources(providers) == ["https://github.com", "https://sso.example.com"]
     assert social_form_action_sources({}) == []
+
+
+@pytest.mark.django_db
+def test_facebook_and_github_answers_map_to_profile_fields(settings, profile_schema):
+    from allauth.socialaccount.models import SocialLogin
+
+    from accounts.social import social_import_offers
+
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "facebook": {"APPS": [{"client_id": "f", "secret": "s"}]},
+        "github": {"APPS": [{"client_id": "g", "secret": "s"}]},
+    }
+    facebook = SocialAccount(
+        provider="facebook",
+        uid="1",
+        extra_data={
+            "id": "1",
+            "first_name": "Ines",
+            "last_name": "Duarte",
+            "birthday": "07/21/1992",
+            "location": {"id": "9", "name": "Lisbon, Portugal"},
+            "likes": {"data": [{"name": "Trail Running Club", "category": "Sports"}, {"name": "Yoga Daily"}]},
+        },
+    )
+    offers = {offer.key: offer.value for offer in social_import_offers(SocialLogin(account=facebook))}
+    assert offers == {
+        "given_name": "Ines",
+        "family_name": "Duarte",
+        "birth_date": datetime.date(1992, 7, 21),
+        "country": "PT",
+        "city": "Lisbon",
+        "interests": ["running", "yoga"],
+    }
+    github = SocialAccount(provider="github", uid="2", extra_data={"id": 2, "name": "Sam Okafor", "location": "Lagos"})
+    offers = {offer.key: offer.value for offer in social_import_offers(SocialLogin(account=github))}
+    assert offers == {"given_name": "Sam", "family_name": "Okafor", "city": "Lagos"}
+    partial = SocialAccount(provider="facebook", uid="3", extra_data={"id": "3", "birthday": "07/21"})
+    assert "birth_date" not in {offer.key for offer in social_import_offers(SocialLogin(account=partial))}

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from allauth.socialaccount.models import SocialAccount, SocialToken
+from django.conf import settings
 from django.db import connection
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken, User
@@ -31,6 +32,12 @@ PROVIDER_ID = "e2eidp"
 CLIENT_ID, CLIENT_SECRET = "vault-e2e", "vault-e2e-client-secret"  # as in oidc/provider.js
 # What provider.js answers for every login name (the e-mail is <login>@oidc.example).
 CLAIMS = {"name": "Marguerite Oidcperson", "family_name": "Oidcperson", "birthdate": "1984-11-23"}
+ARTIFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts" / "social"
+
+
+def _screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def _need(tool: str) -> str:
@@ -133,7 +140,7 @@ def _all_rows(prefix: str) -> str:
 
 
 def test_social_sign_up_through_a_real_openid_connect_provider(
-    page, live_server, oidc_app, committed_db, profile_schema, tmp_path
+    page, live_server, oidc_app, committed_db, profile_schema
 ):
     page.route("**/*", _only_local)
     login = "marguerite"
@@ -141,6 +148,7 @@ def test_social_sign_up_through_a_real_openid_connect_provider(
 
     # Our page first: allauth asks before leaving for the provider (no sign-in on a bare GET).
     page.goto(f"{live_server.url}/accounts/oidc/{PROVIDER_ID}/login/")
+    _screenshot(page, "1-leave-for-provider")
     page.click("button[type=submit]")
 
     # The provider's own pages: its development login form, then its consent form.
@@ -157,16 +165,19 @@ def test_social_sign_up_through_a_real_openid_connect_provider(
     assert not User.objects.filter(email=email).exists()
     screen = page.inner_text("main")
     assert "Copy from Test Provider into your profile?" in screen
-    assert f"your birthday: {CLAIMS['birthdate']}" in screen
-    assert "your first name: Marguerite" in screen
+    assert f"Your birthday: {CLAIMS['birthdate']}" in screen
+    assert "Your first name: Marguerite" in screen
     assert not page.locator("input[name=import_fields]:checked").count(), "nothing is ticked in advance"
-    page.screenshot(path=str(tmp_path / "social-signup.png"), full_page=True)
+    _screenshot(page, "2-consent-and-import")
 
     page.check("input[name=import_fields][value=birth_date]")
     if page.locator("select[name=country]").count():  # the consent part of the form (accounts/forms.py)
         page.select_option("select[name=country]", "NL")
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/3rdparty/signup/" not in url)
+    page.goto(f"{live_server.url}/accounts/3rdparty/")
+    assert "Test Provider, connected on" in page.inner_text("main")
+    _screenshot(page, "3-connected-accounts")
 
     user = User.objects.get(email=email)
     held = profile_read(
