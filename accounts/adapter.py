@@ -13,6 +13,7 @@ from django.db import transaction
 from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from accounts.forms import CONSENTS, ConsentChoicesMixin, ConsentSignupForm
@@ -36,7 +37,7 @@ class AccountAdapter(DefaultAccountAdapter):
             form.add_error(CONSENTS, str(error.detail))
             raise ImmediateHttpResponse(_form_error_response(request, form)) from None
         except (ProfileError, ApiValidationError):
-            form.add_error(None, "We could not store your date of birth or country; nothing was saved.")
+            form.add_error(None, gettext("We could not store your date of birth or country; nothing was saved."))
             raise ImmediateHttpResponse(_form_error_response(request, form)) from None
         return saved
 

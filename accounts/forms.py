@@ -202,8 +202,8 @@ class _ConsentChoices(forms.Form):
                     CONSENTS,
                     gettext(
                         "You are under the age at which you can agree on your own to %(purposes)s: a parent or "
-                        "guardian has to agree for you. Untick these to create your account now; you can ask "
-                        "a parent or guardian later, from your consent page."
+                        "guardian has to agree for you. Untick these to create your account now; a parent or "
+                        "guardian can agree for you later."
                     )
                     % {"purposes": ", ".join(offer.purpose.name for offer in too_young)},
                 )

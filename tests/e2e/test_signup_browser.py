@@ -40,7 +40,7 @@ def fresh(committed_db, profile_schema):
     cache.clear()
 
 
-def test_sign_up_with_consents_verify_sign_in_change_a_consent_and_sign_out(page, live_server, fresh, shots):
+def test_sign_up_with_consents_verify_sign_in_change_a_consent_and_sign_out(page, live_server, fresh, shots) -> None:
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
 
@@ -76,7 +76,7 @@ def test_sign_up_with_consents_verify_sign_in_change_a_consent_and_sign_out(page
     page.wait_for_url(f"{live_server.url}/accounts/confirm-email/")
 
     # The link from the mail.
-    link = re.search(r"https?://[^\s]+/accounts/confirm-email/[^/\s]+/", mail.outbox[-1].body)
+    link = re.search(r"https?://[^\s]+/accounts/confirm-email/[^/\s]+/", str(mail.outbox[-1].body))
     assert link, mail.outbox[-1].body
     path = link.group(0).split("/accounts/", 1)[1]
     page.goto(f"{live_server.url}/accounts/{path}")
