@@ -20,7 +20,9 @@ Interface kept stable for other sign-up forms (`ConsentChoicesMixin`):
   something is ticked, policy version still in force, old enough to consent alone, Global
   Privacy Control);
 - `save_consents(request, user)` writes the profile values and records every choice in one
-  transaction; calling it again on the same form does nothing.
+  transaction; calling it again on the same form does nothing;
+- `declared_profile_values()` says which profile values `save_consents` stores as typed in
+  (override it to leave out one that is copied from elsewhere).
 
 allauth's social sign-up form already derives from `ConsentSignupForm`, so it needs no mixin;
 listing `ConsentChoicesMixin` in a subclass anyway is harmless (see `ConsentChoicesMixin`).
@@ -209,6 +211,14 @@ class _ConsentChoices(forms.Form):
                 )
         return cleaned
 
+    def declared_profile_values(self) -> dict[str, Any]:
+        """The profile values the person typed in (date of birth, country), which
+        `save_consents` stores with source "registration". A form that fills one of them from
+        elsewhere (a provider's claim the person agreed to copy) drops it here and stores it
+        with its own source."""
+        data = self.cleaned_data
+        return {key: data[key] for key in ("birth_date", "country") if data.get(key)}
+
     def save_consents(self, request: HttpRequest, user: Any) -> None:
         """Store the date of birth and country in the person's profile and record each choice:
         a grant (method "web form", naming the version shown) for each ticked purpose, a
@@ -227,7 +237,7 @@ class _ConsentChoices(forms.Form):
         gpc = bool(getattr(request, "gpc", False))
         ticked = set(data.get(CONSENTS) or [])
         with transaction.atomic():
-            declared = {key: value for key, value in (("birth_date", born), ("country", country)) if value}
+            declared = self.declared_profile_values()
             if declared:
                 profile_write(
                     subject_id=subject_id,

@@ -493,3 +493,22 @@ def test_headless_sign_up_errors_name_their_field(client, schema):
     assert response.status_code == 400
     assert {error.get("param") for error in response.json()["errors"]} == {"birth_date", "country"}
     nothing_created()
+
+
+def test_headless_browser_sign_up_needs_the_csrf_token(schema):
+    """The `browser` client rides on the session cookie, so it is CSRF-protected like the page."""
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post("/_allauth/browser/v1/auth/signup", headless_payload(), content_type="application/json")
+    assert response.status_code == 403
+    nothing_created()
+
+    browser.get("/_allauth/browser/v1/config")  # sets the CSRF cookie, as a single-page app's first call does
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(
+        "/_allauth/browser/v1/auth/signup",
+        headless_payload(),
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == 401, response.content  # created; the address awaits verification
+    assert ConsentEvent.objects.filter(event_type=EventType.GRANT).count() == 2
