@@ -78,10 +78,11 @@ class StaffMfaMiddleware:
             return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
         state = staff_mfa_state(request.user, getattr(request, "session", None))
         if state is StaffMfa.NEEDS_SETUP:
+            # The portal's security page says why, and links to allauth's setup pages.
             messages.warning(request, _("Staff accounts need two-factor authentication: set it up to continue."))
-            return HttpResponseRedirect(reverse("mfa_index"))
+            return HttpResponseRedirect(reverse("portal:security"))
         if state is StaffMfa.NEEDS_VERIFICATION:
-            messages.info(request, _("Confirm it is you with your second factor to open the admin."))
+            # allauth's page asks for the code and explains itself; then back to where they were.
             return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{urlencode({'next': request.path})}")
         return None
 

@@ -246,8 +246,10 @@ def test_staff_without_mfa_are_sent_to_set_it_up(staff_mfa, db):
     staff_mfa.auto = False
     member = User.objects.create_user("new-staff@example.com", "correct horse battery", is_staff=True)
     client = signed_in(member)
-    response = client.get("/admin/")
-    assert response.status_code == 302 and response["Location"] == "/accounts/2fa/"
+    response = client.get("/admin/", follow=True)
+    assert response.redirect_chain == [("/security/", 302)]
+    assert "Staff accounts need two-factor authentication" in response.content.decode()
+    assert "/accounts/2fa/totp/activate/" in response.content.decode()
     assert client.get("/admin/consent/consentevent/").status_code == 302
     api = client.get(STAFF_API)
     assert api.status_code == 403

@@ -114,3 +114,47 @@ def test_the_profile_is_corrected_and_errors_are_shown_at_the_field(page, live_s
 
     page.click("nav >> text=Who accessed your data")
     assert "shop-eu-1" in page.inner_text("main")
+
+
+def current_code(secret: str) -> str:
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+
+    return format_hotp_value(hotp_value(secret, next(iter(yield_hotp_counters_from_time()))))
+
+
+def test_a_staff_member_sets_up_totp_before_reaching_the_admin(page, live_server, committed_db, staff_mfa):
+    """Mandatory MFA, the whole way in a browser: the admin sends a staff member without MFA to
+    set it up, then asks for the code in this session, then opens."""
+    staff_mfa.auto = False  # no ready-made authenticator: this test sets one up
+    member = User.objects.create_user("ops@demo.example", PASSWORD, is_staff=True, is_superuser=True)
+    EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
+    problems = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_url("**/accounts/login/?next=%2Fadmin%2F")
+    page.fill("input[name=login]", member.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/security/")
+    assert "Staff accounts need two-factor authentication" in page.inner_text("main")
+
+    page.click("text=Set up an authenticator app")
+    page.wait_for_url("**/accounts/reauthenticate/?next=%2Faccounts%2F2fa%2Ftotp%2Factivate%2F")
+    page.fill("input[name=password]", PASSWORD)  # allauth asks for the password again first
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url("**/accounts/2fa/totp/activate/")
+    page.screenshot(path=str(artifacts_dir() / "mfa-totp-activate-desktop.png"), full_page=True)
+    secret = page.locator("img[alt]").first.get_attribute("alt") or ""
+    assert len(secret) >= 16, "the secret is shown for apps that cannot scan"
+    page.fill("input[name=code]", current_code(secret))
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_load_state("load")
+    assert "/totp/activate/" not in page.url, page.inner_text("main")
+
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_url("**/accounts/2fa/reauthenticate/?next=%2Fadmin%2F")
+    page.fill("input[name=code]", current_code(secret))
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(f"{live_server.url}/admin/")
+    assert "Site administration" in page.content()
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
