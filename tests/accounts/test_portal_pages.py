@@ -319,3 +319,43 @@ def test_people_who_are_not_staff_need_no_mfa_for_the_api(alice):
     api = APIClient()
     api.force_login(alice)
     assert api.get("/api/v1/me/").status_code == 200
+
+
+def app_login(email):
+    """allauth headless's app login: a session token, and the flows still pending."""
+    response = Client().post(
+        "/_allauth/app/v1/auth/login",
+        {"email": email, "password": "correct horse battery"},
+        content_type="application/json",
+    )
+    return response, response.json()["meta"]["session_token"]
+
+
+def test_app_session_tokens_reach_the_staff_api_only_after_the_second_factor(staff_mfa, db):
+    from accounts.models import User
+
+    staff_mfa.auto = False
+    with_totp = User.objects.create_user("ops@example.com", "correct horse battery", is_staff=True)
+    without = User.objects.create_user("ops2@example.com", "correct horse battery", is_staff=True)
+    for member in (with_totp, without):
+        EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
+    totp = add_totp(with_totp)
+    app = Client()
+
+    response, token = app_login(without.email)
+    assert response.status_code == 200, "signed in: staff without MFA may use their own portal"
+    refused = app.get(STAFF_API, headers={"X-Session-Token": token})
+    assert refused.status_code == 403 and refused.json()["errors"][0]["code"] == "mfa_required"
+
+    response, token = app_login(with_totp.email)
+    assert response.status_code == 401, "the code is still to come"
+    assert app.get(STAFF_API, headers={"X-Session-Token": token}).status_code == 401
+    confirmed = app.post(
+        "/_allauth/app/v1/auth/2fa/authenticate",
+        {"code": current_code(totp)},
+        content_type="application/json",
+        headers={"X-Session-Token": token},
+    )
+    assert confirmed.status_code == 200, confirmed.content
+    token = confirmed.json()["meta"].get("session_token", token)
+    assert app.get(STAFF_API, headers={"X-Session-Token": token}).status_code == 200
