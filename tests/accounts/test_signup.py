@@ -512,3 +512,29 @@ def test_headless_browser_sign_up_needs_the_csrf_token(schema):
     )
     assert response.status_code == 401, response.content  # created; the address awaits verification
     assert ConsentEvent.objects.filter(event_type=EventType.GRANT).count() == 2
+
+
+@pytest.mark.parametrize(
+    "path", ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/accounts/login/code/"]
+)
+def test_allauth_pages_use_the_portal_layout(client, schema, path):
+    page = client.get(path).content.decode()
+    assert 'class="skip-link"' in page  # templates/base.html
+    assert '<main id="main"' in page
+    assert page.count("<h1>") == 1
+
+
+@pytest.mark.parametrize("path", ["/accounts/email/", "/accounts/password/change/"])
+def test_account_pages_use_the_portal_layout(client, verified, path):
+    client.force_login(verified)
+    page = client.get(path).content.decode()
+    assert '<main id="main"' in page
+    assert 'class="button' in page  # allauth's buttons, styled by templates/allauth/elements/
+
+
+def test_an_invalid_new_email_address_is_tied_to_its_field(client, verified):
+    client.force_login(verified)
+    page = client.post("/accounts/email/", {"action_add": "", "email": "not an address"}).content.decode()
+    assert 'aria-describedby="id_email_error"' in page
+    assert 'aria-invalid="true"' in page
+    assert '<ul class="errorlist" id="id_email_error"><li>Enter a valid email address.</li></ul>' in page
