@@ -11,7 +11,12 @@ ask the same questions and record the answers the same way:
 - one unticked checkbox per consent-based purpose with a policy in force (`consents`, a list of
   purpose slugs), each with the policy version shown carried in a hidden field
   `policy_<slug>` (optional for API clients: missing means the version in force);
-- purposes on a contract or legal obligation are only explained (`service_purposes`).
+- purposes on a contract or legal obligation (or a legitimate interest) are only explained
+  (`service_purposes`).
+
+A headless sign-up posts, for example: `{"email": "a@example.com", "password": "...",
+"birth_date": "1990-06-01", "country": "NL", "consents": ["analytics"], "policy_analytics": "1"}`;
+errors come back in allauth's envelope with `param` naming the field (`consents` for the choices).
 
 Interface kept stable for other sign-up forms (`ConsentChoicesMixin`):
 - `__init__` adds the fields `birth_date`, `country`, `consents` and `policy_<slug>`, and the

@@ -15,8 +15,11 @@ Two things django-allauth would otherwise do are changed here:
   id as source name.
 """
 
+import base64
 import datetime
+import json
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +27,8 @@ from typing import Any
 
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin, SocialToken
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
@@ -34,11 +39,13 @@ from django_countries import countries
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken
 from profiles.errors import ProfileError
-from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_write
+from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_write, social_pending_unseal
 from profiles.models import FieldDefinition, Source
 from profiles.types import value_clean
+from vault import keys
 from vault.audit import audit_record
 from vault.fields import seal
+from vault.keys import VaultError
 from vault.models import AuditActorType
 
 logger = logging.getLogger(__name__)
@@ -281,19 +288,56 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
 
-class SocialCallbackErrorMiddleware:
-    """A provider's answer that allauth cannot parse (userinfo without a subject, of the wrong
-    shape) raises deep inside its callback view; the person gets the friendly sign-in error page
-    instead of a server error. Nothing was stored by then: accounts are created only after the
-    sign-up form."""
+# --- A sign-up awaiting its form: sealed in the session -------------------------------------------
+# allauth keeps the whole social login (tokens, the provider's answer, the e-mail address) in the
+# session while the person reads the sign-up screen, and the session table only signs its data.
+# Between requests it is kept sealed under a fresh key that only the KEK can unwrap; it is
+# unsealed (through the gate) for the requests that need it, and gone once the sign-up ends.
+PENDING_SESSION_KEY = "socialaccount_sociallogin"  # allauth's
+SEALED_SESSION_KEY = "vault_sealed_sociallogin"
+PENDING_CONTEXT = "vault-pending-social-login/1"
+
+
+def social_pending_seal(data: dict[str, Any]) -> dict[str, str]:
+    """`data` encrypted (AES-256-GCM) under a new random key, which is kept wrapped by the KEK."""
+    associated = keys.associated_data(PENDING_CONTEXT)
+    key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(keys.NONCE_BYTES)
+    body = AESGCM(key).encrypt(nonce, json.dumps(data, separators=(",", ":")).encode(), associated)
+    kek_id, wrapped = keys.get_provider().wrap(key, associated_data=associated)
+    return {"kek": kek_id, "key": _b64(wrapped), "body": _b64(nonce + body)}
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+class SocialLoginMiddleware:
+    """Keeps a pending social sign-up sealed at rest, and turns a provider answer allauth cannot
+    parse into the friendly sign-in error page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key and SEALED_SESSION_KEY in session:
+            sealed = session.pop(SEALED_SESSION_KEY)
+            try:
+                session[PENDING_SESSION_KEY] = social_pending_unseal(sealed=sealed)
+            except (VaultError, InvalidTag, KeyError, TypeError, ValueError):
+                # A retired KEK or a damaged value: the person starts the sign-in again.
+                logger.warning("A pending social sign-up could not be unsealed; dropped")
+        response = self.get_response(request)
+        session = getattr(request, "session", None)  # a view may have given the request a new one
+        if session is not None and session.accessed and PENDING_SESSION_KEY in session:
+            session[SEALED_SESSION_KEY] = social_pending_seal(session.pop(PENDING_SESSION_KEY))
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A provider's answer of the wrong shape (userinfo without a subject, a list) raises deep
+        in allauth's callback view. Nothing was stored by then: accounts are created only after
+        the sign-up form."""
         match = request.resolver_match
         if match is None or not (match.url_name or "").endswith("_callback"):
             return None

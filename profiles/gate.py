@@ -782,3 +782,29 @@ def social_account_unseal(*, account_id: int, purpose: str, actor: Actor) -> Soc
         subject_id=subject_id,
     )
     return SocialAccountData(account.provider, extra, tokens)
+
+
+def social_pending_unseal(*, sealed: dict[str, str]) -> dict[str, Any]:
+    """A social sign-up awaiting its form, as `accounts.social.social_pending_seal` sealed it in
+    the session: for finishing that sign-up (account management). No person exists yet, so the
+    audit entry names none."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from accounts.social import PENDING_CONTEXT
+    from vault import keys
+
+    associated = keys.associated_data(PENDING_CONTEXT)
+    key = keys.get_provider().unwrap(base64.b64decode(sealed["key"]), kek_id=sealed["kek"], associated_data=associated)
+    body = base64.b64decode(sealed["body"])
+    plaintext = AESGCM(key).decrypt(body[: keys.NONCE_BYTES], body[keys.NONCE_BYTES :], associated)
+    audit_record(
+        actor_type=AuditActorType.SYSTEM,
+        actor_id="social-login",
+        action="social.pending_unseal",
+        purpose=ACCOUNT_PURPOSE,
+        fields=["social.pending_signup"],
+    )
+    return json.loads(plaintext)

@@ -112,7 +112,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "accounts.social.SocialCallbackErrorMiddleware",
+    "accounts.social.SocialLoginMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "accounts.mfa.StaffMfaMiddleware",
     "vault.crypto.KeyScopeMiddleware",

@@ -242,6 +242,38 @@ def test_unsealing_is_audited_and_limited_to_account_purposes(alice):
 
 
 @pytest.mark.django_db
+def test_a_pending_sign_up_is_sealed_in_the_session(client, idp):
+    from django.contrib.sessions.models import Session
+
+    from accounts.social import PENDING_SESSION_KEY, SEALED_SESSION_KEY
+
+    callback(client, start(client))
+    client.get("/accounts/3rdparty/signup/")  # shown, then sealed again
+    [stored] = [session.get_decoded() for session in Session.objects.all()]
+    assert PENDING_SESSION_KEY not in stored and SEALED_SESSION_KEY in stored
+    for secret in [*SECRETS, USERINFO["email"]]:
+        assert secret not in json.dumps(stored), "the session table holds the pending sign-up in plaintext"
+    response = client.post("/accounts/3rdparty/signup/", {"email": USERINFO["email"], "import_fields": ["birth_date"]})
+    assert response.status_code == 302
+    assert User.objects.filter(email=USERINFO["email"]).exists()
+    for session in Session.objects.all():
+        assert SEALED_SESSION_KEY not in session.get_decoded(), "nothing left once the sign-up is done"
+
+
+@pytest.mark.django_db
+def test_a_damaged_sealed_sign_up_starts_over(client, idp):
+    from accounts.social import SEALED_SESSION_KEY
+
+    callback(client, start(client))
+    session = client.session
+    session[SEALED_SESSION_KEY] = {**session[SEALED_SESSION_KEY], "body": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+    session.save()
+    response = client.get("/accounts/3rdparty/signup/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_failing_import_leaves_no_half_created_account(client, idp, monkeypatch):
     import accounts.social
 
