@@ -288,19 +288,25 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
 
-# --- A sign-up awaiting its form: sealed in the session -------------------------------------------
+# --- Pending sign-in state: sealed in the session ------------------------------------------------
 # allauth keeps the whole social login (tokens, the provider's answer, the e-mail address) in the
-# session while the person reads the sign-up screen, and the session table only signs its data.
-# Between requests it is kept sealed under a fresh key that only the KEK can unwrap; it is
-# unsealed (through the gate) for the requests that need it, and gone once the sign-up ends.
-PENDING_SESSION_KEY = "socialaccount_sociallogin"  # allauth's
-SEALED_SESSION_KEY = "vault_sealed_sociallogin"
+# session while the person reads the sign-up screen, and a serialized request or social login
+# while it asks someone to confirm their password; the session table only signs its data.
+# Between requests these are kept sealed under a fresh key that only the KEK can unwrap, unsealed
+# (through the gate) for the requests that need them, and gone once the flow ends.
+PENDING_SESSION_KEY = "socialaccount_sociallogin"  # allauth's, for a social sign-up
+SEALED_SESSION_KEYS = {
+    PENDING_SESSION_KEY: "vault_sealed_sociallogin",
+    "account_reauthentication_state": "vault_sealed_reauthentication",  # allauth's, for reauthentication
+}
+SEALED_SESSION_KEY = SEALED_SESSION_KEYS[PENDING_SESSION_KEY]
 PENDING_CONTEXT = "vault-pending-social-login/1"
 
 
-def social_pending_seal(data: dict[str, Any]) -> dict[str, str]:
-    """`data` encrypted (AES-256-GCM) under a new random key, which is kept wrapped by the KEK."""
-    associated = keys.associated_data(PENDING_CONTEXT)
+def social_pending_seal(data: Any, *, name: str) -> dict[str, str]:
+    """`data` encrypted (AES-256-GCM) under a new random key, which is kept wrapped by the KEK;
+    bound to the session key `name` it is stored under."""
+    associated = keys.associated_data(PENDING_CONTEXT, name)
     key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(keys.NONCE_BYTES)
     body = AESGCM(key).encrypt(nonce, json.dumps(data, separators=(",", ":")).encode(), associated)
@@ -313,26 +319,42 @@ def _b64(raw: bytes) -> str:
 
 
 class SocialLoginMiddleware:
-    """Keeps a pending social sign-up sealed at rest, and turns a provider answer allauth cannot
-    parse into the friendly sign-in error page."""
+    """Keeps pending sign-in state sealed at rest, holds provider logins to the configured
+    scopes, and turns a provider answer allauth cannot parse into the friendly error page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
-        if session is not None and session.session_key and SEALED_SESSION_KEY in session:
-            sealed = session.pop(SEALED_SESSION_KEY)
-            try:
-                session[PENDING_SESSION_KEY] = social_pending_unseal(sealed=sealed)
-            except (VaultError, InvalidTag, KeyError, TypeError, ValueError):
-                # A retired KEK or a damaged value: the person starts the sign-in again.
-                logger.warning("A pending social sign-up could not be unsealed; dropped")
+        if session is not None and session.session_key:
+            for name, sealed_name in SEALED_SESSION_KEYS.items():
+                if sealed_name not in session:
+                    continue
+                sealed = session.pop(sealed_name)
+                try:
+                    session[name] = social_pending_unseal(sealed=sealed, name=name)
+                except (VaultError, InvalidTag, KeyError, TypeError, ValueError):
+                    # A retired KEK or a damaged value: the person starts that step again.
+                    logger.warning("Pending state %s could not be unsealed; dropped", name)
         response = self.get_response(request)
         session = getattr(request, "session", None)  # a view may have given the request a new one
-        if session is not None and session.accessed and PENDING_SESSION_KEY in session:
-            session[SEALED_SESSION_KEY] = social_pending_seal(session.pop(PENDING_SESSION_KEY))
+        if session is not None and session.accessed:
+            for name, sealed_name in SEALED_SESSION_KEYS.items():
+                if name in session:
+                    session[sealed_name] = social_pending_seal(session.pop(name), name=name)
         return response
+
+    def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
+        """allauth lets a `scope` parameter add scopes to a provider login; the configured,
+        minimal scopes are all a login may ask for."""
+        match = request.resolver_match
+        if match is not None and (match.url_name or "").endswith("_login"):
+            for params in ("GET", "POST"):
+                if "scope" in getattr(request, params):
+                    copy = getattr(request, params).copy()
+                    copy.pop("scope")
+                    setattr(request, params, copy)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A provider's answer of the wrong shape (userinfo without a subject, a list) raises deep

@@ -61,6 +61,12 @@ class SocialSignupForm(ConsentChoicesMixin, SignupForm):
                 self.cleaned_data[key] = offer.value
         return super().clean()
 
+    def declared_profile_values(self) -> dict[str, Any]:
+        """What the person typed, less what they let us copy: the copies are stored with source
+        "social" by the import (the account adapter's `save_consents` would store them as typed)."""
+        chosen = set(self.cleaned_data.get(IMPORT_FIELDS) or [])
+        return {key: value for key, value in super().declared_profile_values().items() if key not in chosen}
+
     def save(self, request: HttpRequest) -> Any:
         # The account, its consents and the imported values are created together or not at all.
         with transaction.atomic():

@@ -784,10 +784,10 @@ def social_account_unseal(*, account_id: int, purpose: str, actor: Actor) -> Soc
     return SocialAccountData(account.provider, extra, tokens)
 
 
-def social_pending_unseal(*, sealed: dict[str, str]) -> dict[str, Any]:
-    """A social sign-up awaiting its form, as `accounts.social.social_pending_seal` sealed it in
-    the session: for finishing that sign-up (account management). No person exists yet, so the
-    audit entry names none."""
+def social_pending_unseal(*, sealed: dict[str, str], name: str) -> Any:
+    """Pending sign-in state (a social sign-up awaiting its form), as
+    `accounts.social.social_pending_seal` sealed it under session key `name`: for finishing that
+    step (account management). No person may exist yet, so the audit entry names none."""
     import base64
     import json
 
@@ -796,7 +796,7 @@ def social_pending_unseal(*, sealed: dict[str, str]) -> dict[str, Any]:
     from accounts.social import PENDING_CONTEXT
     from vault import keys
 
-    associated = keys.associated_data(PENDING_CONTEXT)
+    associated = keys.associated_data(PENDING_CONTEXT, name)
     key = keys.get_provider().unwrap(base64.b64decode(sealed["key"]), kek_id=sealed["kek"], associated_data=associated)
     body = base64.b64decode(sealed["body"])
     plaintext = AESGCM(key).decrypt(body[: keys.NONCE_BYTES], body[keys.NONCE_BYTES :], associated)

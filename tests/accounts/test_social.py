@@ -16,7 +16,14 @@ from django.db import connection
 from accounts.models import SealedSocialAccountData, SealedSocialToken, User
 from accounts.social import SocialAccountAdapter
 from accounts.social_providers import social_providers_from_env
-from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_read, social_account_unseal
+from profiles.gate import (
+    ACCOUNT_PURPOSE,
+    RIGHTS_PURPOSE,
+    Actor,
+    profile_history_read,
+    profile_read,
+    social_account_unseal,
+)
 from vault.models import DataKey
 
 IDP = "https://idp.test"
@@ -274,6 +281,27 @@ def test_a_damaged_sealed_sign_up_starts_over(client, idp):
 
 
 @pytest.mark.django_db
+def test_allauths_reauthentication_state_is_sealed_too(client, alice):
+    from django.contrib.sessions.models import Session
+
+    client.force_login(alice)
+    session = client.session
+    session["account_reauthentication_state"] = {"state": {"account": {"extra_data": {"name": "Alice Liddell"}}}}
+    session.save()
+    client.get("/")
+    [stored] = [row.get_decoded() for row in Session.objects.all()]
+    assert "Alice Liddell" not in json.dumps(stored)
+    assert "vault_sealed_reauthentication" in stored
+
+
+@pytest.mark.django_db
+def test_a_login_cannot_ask_for_more_than_the_configured_scopes(client, idp):
+    response = client.post("/accounts/oidc/testidp/login/", {"scope": "offline_access,address"})
+    scope = parse_qs(urlparse(response["Location"]).query)["scope"][0]
+    assert set(scope.split()) == {"openid", "profile", "email"}
+
+
+@pytest.mark.django_db
 def test_a_failing_import_leaves_no_half_created_account(client, idp, monkeypatch):
     import accounts.social
 
@@ -309,6 +337,8 @@ def test_a_copied_birthday_answers_the_date_of_birth_question(client, idp):
     user = User.objects.get()
     held = profile_read(subject_id=user.pk, fields=["birth_date"], purpose=RIGHTS_PURPOSE, actor=Actor.person(user.pk))
     assert held["birth_date"].source == "social"
+    history = profile_history_read(subject_id=user.pk, actor=Actor.person(user.pk))
+    assert not history, "the copy is written once, with its source, not first as typed in"
 
 
 @pytest.mark.django_db
