@@ -385,9 +385,13 @@ def test_a_document_replaces_the_one_of_the_same_kind_and_source(alice):
     assert ProfileDocument.objects.count() == 1
 
 
-def test_changing_a_fields_index_recomputes_the_stored_indexes(alice, django_capture_on_commit_callbacks):
+def test_changing_a_fields_index_recomputes_the_stored_indexes(alice, django_capture_on_commit_callbacks, monkeypatch):
+    from profiles import tasks
+    from profiles.gate import profile_field_reindex
     from profiles.services import field_definition_update
 
+    queued = []
+    monkeypatch.setattr(tasks.field_reindex, "delay", queued.append)  # the broker is not under test here
     profile_write(
         subject_id=alice.pk,
         values={"email": "ada@example.com"},
@@ -400,6 +404,9 @@ def test_changing_a_fields_index_recomputes_the_stored_indexes(alice, django_cap
 
     with django_capture_on_commit_callbacks(execute=True):
         field_definition_update(key="email", index_bits=16, actor=Actor.staff(uuid.uuid4()))
+        field_definition_update(key="email", label="E-mail", actor=Actor.staff(uuid.uuid4()))  # no reindex
+    assert queued == ["email"]
+    assert profile_field_reindex(key="email") == 1
 
     after = ProfileValue.objects.get(definition__key="email").blind_index
     assert len(after) == 4 and after != before
@@ -408,6 +415,7 @@ def test_changing_a_fields_index_recomputes_the_stored_indexes(alice, django_cap
     ]
     with django_capture_on_commit_callbacks(execute=True):
         field_definition_update(key="email", searchable=False, actor=Actor.staff(uuid.uuid4()))
+    profile_field_reindex(key="email")
     assert ProfileValue.objects.get(definition__key="email").blind_index == ""
     with pytest.raises(FieldNotSearchable):
         profile_find(field="email", value="ada@example.com", purpose="advertising-partners", actor=SHOP)
