@@ -352,3 +352,111 @@ def _write_rewrapped(connection: BaseDatabaseWrapper, updates: list[tuple[uuid.U
             ],
         )
         return int(cursor.rowcount)
+
+
+# --- Bulk key creation --------------------------------------------------------------------------
+
+
+def data_keys_create_many(subject_ids: Iterable[uuid.UUID], data_class: str, *, batch_size: int = 5000) -> int:
+    """Make a first data key of `data_class` for each of many new subjects (an import, the demo
+    seed), in a fixed number of queries per `batch_size` subjects, and cache the keys in the
+    current `key_scope()` so the `seal()` calls that follow run no query. Returns how many
+    keys were made.
+
+    Subjects that already hold a key of the class keep it (and are not cached: a later seal looks
+    theirs up as usual); erased subjects get none (sealing for them then raises
+    `SubjectErased`). Wrapping and associated data are `_create_key`'s: version 1, bound to
+    subject, class and version.
+
+    Erasure is held off with a SHARE lock on the erased-subjects table (PostgreSQL) rather than
+    `_lock_subject`'s per-subject advisory locks, which would fill the server's lock table for a
+    batch of thousands: an erasure that began first is waited for and then seen; one that
+    begins later waits until these keys are committed, then destroys them like any other.
+
+    Called inside a transaction on the keystore database, the keys are cached before they are
+    committed: let the key scope end with that transaction (`with transaction.atomic(),
+    key_scope(): ...`). A scope that outlived a rollback would encrypt under keys never stored.
+    """
+    cache = _cache.get()
+    if cache is None:
+        raise RuntimeError("data_keys_create_many() works inside a key_scope() only.")
+    subjects = list(dict.fromkeys(as_subject_id(s) for s in subject_ids))
+    alias = keystore_alias()
+    connection = connections[alias]
+    provider = get_provider()
+    made = 0
+    for chunk in _chunks(subjects, batch_size):
+        with transaction.atomic(using=alias):
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    table = connection.ops.quote_name(ErasedSubject._meta.db_table)
+                    cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+            taken = set(
+                DataKey.objects.using(alias)
+                .filter(subject_id__in=chunk, data_class=data_class)
+                .values_list("subject_id", flat=True)
+            )
+            taken.update(
+                ErasedSubject.objects.using(alias).filter(subject_id__in=chunk).values_list("subject_id", flat=True)
+            )
+            fresh: list[tuple[uuid.UUID, bytes, str, bytes]] = []
+            for subject_id in chunk:
+                if subject_id in taken:
+                    continue
+                raw = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+                kek_id, wrapped = provider.wrap(raw, associated_data=_dek_associated_data(subject_id, data_class, 1))
+                fresh.append((subject_id, raw, kek_id, wrapped))
+            if not fresh:
+                continue
+            stored = _insert_keys(connection, data_class, fresh)
+        for subject_id, raw, _, _ in fresh:
+            if subject_id.int in stored:
+                cache.keys[(subject_id.int, data_class, 1)] = AESGCM(raw)
+                cache.active[(subject_id.int, data_class)] = 1
+        made += len(stored)
+    return made
+
+
+def _chunks(items: list[uuid.UUID], size: int) -> Iterator[list[uuid.UUID]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert_keys(
+    connection: BaseDatabaseWrapper, data_class: str, fresh: list[tuple[uuid.UUID, bytes, str, bytes]]
+) -> set[int]:
+    """Insert version-1 keys; returns the subjects (as `int`) whose key was stored. On PostgreSQL
+    one statement over arrays sent as text literals of hex, which skips a key another process
+    made meanwhile (theirs is kept, ours dropped) instead of failing the batch."""
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(DataKey._meta.db_table)
+
+        def array(values: Iterable[str]) -> str:
+            # One text parameter per column: psycopg adapting thousands of values one by one
+            # costs more than the insert. Elements are quoted (a KMS key id may hold anything).
+            return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (id, subject_id, data_class, version, kek_id, wrapped, created_at, updated_at) "  # noqa: S608
+                "SELECT gen_random_uuid(), v.subject_id, %s, 1, v.kek_id, decode(v.wrapped, 'hex'), %s, %s "
+                "FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS v(subject_id, kek_id, wrapped) "
+                "ON CONFLICT DO NOTHING RETURNING subject_id",
+                [
+                    data_class,
+                    now,
+                    now,
+                    array(s.hex for s, _, _, _ in fresh),
+                    array(kek_id for _, _, kek_id, _ in fresh),
+                    array(wrapped.hex() for _, _, _, wrapped in fresh),
+                ],
+            )
+            return {as_subject_id(row[0]).int for row in cursor.fetchall()}
+    # SQLite serializes writers: a key made by another process since the lookup fails this
+    # transaction (a busy database) rather than being overwritten.
+    DataKey.objects.using(connection.alias).bulk_create(
+        DataKey(subject_id=s, data_class=data_class, version=1, kek_id=kek_id, wrapped=wrapped)
+        for s, _, kek_id, wrapped in fresh
+    )
+    return {s.int for s, _, _, _ in fresh}

@@ -1,8 +1,16 @@
+import datetime
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from accounts.models import User
+from consent.models import Method
+from consent.selectors import consent_is_granted
+from consent.services import consent_grant
+from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_read
+from profiles.models import ProfileValue, ProfileValueHistory
+from vault.audit import audit_verify
 
 
 @pytest.mark.django_db
@@ -31,3 +39,39 @@ def test_seed_demo_refuses_production(settings):
     settings.PRODUCTION = True
     with pytest.raises(CommandError, match="never runs in production"):
         call_command("seed_demo")
+
+
+@pytest.mark.usefixtures("profile_schema")
+def test_the_demo_logins_get_a_small_adult_profile_once(capsys):
+    call_command("seed_demo")
+    call_command("seed_demo")
+    ada = User.objects.get(email="ada@demo.example")
+    held = profile_read(
+        subject_id=ada.pk, fields=["given_name", "birth_date"], purpose=ACCOUNT_PURPOSE, actor=Actor.system("test")
+    )
+    assert held["given_name"].value == "Ada"
+    today = datetime.date.today()
+    assert held["birth_date"].value <= today.replace(year=today.year - 18)
+    assert ProfileValue.objects.filter(subject_id=ada.pk).count() == 5  # the second run wrote nothing
+    assert not ProfileValueHistory.objects.exists()
+    # Granting in the portal sends no age: the consent age gate reads it from the profile.
+    consent_grant(subject_id=ada.pk, purpose="personalization", method=Method.WEB_FORM)
+    assert consent_is_granted(subject_id=ada.pk, purpose="personalization")
+
+
+@pytest.mark.usefixtures("profile_schema")
+def test_seed_demo_people_adds_profile_only_people_with_progress(capsys):
+    call_command("seed_demo", "--people", "12", "--seed", "1", "--batch-size", "5")
+    out = capsys.readouterr().out
+    assert "5 / 12 people" in out and "12 / 12 people" in out and "12 demo people" in out
+    assert User.objects.count() == 4  # the demo people are not logins
+    people = ProfileValue.objects.exclude(subject_id__in=User.objects.values("pk")).values("subject_id")
+    assert people.distinct().count() == 12
+    call_command("consent_rebuild", "--check")
+    assert audit_verify().ok
+
+
+@pytest.mark.parametrize("arguments", [["--people", "-1"], ["--people", "3", "--batch-size", "0"]])
+def test_seed_demo_refuses_bad_numbers(arguments):
+    with pytest.raises(CommandError, match="must"):
+        call_command("seed_demo", *arguments)
