@@ -706,15 +706,18 @@ def profile_record_write(
 
 def profile_age(*, subject_id: uuid.UUID) -> tuple[int | None, str]:
     """The person's age in years and country code, for the consent age gate; (None, "") when
-    their profile holds no birth date (or the field no longer serves account management)."""
+    their profile holds no birth date.
+
+    Read for the legal-obligation purpose: the age gate is the law's (GDPR Art. 8), and it runs
+    when the person makes a choice, so a restriction of processing must not stop it."""
     try:
         held = profile_read(
             subject_id=subject_id,
             fields=["birth_date", "country"],
-            purpose=ACCOUNT_PURPOSE,
+            purpose=RIGHTS_PURPOSE,
             actor=Actor.system("age-gate"),
         )
-    except (UnknownField, FieldNotForPurpose, UnknownPurpose):
+    except (UnknownField, UnknownPurpose):
         return None, ""
     country = held["country"].value if "country" in held else ""
     if "birth_date" not in held:

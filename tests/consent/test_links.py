@@ -229,3 +229,13 @@ def test_the_age_gate_reads_the_birth_date_and_country_from_the_profile(client, 
 
     client.force_login(bob)  # an adult by the fixture's profile
     assert post(client, "/api/v1/consent/analytics/grant/").status_code == 201
+
+
+def test_a_person_who_restricted_processing_can_still_make_choices(client, alice):
+    from profiles.gate import Actor
+    from profiles.services import profile_restrict
+
+    profile_restrict(subject_id=alice.pk, actor=Actor.person(alice.pk))
+    client.force_login(alice)
+    assert post(client, "/api/v1/consent/analytics/grant/").status_code == 201
+    assert post(client, "/api/v1/consent/analytics/withdraw/").status_code == 201
