@@ -232,16 +232,12 @@ def profile_read(*, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, 
     subject_id = crypto.as_subject_id(subject_id)
     target, keys = _read_plan(subject_id, fields, purpose)
     check_access(subject_id=subject_id, purpose=target)
-    rows = list(
-        ProfileValue.objects.filter(subject_id=subject_id, definition_id__in=keys).values_list(
-            "definition_id", "id", "value", "source", "source_name", "legal_basis", "collected_at", "expires_at"
-        )
-    )
+    rows = _person_values(subject_id, list(keys))
     field = _value_field()
     try:
         plaintexts = crypto.decrypt_for_subject(
             subject_id,
-            [(row[2].ciphertext, _id_part(row[1])) for row in rows],
+            [(row[2], _id_part(row[1])) for row in rows],
             data_class=field.data_class,
             context_prefix=field._context_prefix,
             context_suffix=_id_part(subject_id),
@@ -256,6 +252,24 @@ def profile_read(*, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, 
         for row, plaintext in zip(rows, plaintexts, strict=True)
     }
     return {key: released[key] for key in keys.values() if key in released}
+
+
+_PERSON_VALUES_SQL = f"""
+SELECT definition_id, id, value, source, source_name, legal_basis, collected_at, expires_at
+FROM {ProfileValue._meta.db_table} WHERE subject_id = %s AND definition_id = ANY(%s)
+"""  # noqa: S608 (a model's table name)
+_PROVENANCE = ("definition_id", "id", "value", "source", "source_name", "legal_basis", "collected_at", "expires_at")
+
+
+def _person_values(subject_id: uuid.UUID, definition_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
+    """One person's rows of these fields, ciphertext as bytes: in SQL on PostgreSQL, where the
+    ORM's building of this query cost about as much as the rest of the read."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_PERSON_VALUES_SQL, [subject_id, definition_ids])
+            return [(d, pk, bytes(value), *rest) for d, pk, value, *rest in cursor.fetchall()]
+    rows = ProfileValue.objects.filter(subject_id=subject_id, definition_id__in=definition_ids)
+    return [(d, pk, sealed.ciphertext, *rest) for d, pk, sealed, *rest in rows.values_list(*_PROVENANCE)]
 
 
 @dataclass(frozen=True)
