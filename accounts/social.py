@@ -27,6 +27,7 @@ from typing import Any
 
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin, SocialToken
+from allauth.socialaccount.signals import social_account_removed
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import transaction
@@ -41,6 +42,7 @@ from accounts.models import SealedSocialAccountData, SealedSocialToken
 from profiles.errors import ProfileError
 from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_write, social_pending_unseal
 from profiles.models import FieldDefinition, Source
+from profiles.services import profile_source_purge
 from profiles.types import value_clean
 from vault import keys
 from vault.audit import audit_record
@@ -86,6 +88,20 @@ def _seal_token(sender: Any, instance: SocialToken, raw: bool = False, **kwargs:
         return
     social_token_seal(token=instance, access_token=taken[0], refresh_token=taken[1])
     instance.token, instance.token_secret = taken
+
+
+@receiver(social_account_removed, dispatch_uid="accounts.social.purge_on_disconnect")
+def _purge_on_disconnect(sender: Any, request: HttpRequest, socialaccount: SocialAccount, **kwargs: Any) -> None:
+    """Disconnecting a provider takes away what it brought (DESIGN.md invariant 6): the values it
+    filled in and its documents, unless another link to the same provider remains."""
+    if SocialAccount.objects.filter(user_id=socialaccount.user_id, provider=socialaccount.provider).exists():
+        return
+    profile_source_purge(
+        subject_id=socialaccount.user_id,
+        source=Source.SOCIAL,
+        source_name=socialaccount.provider[:64],
+        actor=Actor.person(socialaccount.user_id),
+    )
 
 
 def social_account_data_seal(*, account: SocialAccount, extra_data: dict[str, Any]) -> None:

@@ -494,3 +494,24 @@ def profile_merge_by_staff(*, survivor_id: uuid.UUID, merged_id: uuid.UUID, acto
     if merged_id in accounts and survivor_id not in accounts:
         raise MergeError("Merge the profile without an account into the one with an account.", param="survivor")
     return profile_merge(survivor_id=survivor_id, merged_id=merged_id, actor=actor, reason=STAFF_MERGE)
+
+
+# --- A source's data leaves with the source -----------------------------------------------------
+def profile_source_purge(*, subject_id: uuid.UUID, source: str, source_name: str, actor: Actor) -> int:
+    """Delete what one source (a social provider) put in the person's profile: current and
+    earlier values, and documents (DESIGN.md invariant 6: a disconnected provider's data goes).
+    Returns how many rows were deleted; audited with the field and kind names."""
+    deleted, names = 0, set()
+    purged: tuple[tuple[Any, str], ...] = (
+        (ProfileValue, "definition__key"),
+        (ProfileValueHistory, "definition__key"),
+        (ProfileDocument, "kind__slug"),
+    )
+    with transaction.atomic():
+        for model, name_path in purged:
+            rows = model.objects.filter(subject_id=subject_id, source=source, source_name=source_name)
+            names |= {f"{model._meta.model_name}.{name}" for name in rows.values_list(name_path, flat=True)}
+            deleted += rows.delete()[0]
+        if deleted:
+            audit_record(**actor.audit(), action="profile.source_purge", fields=sorted(names), subject_id=subject_id)
+    return deleted
