@@ -12,6 +12,7 @@ A test fails if any other module calls the decryption primitives (`vault.fields.
 """
 
 import itertools
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ from vault.blind_index import BlindIndex
 from vault.fields import SealedField, _id_part, decode_value, seal
 from vault.models import AuditActorType
 
+logger = logging.getLogger(__name__)
 RIGHTS_PURPOSE = "data-subject-rights"
 ACCOUNT_PURPOSE = "account-management"  # identity resolution (merging profiles) serves it
 # Bases that a restriction of processing does not stop (GDPR Art. 18(2): legal claims, rights).
@@ -342,6 +344,11 @@ def profile_read_many(
                     context_suffix=subject_part,
                 )
             except crypto.SubjectErased:
+                continue
+            except crypto.DecryptionFailed:
+                # One damaged row or missing key must not stop a segment: that person is left
+                # out, and the operators are told (ids only).
+                logger.error("Bulk read: the values of subject %s did not decrypt; left out", subject)
                 continue
             result[subject] = {
                 # Text, by far the most common value, decoded inline (`decode_value`'s first case).
@@ -731,7 +738,7 @@ def profile_age(*, subject_id: uuid.UUID) -> tuple[int | None, str]:
             purpose=RIGHTS_PURPOSE,
             actor=Actor.system("age-gate"),
         )
-    except (UnknownField, UnknownPurpose):
+    except (UnknownField, UnknownPurpose, PersonErased):
         return None, ""
     country = held["country"].value if "country" in held else ""
     if "birth_date" not in held:

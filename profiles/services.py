@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
+from django.db.models import F
+from django.db.models.functions import Least
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
@@ -147,11 +149,22 @@ def field_definition_update(
             setattr(definition, name, value)
         definition.version += 1
         saved = _saved(definition, None if purposes is None else _purposes(purposes), actor, "schema.field_update")
+        if "retention_days" in changes:
+            _retention_shorten(definition)
         if (definition.searchable, definition.index_bits) != index_before:
             from profiles.tasks import field_reindex  # the stored indexes no longer match: recompute
 
             transaction.on_commit(lambda: field_reindex.delay(key))
         return saved
+
+
+def _retention_shorten(definition: FieldDefinition) -> None:
+    """A shorter retention applies to what is stored too: each value (and earlier value) of the
+    field expires by its collection time plus the new period, if that is sooner. A longer one
+    never extends what was promised."""
+    period = timedelta(days=definition.retention_days)
+    for model in (ProfileValue, ProfileValueHistory):
+        model.objects.filter(definition=definition).update(expires_at=Least("expires_at", F("collected_at") + period))
 
 
 def field_definition_deprecate(*, key: str, actor: Actor) -> FieldDefinition:
@@ -334,6 +347,15 @@ def profile_merge_undo(*, merge_id: uuid.UUID, actor: Actor) -> Merge:
             if model is ProfileValueHistory:
                 ids = [*ids, *replaced]
             found = list(model.objects.filter(pk__in=ids, subject_id=merge.survivor_id))
+            gone = set(ids) - {str(row.pk) for row in found}
+            # A row the retention run deleted is simply gone; one that moved on (rectified into
+            # the survivor's history, merged again elsewhere) would be lost by an undo.
+            if gone and any(other.objects.filter(pk__in=gone).exists() for other in models_moved):
+                raise MergeError(
+                    "Some of what this merge moved has changed since (rectified, or merged again): "
+                    "undo the later change first, or move the values by hand.",
+                    param="merge",
+                )
             rows += found
         reseal(rows, to_subject=merge.merged_id, actor=actor, reason="merge_undo")
         for model in models_moved:

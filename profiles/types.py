@@ -7,6 +7,7 @@ becomes E.164, a date a `date`, a decimal a `Decimal`. Errors name the field, ne
 import datetime
 import decimal
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from profiles.models import FieldDefinition, FieldType
 from vault import blind_index
 
 _email = EmailValidator()
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,19}")
 _url = URLValidator(schemes=["http", "https"])
 
 
@@ -63,7 +65,7 @@ def _integer(value: Any) -> int:
         raise InvalidValue("Expected a whole number.")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit() and len(value) <= 20:
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value)
     raise InvalidValue("Expected a whole number.")
 

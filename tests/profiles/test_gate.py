@@ -419,3 +419,30 @@ def test_changing_a_fields_index_recomputes_the_stored_indexes(alice, django_cap
     assert ProfileValue.objects.get(definition__key="email").blind_index == ""
     with pytest.raises(FieldNotSearchable):
         profile_find(field="email", value="ada@example.com", purpose="advertising-partners", actor=SHOP)
+
+
+def test_a_person_whose_values_do_not_decrypt_is_left_out_of_a_bulk_read(alice, bob, caplog):
+    from vault.models import DataKey
+
+    for person in (alice, bob):
+        fill(person, shoe_size="40")
+        grant(person, "personalization")
+    DataKey.objects.filter(subject_id=bob.pk).delete()  # damaged: no key, yet not erased
+
+    found = profile_read_many(
+        subject_ids=[alice.pk, bob.pk], fields=["shoe_size"], purpose="personalization", actor=SHOP
+    )
+
+    assert found == {alice.pk: {"shoe_size": "40"}}
+    assert str(bob.pk) in caplog.text
+
+
+def test_whole_numbers_are_checked_strictly():
+    from profiles.models import FieldDefinition
+    from profiles.types import value_clean
+
+    field = FieldDefinition(key="children", field_type="integer")
+    assert value_clean(field, " -12 ") == -12
+    for bad in ("+-5", "--3", "²", "1e3", "12.0", True, ""):
+        with pytest.raises(InvalidValue):
+            value_clean(field, bad)

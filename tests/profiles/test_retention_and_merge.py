@@ -141,3 +141,29 @@ def test_a_merge_cannot_be_undone_after_the_grace_period(alice, bob, settings):
 def test_a_profile_is_not_merged_into_itself(alice):
     with pytest.raises(MergeError):
         profile_merge(survivor_id=alice.pk, merged_id=alice.pk, actor=STAFF, reason="staff")
+
+
+def test_shortening_a_fields_retention_applies_to_stored_values(alice):
+    from profiles.services import field_definition_update
+
+    fill(alice, city="Leiden")
+    fill(alice, city="Delft")  # Leiden goes to the history
+    field_definition_update(key="city", retention_days=1, actor=STAFF)
+
+    soon = timezone.now() + datetime.timedelta(days=2)
+    assert ProfileValue.objects.get(definition__key="city").expires_at < soon
+    assert ProfileValueHistory.objects.get(definition__key="city").expires_at < soon
+    field_definition_update(key="city", retention_days=3650, actor=STAFF)
+    assert ProfileValue.objects.get(definition__key="city").expires_at < soon, "a longer period extends nothing"
+
+
+def test_an_undo_is_refused_when_a_moved_value_changed_since(alice, bob):
+    fill(bob, shoe_size="38")
+    merge = profile_merge(survivor_id=alice.pk, merged_id=bob.pk, actor=STAFF, reason="staff")
+    fill(alice, shoe_size="40")  # bob's 38 is now alice's earlier value
+
+    with pytest.raises(MergeError):
+        profile_merge_undo(merge_id=merge.pk, actor=STAFF)
+
+    assert own(alice, "shoe_size") == {"shoe_size": "40"}
+    assert [(v.key, v.value) for v in profile_history_read(subject_id=alice.pk, actor=STAFF)] == [("shoe_size", "38")]
