@@ -334,32 +334,44 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+def session_pending_seal(session: dict[str, Any]) -> dict[str, Any]:
+    """The session as stored: pending sign-in state sealed (the session backend calls this)."""
+    if not any(name in session for name in SEALED_SESSION_KEYS):
+        return session
+    stored = dict(session)
+    for name, sealed_name in SEALED_SESSION_KEYS.items():
+        if name in stored:
+            stored[sealed_name] = social_pending_seal(stored.pop(name), name=name)
+    return stored
+
+
+def session_pending_unseal(stored: dict[str, Any]) -> dict[str, Any]:
+    """The session as used: pending sign-in state unsealed (through the gate, audited)."""
+    if not any(sealed_name in stored for sealed_name in SEALED_SESSION_KEYS.values()):
+        return stored
+    session = dict(stored)
+    for name, sealed_name in SEALED_SESSION_KEYS.items():
+        if sealed_name not in session:
+            continue
+        sealed = session.pop(sealed_name)
+        try:
+            session[name] = social_pending_unseal(sealed=sealed, name=name)
+        except (VaultError, InvalidTag, KeyError, TypeError, ValueError):
+            # A retired KEK or a damaged value: the person starts that step again.
+            logger.warning("Pending state %s could not be unsealed; dropped", name)
+    return session
+
+
 class SocialLoginMiddleware:
-    """Keeps pending sign-in state sealed at rest, holds provider logins to the configured
-    scopes, and turns a provider answer allauth cannot parse into the friendly error page."""
+    """Holds provider logins to the configured scopes, and turns a provider answer allauth
+    cannot parse into the friendly error page. (Pending sign-in state is sealed by the session
+    backend, `accounts.sessions`.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        session = getattr(request, "session", None)
-        if session is not None and session.session_key:
-            for name, sealed_name in SEALED_SESSION_KEYS.items():
-                if sealed_name not in session:
-                    continue
-                sealed = session.pop(sealed_name)
-                try:
-                    session[name] = social_pending_unseal(sealed=sealed, name=name)
-                except (VaultError, InvalidTag, KeyError, TypeError, ValueError):
-                    # A retired KEK or a damaged value: the person starts that step again.
-                    logger.warning("Pending state %s could not be unsealed; dropped", name)
-        response = self.get_response(request)
-        session = getattr(request, "session", None)  # a view may have given the request a new one
-        if session is not None and session.accessed:
-            for name, sealed_name in SEALED_SESSION_KEYS.items():
-                if name in session:
-                    session[sealed_name] = social_pending_seal(session.pop(name), name=name)
-        return response
+        return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
         """allauth lets a `scope` parameter add scopes to a provider login; the configured,

@@ -269,12 +269,17 @@ def test_a_pending_sign_up_is_sealed_in_the_session(client, idp):
 
 @pytest.mark.django_db
 def test_a_damaged_sealed_sign_up_starts_over(client, idp):
+    from django.contrib.sessions.backends.db import SessionStore as PlainStore
+    from django.contrib.sessions.models import Session
+
     from accounts.social import SEALED_SESSION_KEY
 
     callback(client, start(client))
-    session = client.session
-    session[SEALED_SESSION_KEY] = {**session[SEALED_SESSION_KEY], "body": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
-    session.save()
+    [row] = Session.objects.all()  # as stored: the pending sign-up sealed
+    stored = row.get_decoded()
+    stored[SEALED_SESSION_KEY] = {**stored[SEALED_SESSION_KEY], "body": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+    row.session_data = PlainStore().encode(stored)
+    row.save()
     response = client.get("/accounts/3rdparty/signup/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert not User.objects.exists()
@@ -544,3 +549,23 @@ def test_facebook_and_github_answers_map_to_profile_fields(settings, profile_sch
     assert offers == {"given_name": "Sam", "family_name": "Okafor", "city": "Lagos"}
     partial = SocialAccount(provider="facebook", uid="3", extra_data={"id": "3", "birthday": "07/21"})
     assert "birth_date" not in {offer.key for offer in social_import_offers(SocialLogin(account=partial))}
+
+
+@pytest.mark.django_db
+def test_sessions_of_headless_app_clients_are_sealed_too():
+    """allauth's app clients load their session by X-Session-Token inside the view, through the
+    session backend: the pending sign-up is sealed there, whatever loads the session."""
+    from allauth.headless.internal.sessionkit import lookup_session, new_session
+    from django.contrib.sessions.models import Session
+
+    from accounts.social import PENDING_SESSION_KEY, SEALED_SESSION_KEY
+
+    session = new_session()
+    session[PENDING_SESSION_KEY] = {"account": {"extra_data": USERINFO}, "token": {"token": ACCESS}}
+    session.save()
+
+    stored = Session.objects.get(session_key=session.session_key).get_decoded()
+    assert PENDING_SESSION_KEY not in stored and SEALED_SESSION_KEY in stored
+    for secret in (ACCESS, USERINFO["email"]):
+        assert secret not in json.dumps(stored)
+    assert lookup_session(session.session_key)[PENDING_SESSION_KEY]["token"]["token"] == ACCESS
