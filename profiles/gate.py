@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
@@ -494,14 +494,18 @@ def profile_field_reindex(*, key: str, batch_size: int = 2000) -> int:
         for row in batch:
             subjects.setdefault(row.subject_id, []).append(row)
         with transaction.atomic(), crypto.key_scope():
-            changed = []
+            changed, read = [], []
             for subject, rows in subjects.items():
                 try:
                     values = _decrypt_rows(subject, rows, field)
                 except PersonErased:
                     continue
+                read.append(subject)
                 for row, value in zip(rows, values, strict=True):
-                    index = value_index(definition, value) if definition.searchable else ""
+                    try:
+                        index = value_index(definition, value) if definition.searchable else ""
+                    except InvalidValue:  # stored before the field's rules changed: no index
+                        index = ""
                     if index != row.blind_index:
                         row.blind_index = index
                         changed.append(row)
@@ -512,7 +516,7 @@ def profile_field_reindex(*, key: str, batch_size: int = 2000) -> int:
                 action="profile.reindex",
                 purpose=ACCOUNT_PURPOSE,
                 fields=[definition.key],
-                subject_ids=list(subjects),
+                subject_ids=read,  # every person decrypted, changed or not
             )
             updated += len(changed)
 
@@ -711,10 +715,17 @@ def profile_record_write(
             )
             seal(record, "payload", body)
         else:
-            ProfileDocument.objects.filter(subject_id=subject_id, kind=record_kind, source_name=source_name).delete()
             record = ProfileDocument(id=uuid.uuid4(), **provenance)
             seal(record, "body", body)
-        record.save(force_insert=True)
+            same = ProfileDocument.objects.filter(subject_id=subject_id, kind=record_kind, source_name=source_name)
+            same.delete()
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+        except IntegrityError:
+            # A concurrent writer put the same document in first: the later one replaces it.
+            same.delete()
+            record.save(force_insert=True)
         audit_record(
             **actor.audit(),
             action=f"profile.{shape}_write",

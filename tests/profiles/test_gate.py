@@ -446,3 +446,39 @@ def test_whole_numbers_are_checked_strictly():
     for bad in ("+-5", "--3", "²", "1e3", "12.0", True, ""):
         with pytest.raises(InvalidValue):
             value_clean(field, bad)
+
+
+def test_a_document_written_twice_at_once_keeps_the_later(alice):
+    """The replace is delete-then-insert; an insert that meets a concurrent writer's row replaces it."""
+    from unittest import mock
+
+    from django.db.models import QuerySet
+
+    grant(alice, "personalization")
+
+    def write(likes):
+        return profile_record_write(
+            subject_id=alice.pk,
+            kind="social_profile",
+            shape=RecordKind.Shape.DOCUMENT,
+            body={"likes": likes},
+            source=Source.SOCIAL,
+            source_name="github",
+            actor=Actor.system("social-import"),
+        )
+
+    write(["running"])
+    # As if a concurrent writer's row arrived between this writer's delete and its insert: the
+    # first delete finds nothing, the insert meets the unique constraint, and the retry replaces.
+    real_delete = QuerySet.delete
+    calls = []
+
+    def first_delete_misses(queryset):
+        calls.append(1)
+        return (0, {}) if len(calls) == 1 else real_delete(queryset)
+
+    with mock.patch.object(QuerySet, "delete", first_delete_misses):
+        write(["yoga"])
+    assert len(calls) == 2
+    documents = profile_records_read(subject_id=alice.pk, purpose="personalization", actor=SHOP, shape="document")
+    assert [d.body for d in documents] == [{"likes": ["yoga"]}]
