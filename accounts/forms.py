@@ -52,7 +52,7 @@ from consent.errors import PolicyNotCurrent
 from consent.gpc import request_evidence
 from consent.models import NO_CHOICE_BASES, LegalBasis, Method, Purpose
 from consent.selectors import PurposeConsent, consent_states
-from consent.services import consent_grant, consent_refuse, consent_request, digital_consent_age
+from consent.services import age_in_years, consent_grant, consent_refuse, consent_request, digital_consent_age
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
 from profiles.models import Source
 
@@ -94,10 +94,6 @@ def _current_request() -> HttpRequest | None:
 
     request = context.request
     return request if isinstance(request, HttpRequest) else None
-
-
-def _age(born: datetime.date, today: datetime.date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 class _ConsentChoices(forms.Form):
@@ -169,7 +165,7 @@ class _ConsentChoices(forms.Form):
         if born is not None and born > today:
             self.add_error("birth_date", gettext("Your date of birth cannot be in the future."))
             born = None
-        elif born is not None and _age(born, today) > OLDEST:
+        elif born is not None and age_in_years(born, today) > OLDEST:
             self.add_error("birth_date", gettext("Please check the year of your date of birth."))
             born = None
         country = cleaned.get("country") or ""
@@ -201,7 +197,7 @@ class _ConsentChoices(forms.Form):
         if ticked and not country and "country" not in self.errors:
             self.add_error("country", gettext("Choose the country you live in to allow what you ticked below."))
         if born is not None and country and ticked:
-            age = _age(born, today)
+            age = age_in_years(born, today)
             rules = Purpose.objects.in_bulk([offer.slug for offer in ticked], field_name="slug")
             too_young = [offer for offer in ticked if age < digital_consent_age(rules[offer.slug], country)]
             if too_young:
@@ -237,7 +233,7 @@ class _ConsentChoices(forms.Form):
         subject_id = user.pk
         born: datetime.date | None = data.get("birth_date")
         country: str = data.get("country") or ""
-        age = None if born is None else _age(born, timezone.localdate())
+        age = None if born is None else age_in_years(born, timezone.localdate())
         evidence = request_evidence(request)
         gpc = bool(getattr(request, "gpc", False))
         ticked = set(data.get(CONSENTS) or [])

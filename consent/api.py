@@ -21,7 +21,7 @@ from consent.gpc import request_evidence
 from consent.models import ConsentEvent, Method
 from consent.receipts import RECEIPT_EVENTS, consent_receipt, consent_receipt_jws
 from consent.selectors import consent_states
-from consent.services import consent_grant, consent_parental_request, consent_request, consent_withdraw
+from consent.services import age_in_years, consent_grant, consent_parental_request, consent_request, consent_withdraw
 from vault.api import Pagination
 
 
@@ -95,8 +95,7 @@ class ConsentListView(APIView):
 def _age(birth_date: datetime.date | None) -> int | None:
     if birth_date is None:
         return None
-    today = datetime.date.today()
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    return age_in_years(birth_date)
 
 
 class _ChoiceView(APIView):

@@ -9,7 +9,7 @@ import smtplib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import batched
 
 from django.conf import settings
@@ -512,6 +512,13 @@ def _check_age(subject_id: uuid.UUID, purpose: Purpose, age: int | None, jurisdi
     return jurisdiction
 
 
+def age_in_years(born: date, today: date | None = None) -> int:
+    """Completed years between a birth date and `today` (default: the local date): the age the
+    age gate compares with the age of digital consent."""
+    today = today or timezone.localdate()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
 def digital_consent_age(purpose: Purpose, jurisdiction: str = "") -> int:
     """The age below which a person cannot consent alone: the country's age of digital consent
     (GDPR Art. 8; COPPA), or the purpose's own minimum if that is higher."""
@@ -864,7 +871,7 @@ def _import_age_gate(
             for subject_id, values in held.items():
                 born = values.get("birth_date")
                 if subject_id not in ages and born is not None:
-                    ages[subject_id] = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+                    ages[subject_id] = age_in_years(born, today)
                 if not regions.get(subject_id):
                     regions[subject_id] = _jurisdiction(values.get("country", ""))
     for subject_id, purpose in pairs:

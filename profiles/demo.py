@@ -30,7 +30,7 @@ from faker import Faker
 
 from consent.models import NO_CHOICE_BASES, LegalBasis, Purpose
 from consent.selectors import consent_granted_subjects
-from consent.services import consent_import_many, digital_consent_age
+from consent.services import age_in_years, consent_import_many, digital_consent_age
 from profiles.errors import ProfileError
 from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_write, value_index
 from profiles.models import (
@@ -169,10 +169,6 @@ def _birth_date(rng: random.Random, today: datetime.date, age: int) -> datetime.
     return latest - datetime.timedelta(days=rng.randrange(365))
 
 
-def _age(born: datetime.date, today: datetime.date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
 class _Generator:
     """Makes people; every random choice comes from one seeded `random.Random`."""
 
@@ -219,7 +215,13 @@ class _Generator:
                 if rng.random() < quits:
                     withdrawals.append(purpose)
         person = DemoPerson(
-            uuid.uuid4(), country, _age(born, self.today), values, pick(rng, country, "street"), grants, withdrawals
+            uuid.uuid4(),
+            country,
+            age_in_years(born, self.today),
+            values,
+            pick(rng, country, "street"),
+            grants,
+            withdrawals,
         )
         granted = set(grants) - set(withdrawals)
         if "personalization" in granted and rng.random() < 0.3:

@@ -27,6 +27,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from consent.errors import UnknownPurpose
 from consent.models import LegalBasis, Purpose
 from consent.selectors import consent_granted_subjects, consent_is_granted
+from consent.services import age_in_years
 from profiles.errors import (
     ConsentRequired,
     FieldDeprecated,
@@ -205,7 +206,12 @@ def check_access(*, subject_id: uuid.UUID, purpose: Purpose) -> None:
 
 def _decrypt_rows(subject_id: uuid.UUID, rows: Sequence[Any], field: SealedField) -> list[Any]:
     """Decrypt `field` of rows that all belong to `subject_id`, one key lookup for all."""
-    items = [(getattr(row, field.attname).ciphertext, _id_part(row.pk)) for row in rows]
+    return _decrypt(subject_id, [(getattr(row, field.attname).ciphertext, row.pk) for row in rows], field)
+
+
+def _decrypt(subject_id: uuid.UUID, items: list[tuple[bytes, Any]], field: SealedField) -> list[Any]:
+    """Decrypt one person's (ciphertext, row id) pairs of `field`; an erased person is a typed error."""
+    items = [(ciphertext, _id_part(pk)) for ciphertext, pk in items]
     try:
         plaintexts = crypto.decrypt_for_subject(
             subject_id,
@@ -235,24 +241,11 @@ def profile_read(*, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, 
     target, keys = _read_plan(subject_id, fields, purpose)
     check_access(subject_id=subject_id, purpose=target)
     rows = _person_values(subject_id, list(keys))
-    field = _value_field()
-    try:
-        plaintexts = crypto.decrypt_for_subject(
-            subject_id,
-            [(row[2], _id_part(row[1])) for row in rows],
-            data_class=field.data_class,
-            context_prefix=field._context_prefix,
-            context_suffix=_id_part(subject_id),
-        )
-    except crypto.SubjectErased:
-        raise PersonErased() from None
+    values = _decrypt(subject_id, [(row[2], row[1]) for row in rows], _value_field())
     audit_record(
         **actor.audit(), action="profile.read", purpose=target.slug, fields=list(keys.values()), subject_id=subject_id
     )
-    released = {
-        keys[row[0]]: FieldValue(decode_value(plaintext), *row[3:])
-        for row, plaintext in zip(rows, plaintexts, strict=True)
-    }
+    released = {keys[row[0]]: FieldValue(value, *row[3:]) for row, value in zip(rows, values, strict=True)}
     return {key: released[key] for key in keys.values() if key in released}
 
 
@@ -619,7 +612,7 @@ def profile_write(
             if old is not None:
                 removed.append(old.pk)
                 if value is not None:  # a rectification keeps the earlier value; a removal does not
-                    history.append(_history_of(old, replaced_at=now))
+                    history.append(ProfileValueHistory.of(old, replaced_at=now))
             if value is None:
                 continue
             row = ProfileValue(
@@ -642,23 +635,6 @@ def profile_write(
             **actor.audit(), action="profile.write", purpose=target.slug, fields=list(cleaned), subject_id=subject_id
         )
     return list(cleaned)
-
-
-def _history_of(row: ProfileValue, *, replaced_at: datetime) -> ProfileValueHistory:
-    """The value as history, same id and ciphertext: the history's field binds the ciphertext
-    to the same context as the value's, so nothing is decrypted to keep it."""
-    return ProfileValueHistory(
-        id=row.pk,
-        subject_id=row.subject_id,
-        definition_id=row.definition_id,
-        value=row.value,
-        source=row.source,
-        source_name=row.source_name,
-        legal_basis=row.legal_basis,
-        collected_at=row.collected_at,
-        expires_at=row.expires_at,
-        replaced_at=replaced_at,
-    )
 
 
 def value_index(definition: FieldDefinition, value: Any) -> str:
@@ -754,8 +730,7 @@ def profile_age(*, subject_id: uuid.UUID) -> tuple[int | None, str]:
     country = held["country"].value if "country" in held else ""
     if "birth_date" not in held:
         return None, country
-    born, today = held["birth_date"].value, timezone.localdate()
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day)), country
+    return age_in_years(held["birth_date"].value), country
 
 
 # --- Sealed social-login data (accounts/social.py seals it) -------------------------------------

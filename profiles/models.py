@@ -7,6 +7,7 @@ ledger, so erasure and merging work on ids and a profile can exist before an acc
 """
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -171,6 +172,19 @@ class ProfileValue(Provenance):
         return f"{self.definition_id} of {self.subject_id}"
 
 
+_MOVED = (
+    "id",
+    "subject_id",
+    "definition_id",
+    "value",
+    "source",
+    "source_name",
+    "legal_basis",
+    "collected_at",
+    "expires_at",
+)
+
+
 class ProfileValueHistory(Provenance):
     """An earlier value, kept (encrypted) when a value is rectified, until its own retention ends."""
 
@@ -188,6 +202,16 @@ class ProfileValueHistory(Provenance):
 
     def __str__(self) -> str:
         return f"{self.definition_id} of {self.subject_id} until {self.replaced_at:%Y-%m-%d}"
+
+    @classmethod
+    def of(cls, value: ProfileValue, *, replaced_at: datetime) -> "ProfileValueHistory":
+        """`value` as an earlier value: same id and ciphertext (the history's field binds the
+        ciphertext to the same context as the value's, so nothing is decrypted to keep it)."""
+        return cls(replaced_at=replaced_at, **{name: getattr(value, name) for name in _MOVED})
+
+    def as_value(self) -> ProfileValue:
+        """This earlier value made current again (a merge undone), same id and ciphertext."""
+        return ProfileValue(**{name: getattr(self, name) for name in _MOVED})
 
 
 class Shape(models.TextChoices):

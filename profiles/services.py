@@ -226,7 +226,7 @@ def profile_merge(*, survivor_id: uuid.UUID, merged_id: uuid.UUID, actor: Actor,
         to_history = [row for row in merged_values if row.definition_id in survivor_values]
         kept = [row for row in merged_values if row.definition_id not in survivor_values]
         now = timezone.now()
-        history = [_as_history(row, now) for row in to_history]
+        history = [ProfileValueHistory.of(row, replaced_at=now) for row in to_history]
         old_history = list(ProfileValueHistory.objects.filter(subject_id=merged_id))
         documents = list(ProfileDocument.objects.filter(subject_id=merged_id))
         taken = set(ProfileDocument.objects.filter(subject_id=survivor_id).values_list("kind_id", "source_name"))
@@ -275,21 +275,6 @@ _SEALED_NAMES: dict[type[Any], str] = {ProfileDocument: "body", ProfileEvent: "p
 
 def _sealed_name(model: type[Any]) -> str:
     return _SEALED_NAMES.get(model, "value")
-
-
-def _as_history(row: ProfileValue, replaced_at: datetime) -> ProfileValueHistory:
-    return ProfileValueHistory(
-        id=row.pk,
-        subject_id=row.subject_id,
-        definition_id=row.definition_id,
-        value=row.value,
-        source=row.source,
-        source_name=row.source_name,
-        legal_basis=row.legal_basis,
-        collected_at=row.collected_at,
-        expires_at=row.expires_at,
-        replaced_at=replaced_at,
-    )
 
 
 def _narrow_consent(survivor_id: uuid.UUID, merged_id: uuid.UUID, actor: Actor) -> list[str]:
@@ -363,19 +348,7 @@ def profile_merge_undo(*, merge_id: uuid.UUID, actor: Actor) -> Merge:
             model.objects.bulk_update(group, ["subject_id", _sealed_name(model)], batch_size=1000)
         for row in rows:
             if isinstance(row, ProfileValueHistory) and str(row.pk) in replaced:
-                back_to_values.append(
-                    ProfileValue(
-                        id=row.pk,
-                        subject_id=row.subject_id,
-                        definition_id=row.definition_id,
-                        value=row.value,
-                        source=row.source,
-                        source_name=row.source_name,
-                        legal_basis=row.legal_basis,
-                        collected_at=row.collected_at,
-                        expires_at=row.expires_at,
-                    )
-                )
+                back_to_values.append(row.as_value())
         ProfileValueHistory.objects.filter(pk__in=[v.pk for v in back_to_values]).delete()
         ProfileValue.objects.bulk_create(back_to_values)
         merge.undone_at = timezone.now()

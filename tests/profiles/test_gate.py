@@ -482,3 +482,18 @@ def test_a_document_written_twice_at_once_keeps_the_later(alice):
     assert len(calls) == 2
     documents = profile_records_read(subject_id=alice.pk, purpose="personalization", actor=SHOP, shape="document")
     assert [d.body for d in documents] == [{"likes": ["yoga"]}]
+
+
+def test_lifting_a_restriction_lets_marketing_read_again(alice):
+    from profiles.services import profile_restriction_lift
+
+    fill(alice, shoe_size="42")
+    grant(alice, "personalization")
+    staff = Actor.staff(uuid.uuid4())
+    profile_restrict(subject_id=alice.pk, actor=staff)
+
+    assert profile_restriction_lift(subject_id=alice.pk, actor=staff) is True
+    assert profile_restriction_lift(subject_id=alice.pk, actor=staff) is False
+    read = profile_read(subject_id=alice.pk, fields=["shoe_size"], purpose="personalization", actor=SHOP)
+    assert read["shoe_size"].value == "42"
+    assert AuditEntry.objects.filter(action="profile.restriction_lift").count() == 1
