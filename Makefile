@@ -40,7 +40,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install var
+bench: install var var/vault-keys.json
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Re-pin every dependency (with hashes) after editing pyproject.toml.

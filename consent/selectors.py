@@ -8,8 +8,9 @@ material version in force no longer counts (the person must renew it).
 """
 
 import json
+import operator
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,7 +65,7 @@ def _counts(basis: str, status: str | None, needs_renewal: bool) -> bool:
 # (subject, purpose) unique index. No row at all: unknown purpose; one row of NULLs: none of the
 # subjects ever chose.
 _CHECK_SQL = """
-SELECT p.legal_basis, s.subject_id, s.status, v.effective_from < r.since
+SELECT p.legal_basis, {subject}, s.status, v.effective_from < r.since
 FROM {purpose} p
 LEFT JOIN (
     SELECT purpose_id, MAX(effective_from) AS since FROM {version}
@@ -76,23 +77,28 @@ WHERE p.slug = %s
 """
 
 
-def _check(purpose: str, subjects: list[uuid.UUID]) -> tuple[str, dict[uuid.UUID, tuple[str, bool]]]:
+def _check(purpose: str, subjects: list[uuid.UUID]) -> tuple[str, dict[bytes | str, tuple[str, bool]]]:
     """The purpose's legal basis and, for each of `subjects` that has a projection row, its
-    (status, needs renewal). Raises `UnknownPurpose`."""
+    (status, needs renewal), keyed by `_answer_key(subject)`. Raises `UnknownPurpose`.
+
+    Rows name their subject as 16 bytes on PostgreSQL (`uuid_send`) and as the stored hex on
+    SQLite: a bulk check of 10,000 subjects spent more time making UUID objects of the answer
+    than the database took to find it."""
     connection = connections[router.db_for_read(ConsentState)]
-    to_db = ConsentState._meta.get_field("subject_id").get_db_prep_value
-    ids = [to_db(subject_id, connection) for subject_id in subjects]
-    if len(ids) == 1:
-        match, param = "= %s", ids[0]
-    elif connection.vendor == "postgresql":
+    postgresql = connection.vendor == "postgresql"
+    subject = "uuid_send(s.subject_id)" if postgresql else "s.subject_id"
+    if len(subjects) == 1:
+        match, param = "= %s", ConsentState._meta.get_field("subject_id").get_db_prep_value(subjects[0], connection)
+    elif postgresql:
         # One array literal: adapting 10,000 UUIDs one by one cost more than the query.
-        match, param = "= ANY(%s::uuid[])", "{" + ",".join(subject.hex for subject in ids) + "}"
+        match, param = "= ANY(%s::uuid[])", "{" + ",".join(s.hex for s in subjects) + "}"
     else:
-        match, param = "IN (SELECT value FROM json_each(%s))", json.dumps(ids)
+        match, param = "IN (SELECT value FROM json_each(%s))", json.dumps([s.hex for s in subjects])
     sql = _CHECK_SQL.format(
         purpose=Purpose._meta.db_table,
         version=PolicyVersion._meta.db_table,
         state=ConsentState._meta.db_table,
+        subject=subject,
         subjects=match,
     )
     now = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -102,11 +108,17 @@ def _check(purpose: str, subjects: list[uuid.UUID]) -> tuple[str, dict[uuid.UUID
     if not rows:
         raise UnknownPurpose()
     decided = {
-        subject_id if isinstance(subject_id, uuid.UUID) else uuid.UUID(subject_id): (status, bool(needs_renewal))
-        for _, subject_id, status, needs_renewal in rows
-        if subject_id is not None
+        bytes(key) if postgresql else key: (status, bool(needs_renewal))
+        for _, key, status, needs_renewal in rows
+        if key is not None
     }
     return rows[0][0], decided
+
+
+def _answer_key() -> Callable[[uuid.UUID], bytes | str]:
+    """How `_check`'s answer names a subject on the database it asked (see there)."""
+    postgresql = connections[router.db_for_read(ConsentState)].vendor == "postgresql"
+    return operator.attrgetter("bytes" if postgresql else "hex")
 
 
 def consent_is_granted(*, subject_id: uuid.UUID, purpose: str) -> bool:
@@ -118,14 +130,18 @@ def consent_is_granted(*, subject_id: uuid.UUID, purpose: str) -> bool:
 def consent_granted_subjects(*, subject_ids: Iterable[uuid.UUID], purpose: str) -> set[uuid.UUID]:
     """The subjects among `subject_ids` for whom `purpose`'s processing may go on now: the bulk
     form of `consent_is_granted`, in one indexed query (pass batches of some thousands)."""
-    wanted = list(dict.fromkeys(subject_ids))
+    wanted = list(dict.fromkeys(s if type(s) is uuid.UUID else uuid.UUID(str(s)) for s in subject_ids))
     basis, decided = _check(purpose, wanted)
+    if basis in NO_CHOICE_BASES:
+        return set(wanted)
     undecided = _counts(basis, None, False)
-    return {
-        subject_id
-        for subject_id in wanted
-        if (_counts(basis, *decided[subject_id]) if subject_id in decided else undecided)
-    }
+    key = _answer_key()
+    granted = set()
+    for subject_id in wanted:
+        found = decided.get(key(subject_id))
+        if _counts(basis, *found) if found else undecided:
+            granted.add(subject_id)
+    return granted
 
 
 def _state(basis: str, status: str | None, needs_renewal: bool) -> ConsentStatus:

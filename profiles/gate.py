@@ -11,15 +11,14 @@ A test fails if any other module calls the decryption primitives (`vault.fields.
 `vault.crypto.decrypt*`).
 """
 
-import itertools
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import itemgetter
 from typing import Any
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
@@ -319,47 +318,36 @@ def profile_read_many(
     if allowed and target.legal_basis not in _UNRESTRICTABLE:
         # Restrictions are rare: all of them in one small query, rather than 10,000 ids sent.
         allowed -= set(Restriction.objects.values_list("subject_id", flat=True))
-    rows = _value_rows(allowed, list(keys)) if allowed else []
-    field = _value_field()
-    prefix, result = field._context_prefix, {}
-    key_of = {_id_part(pk): key for pk, key in keys.items()}
-    with crypto.key_scope():
-        crypto.data_keys_prefetch(allowed, PROFILE)
-        for subject_part, group in itertools.groupby(rows, key=itemgetter(0)):
-            items = list(group)
-            subject = uuid.UUID(bytes=subject_part[2:])
-            try:
-                plaintexts = crypto.decrypt_for_subject(
-                    subject,
-                    [(ciphertext, row_part) for _, _, row_part, ciphertext in items],
-                    data_class=PROFILE,
-                    context_prefix=prefix,
-                    context_suffix=subject_part,
-                )
-            except crypto.SubjectErased:
-                continue
-            except crypto.DecryptionFailed:
-                # One damaged row or missing key must not stop a segment: that person is left
-                # out, and the operators are told (ids only).
-                logger.error("Bulk read: the values of subject %s did not decrypt; left out", subject)
-                continue
-            result[subject] = {
-                # Text, by far the most common value, decoded inline (`decode_value`'s first case).
-                key_of[item[1]]: plaintext[1:].decode() if plaintext[0] == 0x73 else decode_value(plaintext)
-                for item, plaintext in zip(items, plaintexts, strict=True)
-            }
+    names = list(keys.values())
+    found = crypto.decrypt_many(
+        allowed,
+        _value_rows(allowed, list(keys)) if allowed else [],
+        data_class=PROFILE,
+        context_prefix=_value_field()._context_prefix,
+    )
+    for subject in found.failed:
+        # One damaged row or missing key must not stop a segment: that person is left out, and
+        # the operators are told (ids only).
+        logger.error("Bulk read: the values of subject %s did not decrypt; left out", subject)
     # Only the people whose values were decrypted are audited (and returned): an erased person,
     # or one holding none of the fields, was not read.
-    read = [s for s in wanted if s in result]
-    audit_record_many(
-        **actor.audit(), action="profile.read", purpose=target.slug, fields=list(keys.values()), subject_ids=read
-    )
-    return {s: result[s] for s in read}
+    plaintexts = found.plaintexts
+    read = [s for s in wanted if s in plaintexts]
+    audit_record_many(**actor.audit(), action="profile.read", purpose=target.slug, fields=names, subject_ids=read)
+    return {
+        s: {
+            # Text, by far the most common value, decoded inline (`decode_value`'s first case).
+            names[tag]: plaintext[1:].decode() if plaintext[0] == 0x73 else decode_value(plaintext)
+            for tag, plaintext in plaintexts[s].items()
+        }
+        for s in read
+    }
 
 
-# Each id comes back framed as `_id_part` frames it (length prefix + 16 bytes), by the server.
+# Each id comes back framed as `_id_part` frames it (length prefix + 16 bytes) and each field as
+# its position in the array of fields asked (from 0), by the server.
 _BULK_VALUES_SQL = f"""
-SELECT '\\x0010'::bytea || uuid_send(subject_id), '\\x0010'::bytea || uuid_send(definition_id),
+SELECT '\\x0010'::bytea || uuid_send(subject_id), array_position(%s::uuid[], definition_id) - 1,
        '\\x0010'::bytea || uuid_send(id), value
 FROM {ProfileValue._meta.db_table}
 WHERE subject_id = ANY(%s::uuid[]) AND definition_id = ANY(%s::uuid[])
@@ -370,22 +358,24 @@ def _pg_array(ids: Iterable[uuid.UUID]) -> str:
     return "{" + ",".join(i.hex for i in ids) + "}"
 
 
-def _value_rows(subjects: Iterable[uuid.UUID], definition_ids: list[uuid.UUID]) -> list[tuple[bytes, ...]]:
-    """(subject, definition, row id, ciphertext) of many people, grouped by subject, with the
-    ids already in their associated-data form (`_id_part`): the bulk read's one big query. On
-    PostgreSQL the ids go as one array literal each, bound by the server (adapting 10,000 values
-    one by one, or splicing them into the query text, costs more than the query) and come back as
-    16 bytes (`uuid_send`), never as UUID objects."""
+def _value_rows(
+    subjects: Iterable[uuid.UUID], definition_ids: list[uuid.UUID]
+) -> list[tuple[bytes, int, bytes, bytes]]:
+    """(subject, field position, row id, ciphertext) of many people in `crypto.decrypt_many`'s
+    form: the bulk read's one big query. On PostgreSQL the ids go as one array literal each,
+    bound by the server (adapting 10,000 values one by one, or splicing them into the query
+    text, costs more than the query), and come back in binary, framed by the server: never as
+    UUID objects, and without hex decoding."""
     if connection.vendor == "postgresql":
         connection.ensure_connection()
-        with connection.connection.cursor() as cursor:  # psycopg's own: the literal goes as a parameter
-            cursor.execute(_BULK_VALUES_SQL, [_pg_array(subjects), _pg_array(definition_ids)])
-            rows = cursor.fetchall()
-        rows.sort(key=itemgetter(0))  # here, not in SQL: a sort of 100,000 rows spills to disk there
-        return rows
+        fields = _pg_array(definition_ids)
+        with psycopg.Cursor(connection.connection) as cursor:  # not Django's client-side binding
+            cursor.execute(_BULK_VALUES_SQL, [fields, _pg_array(subjects), fields], binary=True)
+            return cursor.fetchall()
+    position = {pk: n for n, pk in enumerate(definition_ids)}
     query = ProfileValue.objects.filter(subject_id__in=list(subjects), definition_id__in=definition_ids)
-    fetched = query.order_by("subject_id").values_list("subject_id", "definition_id", "id", "value")
-    return [(_id_part(s), _id_part(d), _id_part(i), sealed.ciphertext) for s, d, i, sealed in fetched]
+    fetched = query.values_list("subject_id", "definition_id", "id", "value")
+    return [(_id_part(s), position[d], _id_part(i), sealed.ciphertext) for s, d, i, sealed in fetched]
 
 
 def profile_records_read(

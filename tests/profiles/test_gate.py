@@ -437,6 +437,78 @@ def test_a_person_whose_values_do_not_decrypt_is_left_out_of_a_bulk_read(alice, 
     assert str(bob.pk) in caplog.text
 
 
+def test_a_bulk_read_gives_the_values_a_single_read_gives(alice, bob):
+    fill(alice, given_name="Ada", birth_date="1990-12-10", shoe_size="42", interests=["running", "yoga"])
+    fill(bob, given_name="Bob", shoe_size="44")
+    grant(alice, "personalization")
+    grant(bob, "personalization")
+    fields = ["given_name", "birth_date", "shoe_size", "interests"]
+
+    found = profile_read_many(subject_ids=[bob.pk, alice.pk], fields=fields, purpose="personalization", actor=SHOP)
+
+    for person in (alice, bob):
+        one = profile_read(subject_id=person.pk, fields=fields, purpose="personalization", actor=SHOP)
+        assert found[person.pk] == {key: held.value for key, held in one.items()}
+    assert found[alice.pk]["birth_date"] == datetime.date(1990, 12, 10)
+    assert list(found) == [bob.pk, alice.pk]  # in the order asked
+
+
+def test_an_erased_person_is_left_out_of_a_bulk_read_quietly(alice, bob, caplog):
+    for person in (alice, bob):
+        fill(person, shoe_size="40")
+        grant(person, "personalization")
+    subject_keys_shred(subject_id=bob.pk, actor_type="system", actor_id="test")
+
+    found = profile_read_many(
+        subject_ids=[alice.pk, bob.pk], fields=["shoe_size"], purpose="personalization", actor=SHOP
+    )
+
+    assert found == {alice.pk: {"shoe_size": "40"}}
+    assert str(bob.pk) not in caplog.text  # erasure is no error
+    assert AuditEntry.objects.filter(action="profile.read", purpose="personalization").count() == 1
+
+
+def test_a_bulk_read_leaves_out_a_person_with_a_value_moved_between_rows(alice, bob, caplog):
+    for person in (alice, bob):
+        fill(person, shoe_size="40", clothing_size="M")
+        grant(person, "personalization")
+    shoe = ProfileValue.objects.get(subject_id=bob.pk, definition__key="shoe_size")
+    clothing = ProfileValue.objects.get(subject_id=bob.pk, definition__key="clothing_size")
+    ProfileValue.objects.filter(pk=shoe.pk).update(value=clothing.value)  # bound to the other row
+
+    found = profile_read_many(
+        subject_ids=[alice.pk, bob.pk],
+        fields=["shoe_size", "clothing_size"],
+        purpose="personalization",
+        actor=SHOP,
+    )
+
+    assert found == {alice.pk: {"shoe_size": "40", "clothing_size": "M"}}  # none of bob's, not half
+    assert str(bob.pk) in caplog.text
+    assert AuditEntry.objects.filter(action="profile.read", purpose="personalization").count() == 1
+
+
+def test_a_bulk_read_decrypts_values_under_two_data_key_versions(alice):
+    from vault import crypto
+    from vault.keys import get_provider
+    from vault.models import DataKey
+
+    fill(alice, shoe_size="40")  # under the first data key
+    grant(alice, "personalization")
+    raw = crypto.AESGCM.generate_key(bit_length=256)
+    kek_id, wrapped = get_provider().wrap(raw, associated_data=crypto._dek_associated_data(alice.pk, "profile", 2))
+    DataKey.objects.create(subject_id=alice.pk, data_class="profile", version=2, kek_id=kek_id, wrapped=wrapped)
+    fill(alice, clothing_size="M")  # under the newest
+    versions = {bytes(v.value.ciphertext)[1:5] for v in ProfileValue.objects.filter(subject_id=alice.pk)}
+    assert versions == {(1).to_bytes(4), (2).to_bytes(4)}
+
+    found = profile_read_many(
+        subject_ids=[alice.pk], fields=["shoe_size", "clothing_size"], purpose="personalization", actor=SHOP
+    )
+
+    assert found == {alice.pk: {"shoe_size": "40", "clothing_size": "M"}}
+
+
 def test_whole_numbers_are_checked_strictly():
     from profiles.models import FieldDefinition
     from profiles.types import value_clean
