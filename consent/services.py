@@ -854,26 +854,14 @@ def _import_age_gate(
     subjects = list(dict.fromkeys(s for s, _ in pairs))
     unknown = [s for s in subjects if s not in ages or not regions.get(s)]
     if unknown:
-        from profiles.errors import FieldNotForPurpose, UnknownField  # profiles depends on consent
-        from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_read_many
+        from profiles.gate import profile_ages  # profiles depends on consent, not the reverse
 
-        today = timezone.localdate()
         for chunk in batched(unknown, 5000):
-            try:
-                held = profile_read_many(
-                    subject_ids=chunk,
-                    fields=["birth_date", "country"],
-                    purpose=ACCOUNT_PURPOSE,
-                    actor=Actor.system("age-gate"),
-                )
-            except (UnknownField, FieldNotForPurpose, UnknownPurpose):
-                held = {}
-            for subject_id, values in held.items():
-                born = values.get("birth_date")
-                if subject_id not in ages and born is not None:
-                    ages[subject_id] = age_in_years(born, today)
+            for subject_id, (age, country) in profile_ages(subject_ids=chunk).items():
+                if subject_id not in ages and age is not None:
+                    ages[subject_id] = age
                 if not regions.get(subject_id):
-                    regions[subject_id] = _jurisdiction(values.get("country", ""))
+                    regions[subject_id] = _jurisdiction(country)
     for subject_id, purpose in pairs:
         if subject_id not in ages:
             raise AgeUnknown(f"The age of a person is not known (subject {subject_id}).", param="grants")

@@ -229,6 +229,17 @@ def test_import_reads_the_age_and_country_from_the_profile(alice):
     assert ConsentEvent.objects.get(subject_id=alice.pk).jurisdiction == ""  # no country in the profile
 
 
+def test_import_reads_the_age_as_a_single_grant_does_even_when_processing_is_restricted(alice):
+    from profiles.services import profile_restrict
+
+    give_birth_date(alice, "1990-06-01")
+    profile_restrict(subject_id=alice.pk, actor=Actor.person(alice.pk))
+
+    # The age gate is the law's: a restriction of processing does not hide the birth date from it.
+    assert consent_import_many(grants=[(alice.pk, "analytics")]) == 1
+    assert AuditEntry.objects.filter(actor_id="age-gate", purpose="data-subject-rights").exists()
+
+
 def test_import_continues_each_persons_ledger(alice, bob):
     give_birth_date(alice)
     consent_grant(subject_id=alice.pk, purpose="personalization", method=Method.WEB_FORM)
