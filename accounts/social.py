@@ -15,11 +15,9 @@ Two things django-allauth would otherwise do are changed here:
   id as source name.
 """
 
-import base64
 import datetime
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +26,6 @@ from typing import Any
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin, SocialToken
 from allauth.socialaccount.signals import social_account_removed
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
@@ -44,7 +40,7 @@ from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_write,
 from profiles.models import FieldDefinition, Source
 from profiles.services import profile_source_purge
 from profiles.types import value_clean
-from vault import keys
+from vault import crypto, keys
 from vault.audit import audit_record
 from vault.fields import seal
 from vault.keys import VaultError
@@ -320,18 +316,10 @@ PENDING_CONTEXT = "vault-pending-social-login/1"
 
 
 def social_pending_seal(data: Any, *, name: str) -> dict[str, str]:
-    """`data` encrypted (AES-256-GCM) under a new random key, which is kept wrapped by the KEK;
-    bound to the session key `name` it is stored under."""
-    associated = keys.associated_data(PENDING_CONTEXT, name)
-    key = AESGCM.generate_key(bit_length=256)
-    nonce = os.urandom(keys.NONCE_BYTES)
-    body = AESGCM(key).encrypt(nonce, json.dumps(data, separators=(",", ":")).encode(), associated)
-    kek_id, wrapped = keys.get_provider().wrap(key, associated_data=associated)
-    return {"kek": kek_id, "key": _b64(wrapped), "body": _b64(nonce + body)}
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
+    """`data` encrypted under a key of its own, kept wrapped by the KEK (no person may exist yet
+    to own a data key), bound to the session key `name` it is stored under."""
+    plaintext = json.dumps(data, separators=(",", ":")).encode()
+    return crypto.encrypt_standalone(plaintext, context=keys.associated_data(PENDING_CONTEXT, name))
 
 
 def session_pending_seal(session: dict[str, Any]) -> dict[str, Any]:
@@ -356,7 +344,7 @@ def session_pending_unseal(stored: dict[str, Any]) -> dict[str, Any]:
         sealed = session.pop(sealed_name)
         try:
             session[name] = social_pending_unseal(sealed=sealed, name=name)
-        except (VaultError, InvalidTag, KeyError, TypeError, ValueError):
+        except (VaultError, ValueError):
             # A retired KEK or a damaged value: the person starts that step again.
             logger.warning("Pending state %s could not be unsealed; dropped", name)
     return session

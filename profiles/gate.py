@@ -811,18 +811,12 @@ def social_pending_unseal(*, sealed: dict[str, str], name: str) -> Any:
     """Pending sign-in state (a social sign-up awaiting its form), as
     `accounts.social.social_pending_seal` sealed it under session key `name`: for finishing that
     step (account management). No person may exist yet, so the audit entry names none."""
-    import base64
     import json
-
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from accounts.social import PENDING_CONTEXT
     from vault import keys
 
-    associated = keys.associated_data(PENDING_CONTEXT, name)
-    key = keys.get_provider().unwrap(base64.b64decode(sealed["key"]), kek_id=sealed["kek"], associated_data=associated)
-    body = base64.b64decode(sealed["body"])
-    plaintext = AESGCM(key).decrypt(body[: keys.NONCE_BYTES], body[keys.NONCE_BYTES :], associated)
+    plaintext = crypto.decrypt_standalone(sealed, context=keys.associated_data(PENDING_CONTEXT, name))
     audit_record(
         actor_type=AuditActorType.SYSTEM,
         actor_id="social-login",

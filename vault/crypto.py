@@ -10,10 +10,11 @@ never written anywhere. Erasing a subject deletes their wrapped DEKs: from then 
 their data raises `SubjectErased`, including reads of ciphertexts restored from a backup.
 """
 
+import base64
 import functools
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -411,6 +412,37 @@ def subject_shred(subject_id: uuid.UUID) -> int:
         cache.wrapped = {k: v for k, v in cache.wrapped.items() if k[0] != subject_id.int}
         cache.uncommitted = {k for k in cache.uncommitted if k[0] != subject_id.int}
     return deleted
+
+
+# --- Envelopes that belong to no subject ---------------------------------------------------------
+
+
+def encrypt_standalone(plaintext: bytes, *, context: bytes) -> dict[str, str]:
+    """Encrypt data that belongs to no subject yet (pending sign-in state, before any person
+    exists) under a fresh key of its own, kept wrapped by the active KEK, both bound to
+    `context`. JSON-safe, base64: {"kek": KEK id, "key": wrapped key, "body": nonce + ciphertext}."""
+    key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+    nonce = os.urandom(NONCE_BYTES)
+    body = AESGCM(key).encrypt(nonce, plaintext, context)
+    kek_id, wrapped = get_provider().wrap(key, associated_data=context)
+    return {"kek": kek_id, "key": base64.b64encode(wrapped).decode(), "body": base64.b64encode(nonce + body).decode()}
+
+
+def decrypt_standalone(envelope: Mapping[str, str], *, context: bytes) -> bytes:
+    """What `encrypt_standalone` sealed under `context`. Raises `DecryptionFailed` for a damaged
+    or moved envelope, and the provider's errors for a retired KEK or a wrapped key that does
+    not authenticate."""
+    try:
+        wrapped = base64.b64decode(envelope["key"], validate=True)
+        body = base64.b64decode(envelope["body"], validate=True)
+        kek_id = envelope["kek"]
+    except (KeyError, TypeError, ValueError):
+        raise DecryptionFailed("Not a standalone envelope.") from None
+    key = get_provider().unwrap(wrapped, kek_id=kek_id, associated_data=context)
+    try:
+        return AESGCM(key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], context)
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed("Envelope did not authenticate (tampered, moved or truncated).") from None
 
 
 # --- KEK rotation -------------------------------------------------------------------------------

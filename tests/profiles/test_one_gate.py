@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PRIMITIVES = {"decrypt", "decrypt_for_subject", "unseal", "unseal_many"}
+PRIMITIVES = {"decrypt", "decrypt_for_subject", "decrypt_many", "decrypt_standalone", "unseal", "unseal_many"}
 # The gate itself; the modules that define the primitives; the key provider, which unwraps data
 # keys (no personal data); and the audit log, which decrypts its own details (ids and reasons,
 # not profile data) for the person's access request.
