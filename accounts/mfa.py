@@ -11,6 +11,7 @@ this check with it; `tests/conftest.py` gives test staff an authenticator and an
 """
 
 import enum
+import json
 import re
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,6 +19,7 @@ from urllib.parse import urlencode
 
 from allauth.account.authentication import get_authentication_records
 from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
@@ -29,6 +31,7 @@ from drf_spectacular.contrib.django_allauth import XSessionTokenAuthenticationSc
 from rest_framework import status
 from rest_framework.request import Request
 
+from vault import crypto, keys
 from vault.api import ApiSessionAuthentication, ApplicationError
 from vault.schema import ApiSessionScheme
 
@@ -179,3 +182,40 @@ class StaffMfaSessionScheme(ApiSessionScheme):
 
 class StaffMfaTokenScheme(XSessionTokenAuthenticationScheme):
     target_class = "accounts.mfa.StaffMfaTokenAuthentication"
+
+
+# --- MFA secrets sealed at rest ------------------------------------------------------------------
+# allauth keeps each TOTP secret and recovery-code seed in `Authenticator.data`; whoever reads
+# them can mint a person's codes. allauth passes them through its adapter's encrypt/decrypt
+# hooks, which seal them here under a key of their own wrapped by the KEK, so a copy of the
+# database alone yields none. (The hooks are given no user, so a sealed secret is not bound to
+# its row: someone able to write the table could copy their own secret onto another account,
+# which needs that account's password too and is a lesser power than writing the table.)
+SEALED_SECRET_PREFIX = "vault-sealed:"  # noqa: S105 (a marker, not a secret)
+_SECRET_CONTEXT = keys.associated_data("vault-mfa-secret/1")
+
+
+def mfa_secret_seal(secret: str) -> str:
+    envelope = crypto.encrypt_standalone(secret.encode(), context=_SECRET_CONTEXT)
+    return SEALED_SECRET_PREFIX + json.dumps(envelope, separators=(",", ":"))
+
+
+def mfa_secret_unseal(stored: str) -> str:
+    """Raises `DecryptionFailed` for anything else than a sealed secret: a plaintext secret
+    written into the table is refused, not used (accepting one would let whoever wrote it
+    choose the codes)."""
+    if not stored.startswith(SEALED_SECRET_PREFIX):
+        raise crypto.DecryptionFailed("An MFA secret is not sealed.")
+    try:
+        envelope = json.loads(stored.removeprefix(SEALED_SECRET_PREFIX))
+    except ValueError:
+        raise crypto.DecryptionFailed("A sealed MFA secret is damaged.") from None
+    return crypto.decrypt_standalone(envelope, context=_SECRET_CONTEXT).decode()
+
+
+class MfaAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        return mfa_secret_seal(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return mfa_secret_unseal(encrypted_text)

@@ -211,6 +211,7 @@ HEADLESS_SERVE_SPECIFICATION = False  # our own OpenAPI lives at /api/schema/
 # --- MFA (allauth.mfa) and sessions (allauth.usersessions) ---------------------------------------
 # TOTP apps, recovery codes and WebAuthn security keys / passkeys. Mandatory for staff: a staff
 # account reaches the admin and the API only from a session that passed MFA (accounts/mfa.py).
+MFA_ADAPTER = "accounts.mfa.MfaAdapter"  # seals TOTP secrets and recovery-code seeds
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Consent vault")

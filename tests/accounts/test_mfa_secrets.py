@@ -1,0 +1,72 @@
+"""TOTP secrets and recovery-code seeds are sealed at rest (accounts.mfa.MfaAdapter), and the
+migration seals those stored before."""
+
+import importlib
+import json
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from django.apps import apps
+
+from vault.crypto import DecryptionFailed
+
+pytestmark = pytest.mark.django_db
+seal_migration = importlib.import_module("accounts.migrations.0003_seal_mfa_secrets")
+
+
+def current_code(secret):
+    from allauth.mfa.totp.internal.auth import yield_hotp_counters_from_time
+
+    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+
+
+def stored_data(authenticator):
+    return json.dumps(Authenticator.objects.get(pk=authenticator.pk).data)
+
+
+def test_a_totp_secret_is_stored_sealed_and_still_checks_codes(alice):
+    secret = generate_totp_secret()
+
+    totp = TOTP.activate(alice, secret)
+
+    assert secret not in stored_data(totp.instance)
+    assert TOTP(Authenticator.objects.get(pk=totp.instance.pk)).validate_code(current_code(secret))
+    assert not TOTP(Authenticator.objects.get(pk=totp.instance.pk)).validate_code("000000")
+
+
+def test_a_recovery_seed_is_stored_sealed_and_gives_the_same_codes(alice):
+    codes = RecoveryCodes.activate(alice)
+    first = codes.generate_codes()
+
+    again = RecoveryCodes(Authenticator.objects.get(pk=codes.instance.pk)).generate_codes()
+
+    assert first == again and len(first) == 10
+    assert all(code not in stored_data(codes.instance) for code in first)
+
+
+def test_a_plaintext_secret_written_into_the_table_is_refused_not_used(alice):
+    totp = TOTP.activate(alice, generate_totp_secret())
+    chosen = generate_totp_secret()
+    Authenticator.objects.filter(pk=totp.instance.pk).update(data={"secret": chosen})
+
+    with pytest.raises(DecryptionFailed):
+        TOTP(Authenticator.objects.get(pk=totp.instance.pk)).validate_code(current_code(chosen))
+
+
+def test_the_migration_seals_secrets_stored_in_the_clear_and_can_undo_it(alice, bob):
+    secret = generate_totp_secret()
+    plain_totp = Authenticator.objects.create(user=alice, type=Authenticator.Type.TOTP, data={"secret": secret})
+    plain_codes = Authenticator.objects.create(
+        user=bob, type=Authenticator.Type.RECOVERY_CODES, data={"migrated_codes": ["12345678"], "used_mask": 0}
+    )
+
+    seal_migration.seal(apps, None)
+    seal_migration.seal(apps, None)  # idempotent: sealed values are left as they are
+
+    assert secret not in stored_data(plain_totp) and "12345678" not in stored_data(plain_codes)
+    assert TOTP(Authenticator.objects.get(pk=plain_totp.pk)).validate_code(current_code(secret))
+    assert RecoveryCodes(Authenticator.objects.get(pk=plain_codes.pk)).generate_codes() == ["12345678"]
+    seal_migration.unseal(apps, None)
+    assert Authenticator.objects.get(pk=plain_totp.pk).data == {"secret": secret}
