@@ -24,6 +24,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.sessions.backends.base import SessionBase
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -207,10 +208,58 @@ def mfa_secret_unseal(stored: str) -> str:
     if not stored.startswith(SEALED_SECRET_PREFIX):
         raise crypto.DecryptionFailed("An MFA secret is not sealed.")
     try:
-        envelope = json.loads(stored.removeprefix(SEALED_SECRET_PREFIX))
+        envelope = _envelope(stored)
     except ValueError:
         raise crypto.DecryptionFailed("A sealed MFA secret is damaged.") from None
     return crypto.decrypt_standalone(envelope, context=_SECRET_CONTEXT).decode()
+
+
+def _sealed_secrets(data: dict[str, Any]) -> list[tuple[str, int | None, str]]:
+    """(key, index in a list or None, value) of each sealed secret in an authenticator's data."""
+    found: list[tuple[str, int | None, str]] = []
+    for name in ("secret", "seed"):
+        if isinstance(data.get(name), str) and data[name].startswith(SEALED_SECRET_PREFIX):
+            found.append((name, None, data[name]))
+    for index, code in enumerate(data.get("migrated_codes") or []):  # allauth's older recovery codes
+        if isinstance(code, str) and code.startswith(SEALED_SECRET_PREFIX):
+            found.append(("migrated_codes", index, code))
+    return found
+
+
+def _envelope(stored: str) -> dict[str, str]:
+    return cast(dict[str, str], json.loads(stored.removeprefix(SEALED_SECRET_PREFIX)))
+
+
+@receiver(crypto.standalone_rewrap_requested, dispatch_uid="accounts.mfa_secrets_rewrap")
+def mfa_secrets_rewrap(sender: Any, **kwargs: Any) -> int:
+    """At KEK rotation: rewrap each MFA secret's key under the active KEK; returns how many."""
+    done = 0
+    for authenticator in Authenticator.objects.exclude(type=Authenticator.Type.WEBAUTHN).iterator():
+        data = dict(authenticator.data)
+        changed = False
+        for name, index, stored in _sealed_secrets(data):
+            envelope = crypto.standalone_rewrap(_envelope(stored), context=_SECRET_CONTEXT)
+            if envelope is None:
+                continue
+            resealed = SEALED_SECRET_PREFIX + json.dumps(envelope, separators=(",", ":"))
+            if index is None:
+                data[name] = resealed
+            else:
+                data[name] = [*data[name][:index], resealed, *data[name][index + 1 :]]
+            changed, done = True, done + 1
+        if changed:
+            Authenticator.objects.filter(pk=authenticator.pk).update(data=data)
+    return done
+
+
+@receiver(crypto.standalone_count_requested, dispatch_uid="accounts.mfa_secrets_by_kek")
+def mfa_secrets_by_kek(sender: Any, **kwargs: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for data in Authenticator.objects.exclude(type=Authenticator.Type.WEBAUTHN).values_list("data", flat=True):
+        for *_where, stored in _sealed_secrets(data):
+            kek_id = _envelope(stored).get("kek", "")
+            counts[kek_id] = counts.get(kek_id, 0) + 1
+    return counts
 
 
 class MfaAdapter(DefaultMFAAdapter):

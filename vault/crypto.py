@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -443,6 +444,41 @@ def decrypt_standalone(envelope: Mapping[str, str], *, context: bytes) -> bytes:
         return AESGCM(key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], context)
     except (InvalidTag, ValueError):
         raise DecryptionFailed("Envelope did not authenticate (tampered, moved or truncated).") from None
+
+
+def standalone_rewrap(envelope: Mapping[str, str], *, context: bytes) -> dict[str, str] | None:
+    """The envelope with its key rewrapped under the active KEK (the body is left as it is), or
+    None when it already is: for holders of long-lived envelopes, at KEK rotation."""
+    provider = get_provider()
+    active = provider.active_kek_id()
+    if envelope["kek"] == active:
+        return None
+    key = provider.unwrap(
+        base64.b64decode(envelope["key"], validate=True), kek_id=envelope["kek"], associated_data=context
+    )
+    kek_id, wrapped = provider.wrap(key, associated_data=context)
+    return {**envelope, "kek": kek_id, "key": base64.b64encode(wrapped).decode()}
+
+
+# Apps that keep standalone envelopes beyond a request (MFA secrets) take part in KEK rotation:
+# `vault_keys rotate` sends `standalone_rewrap_requested` (receivers rewrap theirs with
+# `standalone_rewrap` and return how many), and `status` and `retire` send
+# `standalone_count_requested` (receivers return {kek_id: how many envelopes it wraps}), so a
+# KEK is never destroyed while something still needs it.
+standalone_rewrap_requested = Signal()
+standalone_count_requested = Signal()
+
+
+def standalone_rewrap_all() -> int:
+    return sum(cast(int, done) for _, done in standalone_rewrap_requested.send(sender=None))
+
+
+def standalone_by_kek() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, found in standalone_count_requested.send(sender=None):
+        for kek_id, count in cast(dict[str, int], found).items():
+            counts[kek_id] = counts.get(kek_id, 0) + count
+    return counts
 
 
 # --- KEK rotation -------------------------------------------------------------------------------

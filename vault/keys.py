@@ -339,7 +339,8 @@ class LocalKeyProvider(KeyProvider):
                 )
             if remaining := still_used(kek_id):
                 raise VaultError(
-                    f"{kek_id} still wraps {remaining} data key(s); run `vault_keys rotate --rewrap-only` first."
+                    f"{kek_id} still wraps {remaining} data key(s) or sealed secret(s); "
+                    "run `vault_keys rotate --rewrap-only` first."
                 )
             del data["keks"][kek_id]
             data.get("activated", {}).pop(kek_id, None)

@@ -9,8 +9,11 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
 from django.apps import apps
+from django.core.management import CommandError, call_command
 
+from vault import keys
 from vault.crypto import DecryptionFailed
+from vault.keys import get_provider
 
 pytestmark = pytest.mark.django_db
 seal_migration = importlib.import_module("accounts.migrations.0003_seal_mfa_secrets")
@@ -70,3 +73,22 @@ def test_the_migration_seals_secrets_stored_in_the_clear_and_can_undo_it(alice, 
     assert RecoveryCodes(Authenticator.objects.get(pk=plain_codes.pk)).generate_codes() == ["12345678"]
     seal_migration.unseal(apps, None)
     assert Authenticator.objects.get(pk=plain_totp.pk).data == {"secret": secret}
+
+
+def test_kek_rotation_rewraps_mfa_secrets_and_retiring_waits_for_them(alice, bob, vault_keys, monkeypatch, capsys):
+    monkeypatch.setattr(keys, "RELOAD_CHECK_SECONDS", 0)
+    secret = generate_totp_secret()
+    totp = TOTP.activate(alice, secret)
+    codes = RecoveryCodes.activate(bob).generate_codes()
+    old = get_provider().active_kek_id()
+    get_provider().add_kek()  # a new KEK, nothing rewrapped yet
+
+    with pytest.raises(CommandError, match="still wraps 2 data key"):
+        call_command("vault_keys", "retire", old)  # the two secrets (no data key exists)
+    call_command("vault_keys", "rotate", "--rewrap-only")
+    assert "Rewrapped 2 other sealed secret(s)" in capsys.readouterr().out
+    call_command("vault_keys", "retire", old)
+
+    assert old not in stored_data(totp.instance)
+    assert TOTP(Authenticator.objects.get(pk=totp.instance.pk)).validate_code(current_code(secret))
+    assert RecoveryCodes(Authenticator.objects.get(user=bob)).generate_codes() == codes

@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from vault.crypto import data_keys_by_kek, data_keys_rewrap
+from vault.crypto import data_keys_by_kek, data_keys_rewrap, standalone_by_kek, standalone_rewrap_all
 from vault.keys import LocalKeyProvider, VaultError, get_provider, new_key_set, write_key_file
 
 
@@ -66,14 +66,19 @@ class Command(BaseCommand):
         with tqdm(total=pending, unit="key", desc="Rewrapping", file=self.stderr, disable=not pending) as bar:
             done = data_keys_rewrap(batch_size=batch_size, on_batch=bar.update)
         self.stdout.write(self.style.SUCCESS(f"Rewrapped {done} data key(s) under {active}."))
+        if standalone := standalone_rewrap_all():
+            self.stdout.write(
+                self.style.SUCCESS(f"Rewrapped {standalone} other sealed secret(s) (MFA) under {active}.")
+            )
 
     def _status(self, **options: Any) -> None:
         provider = get_provider()
-        counts = data_keys_by_kek()
+        counts, other = data_keys_by_kek(), standalone_by_kek()
         active = provider.active_kek_id()
-        for kek_id in sorted(set(provider.kek_ids()) | set(counts)):
+        for kek_id in sorted(set(provider.kek_ids()) | set(counts) | set(other)):
             state = "active" if kek_id == active else ("MISSING" if kek_id not in provider.kek_ids() else "")
-            self.stdout.write(f"{kek_id:<24} {state:<8} wraps {counts.get(kek_id, 0)} data key(s)")
+            line = f"{kek_id:<24} {state:<8} wraps {counts.get(kek_id, 0)} data key(s)"
+            self.stdout.write(line + (f" and {other[kek_id]} other sealed secret(s)" if other.get(kek_id) else ""))
 
     def _rotate_receipt_key(self, **options: Any) -> None:
         self._local_provider().rotate_receipt_key()
@@ -81,5 +86,7 @@ class Command(BaseCommand):
 
     def _retire(self, *, kek_id: str, **options: Any) -> None:
         provider = self._local_provider()
-        provider.remove_kek(kek_id, still_used=lambda kek: data_keys_by_kek().get(kek, 0))
+        provider.remove_kek(
+            kek_id, still_used=lambda kek: data_keys_by_kek().get(kek, 0) + standalone_by_kek().get(kek, 0)
+        )
         self.stdout.write(self.style.SUCCESS(f"Retired and destroyed {kek_id}."))
