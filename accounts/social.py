@@ -302,14 +302,23 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
 # --- Pending sign-in state: sealed in the session ------------------------------------------------
 # allauth keeps the whole social login (tokens, the provider's answer, the e-mail address) in the
-# session while the person reads the sign-up screen, and a serialized request or social login
-# while it asks someone to confirm their password; the session table only signs its data.
-# Between requests these are kept sealed under a fresh key that only the KEK can unwrap, unsealed
-# (through the gate) for the requests that need them, and gone once the flow ends.
+# session while the person reads the sign-up screen, a serialized request or social login while
+# it asks someone to confirm their password, and the new TOTP secret while an authenticator app
+# is being set up; the session table only signs its data. Between requests these are kept sealed
+# under a fresh key that only the KEK can unwrap, unsealed (through the gate) for the requests
+# that need them, and gone once the flow ends.
 PENDING_SESSION_KEY = "socialaccount_sociallogin"  # allauth's, for a social sign-up
+TOTP_SETUP_SESSION_KEY = "mfa.totp.secret"  # allauth's, while a TOTP app is being set up
 SEALED_SESSION_KEYS = {
     PENDING_SESSION_KEY: "vault_sealed_sociallogin",
     "account_reauthentication_state": "vault_sealed_reauthentication",  # allauth's, for reauthentication
+    TOTP_SETUP_SESSION_KEY: "vault_sealed_totp_setup",
+}
+# What the audit log calls each when it is unsealed.
+SEALED_SESSION_FIELDS = {
+    PENDING_SESSION_KEY: "social.pending_signup",
+    "account_reauthentication_state": "account.reauthentication_state",
+    TOTP_SETUP_SESSION_KEY: "mfa.totp_setup_secret",
 }
 SEALED_SESSION_KEY = SEALED_SESSION_KEYS[PENDING_SESSION_KEY]
 PENDING_CONTEXT = "vault-pending-social-login/1"
@@ -343,7 +352,7 @@ def session_pending_unseal(stored: dict[str, Any]) -> dict[str, Any]:
             continue
         sealed = session.pop(sealed_name)
         try:
-            session[name] = social_pending_unseal(sealed=sealed, name=name)
+            session[name] = social_pending_unseal(sealed=sealed, name=name, field=SEALED_SESSION_FIELDS[name])
         except (VaultError, ValueError):
             # A retired KEK or a damaged value: the person starts that step again.
             logger.warning("Pending state %s could not be unsealed; dropped", name)

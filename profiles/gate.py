@@ -807,10 +807,11 @@ def social_account_unseal(*, account_id: int, purpose: str, actor: Actor) -> Soc
     return SocialAccountData(account.provider, extra, tokens)
 
 
-def social_pending_unseal(*, sealed: dict[str, str], name: str) -> Any:
-    """Pending sign-in state (a social sign-up awaiting its form), as
-    `accounts.social.social_pending_seal` sealed it under session key `name`: for finishing that
-    step (account management). No person may exist yet, so the audit entry names none."""
+def social_pending_unseal(*, sealed: dict[str, str], name: str, field: str) -> Any:
+    """Pending sign-in state (a social sign-up awaiting its form, a reauthentication, a TOTP
+    secret being set up), as `accounts.social.social_pending_seal` sealed it under session key
+    `name`: for finishing that step (account management). No person may exist yet, so the audit
+    entry names none; it names the state as `field`."""
     import json
 
     from accounts.social import PENDING_CONTEXT
@@ -822,6 +823,6 @@ def social_pending_unseal(*, sealed: dict[str, str], name: str) -> Any:
         actor_id="social-login",
         action="social.pending_unseal",
         purpose=ACCOUNT_PURPOSE,
-        fields=["social.pending_signup"],
+        fields=[field],
     )
     return json.loads(plaintext)

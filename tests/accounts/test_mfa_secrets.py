@@ -92,3 +92,26 @@ def test_kek_rotation_rewraps_mfa_secrets_and_retiring_waits_for_them(alice, bob
     assert old not in stored_data(totp.instance)
     assert TOTP(Authenticator.objects.get(pk=totp.instance.pk)).validate_code(current_code(secret))
     assert RecoveryCodes(Authenticator.objects.get(user=bob)).generate_codes() == codes
+
+
+def test_the_secret_of_a_totp_app_being_set_up_is_sealed_in_the_session(client, django_user_model):
+    import re
+
+    from allauth.account.models import EmailAddress
+    from django.contrib.sessions.models import Session
+
+    person = django_user_model.objects.create_user("ada@example.com", "a long pass phrase 7")
+    EmailAddress.objects.create(user=person, email=person.email, verified=True, primary=True)
+    client.post("/accounts/login/", {"login": person.email, "password": "a long pass phrase 7"})
+    client.post("/accounts/reauthenticate/", {"password": "a long pass phrase 7"})  # allauth asks again
+
+    page = client.get("/accounts/2fa/totp/activate/").content.decode()
+    secret = re.search(r'alt="([A-Z2-7]{16,})"', page).group(1)  # shown for apps that cannot scan
+    stored = json.dumps([row.get_decoded() for row in Session.objects.all()])
+    assert secret not in stored and "vault_sealed_totp_setup" in stored
+
+    response = client.post("/accounts/2fa/totp/activate/", {"code": current_code(secret)})
+
+    assert response.status_code == 302  # the sealed secret was unsealed to check the code
+    totp = Authenticator.objects.get(user=person, type=Authenticator.Type.TOTP)
+    assert secret not in stored_data(totp)
