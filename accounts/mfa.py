@@ -12,6 +12,7 @@ this check with it; `tests/conftest.py` gives test staff an authenticator and an
 
 import enum
 import json
+import logging
 import re
 from types import SimpleNamespace
 from typing import Any, cast
@@ -24,6 +25,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.sessions.backends.base import SessionBase
+from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -34,8 +36,10 @@ from rest_framework.request import Request
 
 from vault import crypto, keys
 from vault.api import ApiSessionAuthentication, ApplicationError
+from vault.keys import VaultError
 from vault.schema import ApiSessionScheme
 
+logger = logging.getLogger(__name__)
 # Factors that count: a recovery code is a fallback for them, not a factor one can set up alone.
 _FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
 
@@ -227,37 +231,65 @@ def _sealed_secrets(data: dict[str, Any]) -> list[tuple[str, int | None, str]]:
 
 
 def _envelope(stored: str) -> dict[str, str]:
-    return cast(dict[str, str], json.loads(stored.removeprefix(SEALED_SECRET_PREFIX)))
+    envelope = json.loads(stored.removeprefix(SEALED_SECRET_PREFIX))
+    if not isinstance(envelope, dict):
+        raise ValueError("not an envelope")
+    return cast(dict[str, str], envelope)
+
+
+def _resealed(stored: str) -> str | None:
+    """The sealed secret with its key rewrapped under the active KEK, or None if it already is."""
+    envelope = crypto.standalone_rewrap(_envelope(stored), context=_SECRET_CONTEXT)
+    return None if envelope is None else SEALED_SECRET_PREFIX + json.dumps(envelope, separators=(",", ":"))
 
 
 @receiver(crypto.standalone_rewrap_requested, dispatch_uid="accounts.mfa_secrets_rewrap")
 def mfa_secrets_rewrap(sender: Any, **kwargs: Any) -> int:
-    """At KEK rotation: rewrap each MFA secret's key under the active KEK; returns how many."""
+    """At KEK rotation: rewrap each MFA secret's key under the active KEK; returns how many.
+
+    Each authenticator is locked while its secrets are rewritten: allauth saves a used recovery
+    code under the same lock, and writing back a copy read before it would make that code usable
+    again. A secret that cannot be rewrapped (damaged, or under a KEK already gone) is left as it
+    is and logged by authenticator id; the others go on."""
     done = 0
-    for authenticator in Authenticator.objects.exclude(type=Authenticator.Type.WEBAUTHN).iterator():
-        data = dict(authenticator.data)
-        changed = False
-        for name, index, stored in _sealed_secrets(data):
-            envelope = crypto.standalone_rewrap(_envelope(stored), context=_SECRET_CONTEXT)
-            if envelope is None:
+    ids = Authenticator.objects.exclude(type=Authenticator.Type.WEBAUTHN).values_list("pk", flat=True)
+    for pk in list(ids):
+        with transaction.atomic():
+            authenticator = Authenticator.objects.select_for_update().filter(pk=pk).first()
+            if authenticator is None:
                 continue
-            resealed = SEALED_SECRET_PREFIX + json.dumps(envelope, separators=(",", ":"))
-            if index is None:
-                data[name] = resealed
-            else:
-                data[name] = [*data[name][:index], resealed, *data[name][index + 1 :]]
-            changed, done = True, done + 1
-        if changed:
-            Authenticator.objects.filter(pk=authenticator.pk).update(data=data)
+            data = dict(authenticator.data)
+            changed = 0
+            for name, index, stored in _sealed_secrets(data):
+                try:
+                    resealed = _resealed(stored)
+                except (VaultError, ValueError, KeyError, TypeError):
+                    logger.warning("MFA secret of authenticator %s could not be rewrapped; left as it is", pk)
+                    continue
+                if resealed is None:
+                    continue
+                if index is None:
+                    data[name] = resealed
+                else:
+                    data[name] = [*data[name][:index], resealed, *data[name][index + 1 :]]
+                changed += 1
+            if changed:
+                authenticator.data = data
+                authenticator.save(update_fields=["data"])
+                done += changed
     return done
 
 
 @receiver(crypto.standalone_count_requested, dispatch_uid="accounts.mfa_secrets_by_kek")
 def mfa_secrets_by_kek(sender: Any, **kwargs: Any) -> dict[str, int]:
+    """{KEK id: how many MFA secrets it wraps}; damaged ones count as "unreadable"."""
     counts: dict[str, int] = {}
     for data in Authenticator.objects.exclude(type=Authenticator.Type.WEBAUTHN).values_list("data", flat=True):
         for *_where, stored in _sealed_secrets(data):
-            kek_id = _envelope(stored).get("kek", "")
+            try:
+                kek_id = str(_envelope(stored)["kek"])
+            except (ValueError, KeyError):
+                kek_id = "unreadable"
             counts[kek_id] = counts.get(kek_id, 0) + 1
     return counts
 

@@ -353,7 +353,7 @@ def session_pending_unseal(stored: dict[str, Any]) -> dict[str, Any]:
         sealed = session.pop(sealed_name)
         try:
             session[name] = social_pending_unseal(sealed=sealed, name=name, field=SEALED_SESSION_FIELDS[name])
-        except (VaultError, ValueError):
+        except (VaultError, ValueError, TypeError):
             # A retired KEK or a damaged value: the person starts that step again.
             logger.warning("Pending state %s could not be unsealed; dropped", name)
     return session

@@ -312,12 +312,13 @@ def profile_read_many(
     value would cost more than decrypting them."""
     if purpose == RIGHTS_PURPOSE:
         raise ValueError("Rights requests are one person at a time: use profile_read.")
-    return _read_many(subject_ids, fields, purpose, actor)
+    return _read_many_any_purpose(subject_ids, fields, purpose, actor)
 
 
-def _read_many(
+def _read_many_any_purpose(
     subject_ids: Iterable[uuid.UUID], fields: Iterable[str], purpose: str, actor: Actor
 ) -> dict[uuid.UUID, dict[str, Any]]:
+    """`profile_read_many` without its refusal of the rights purpose (for `profile_ages` only)."""
     wanted = list(dict.fromkeys(crypto.as_subject_id(s) for s in subject_ids))
     target, keys = _read_plan(None, fields, purpose)
     allowed = consent_granted_subjects(subject_ids=wanted, purpose=target.slug)
@@ -734,7 +735,9 @@ def profile_ages(*, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[i
     so with the same answers; people the profile says nothing about are left out."""
     today = timezone.localdate()
     try:
-        held = _read_many(subject_ids, ["birth_date", "country"], RIGHTS_PURPOSE, Actor.system("age-gate"))
+        # The rights purpose in bulk, which `profile_read_many` refuses: as `profile_age` reads
+        # it, for these two fields only, so that the law's age gate sees through a restriction.
+        held = _read_many_any_purpose(subject_ids, ["birth_date", "country"], RIGHTS_PURPOSE, Actor.system("age-gate"))
     except (UnknownField, UnknownPurpose):
         return {}
     return {

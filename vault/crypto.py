@@ -309,7 +309,8 @@ def decrypt_many(
     subject part`), and a tag that names the value for the caller (a field). Rows may come in
     any order. The subjects' wrapped keys are fetched in one query and each is unwrapped once;
     a subject any of whose values does not decrypt is left out whole, and so is one whose keys
-    were destroyed (erased). Nothing is cached beyond the call.
+    were destroyed (erased). A KEK the provider does not have raises `UnknownKek`: that is the
+    key set's fault, not one person's. Nothing is cached beyond the call.
 
     Written for speed, as `decrypt_for_subject` is: at 100,000 values every step per value
     shows, so rows are not grouped (a dict lookup per row is cheaper than sorting them), ids
@@ -319,6 +320,7 @@ def decrypt_many(
     found: dict[bytes, dict[Any, bytes]] = {}
     # Per subject: the envelope header of the key in hand, its decrypt, and the subject's answer.
     keys: dict[bytes, tuple[bytes, Callable[[bytes, bytes, bytes], bytes], dict[Any, bytes]]] = {}
+    older: dict[bytes, Callable[[bytes, bytes, bytes], bytes]] = {}  # subject + header: other versions
     bad: set[bytes] = set()
     for subject_part, tag, row_part, ciphertext in rows:
         try:
@@ -336,7 +338,10 @@ def decrypt_many(
             keys[subject_part] = (header, decrypt_value, out)
         try:
             if not ciphertext.startswith(header):  # under another DEK version than the first seen
-                decrypt_value = _bulk_key(wrapped, subject_part[2:], data_class, ciphertext[:5])
+                other = subject_part + ciphertext[:5]
+                if other not in older:
+                    older[other] = _bulk_key(wrapped, subject_part[2:], data_class, ciphertext[:5])
+                decrypt_value = older[other]
             out[tag] = decrypt_value(
                 ciphertext[5:_HEADER], ciphertext[_HEADER:], context_prefix + row_part + subject_part
             )

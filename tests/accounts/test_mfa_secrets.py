@@ -3,6 +3,7 @@ migration seals those stored before."""
 
 import importlib
 import json
+import time
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -10,6 +11,7 @@ from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
 from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from vault import keys
 from vault.crypto import DecryptionFailed
@@ -115,3 +117,55 @@ def test_the_secret_of_a_totp_app_being_set_up_is_sealed_in_the_session(client, 
     assert response.status_code == 302  # the sealed secret was unsealed to check the code
     totp = Authenticator.objects.get(user=person, type=Authenticator.Type.TOTP)
     assert secret not in stored_data(totp)
+
+
+def test_a_damaged_mfa_secret_neither_stops_rotation_nor_blocks_retiring(alice, bob, vault_keys, monkeypatch, capsys):
+    monkeypatch.setattr(keys, "RELOAD_CHECK_SECONDS", 0)
+    TOTP.activate(alice, generate_totp_secret())
+    codes = RecoveryCodes.activate(bob).generate_codes()
+    Authenticator.objects.filter(user=alice).update(data={"secret": "vault-sealed:{broken"})
+    old = get_provider().active_kek_id()
+    get_provider().add_kek()
+
+    call_command("vault_keys", "rotate", "--rewrap-only")
+    call_command("vault_keys", "status")
+    assert "unreadable" in capsys.readouterr().out
+    call_command("vault_keys", "retire", old)  # the damaged one names no KEK it could need
+
+    assert RecoveryCodes(Authenticator.objects.get(user=bob)).generate_codes() == codes
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks between two connections need PostgreSQL")
+def test_rotation_does_not_undo_a_recovery_code_used_meanwhile(committed_db, vault_keys, monkeypatch):
+    import threading
+
+    from accounts import mfa
+    from accounts.models import User
+
+    monkeypatch.setattr(keys, "RELOAD_CHECK_SECONDS", 0)
+    person = User.objects.create_user("carol@example.com")
+    codes = RecoveryCodes.activate(person).generate_codes()
+    get_provider().add_kek()
+    rewrapping, used = threading.Event(), []
+    rewrap = mfa.crypto.standalone_rewrap
+
+    def slow_rewrap(envelope, *, context):
+        rewrapping.set()  # rotation holds the row; the code is used meanwhile
+        time.sleep(0.5)
+        return rewrap(envelope, context=context)
+
+    def use_a_code():
+        try:
+            rewrapping.wait(timeout=30)
+            used.append(RecoveryCodes(Authenticator.objects.get(user=person)).validate_code(codes[0]))
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(mfa.crypto, "standalone_rewrap", slow_rewrap)
+    other = threading.Thread(target=use_a_code)
+    other.start()
+    mfa.mfa_secrets_rewrap(sender=None)
+    other.join(timeout=60)
+
+    assert used == [True]
+    assert not RecoveryCodes(Authenticator.objects.get(user=person)).validate_code(codes[0]), "used twice"

@@ -488,25 +488,32 @@ def test_a_bulk_read_leaves_out_a_person_with_a_value_moved_between_rows(alice, 
     assert AuditEntry.objects.filter(action="profile.read", purpose="personalization").count() == 1
 
 
-def test_a_bulk_read_decrypts_values_under_two_data_key_versions(alice):
+def test_a_bulk_read_decrypts_values_under_two_data_key_versions_unwrapping_each_once(alice, monkeypatch):
     from vault import crypto
     from vault.keys import get_provider
     from vault.models import DataKey
 
-    fill(alice, shoe_size="40")  # under the first data key
+    fill(alice, shoe_size="40", given_name="Ada")  # under the first data key
     grant(alice, "personalization")
     raw = crypto.AESGCM.generate_key(bit_length=256)
     kek_id, wrapped = get_provider().wrap(raw, associated_data=crypto._dek_associated_data(alice.pk, "profile", 2))
     DataKey.objects.create(subject_id=alice.pk, data_class="profile", version=2, kek_id=kek_id, wrapped=wrapped)
-    fill(alice, clothing_size="M")  # under the newest
+    fill(alice, clothing_size="M", city="Delft")  # under the newest
     versions = {bytes(v.value.ciphertext)[1:5] for v in ProfileValue.objects.filter(subject_id=alice.pk)}
     assert versions == {(1).to_bytes(4), (2).to_bytes(4)}
+    provider, unwraps = get_provider(), []
+    unwrap = provider.unwrap
+    monkeypatch.setattr(provider, "unwrap", lambda *a, **k: unwraps.append(1) or unwrap(*a, **k))
 
     found = profile_read_many(
-        subject_ids=[alice.pk], fields=["shoe_size", "clothing_size"], purpose="personalization", actor=SHOP
+        subject_ids=[alice.pk],
+        fields=["shoe_size", "given_name", "clothing_size", "city"],
+        purpose="personalization",
+        actor=SHOP,
     )
 
-    assert found == {alice.pk: {"shoe_size": "40", "clothing_size": "M"}}
+    assert found == {alice.pk: {"shoe_size": "40", "given_name": "Ada", "clothing_size": "M", "city": "Delft"}}
+    assert len(unwraps) == 2  # one per data key version, not one per value
 
 
 def test_whole_numbers_are_checked_strictly():
