@@ -1,6 +1,7 @@
 """gunicorn's own log lines (gunicorn.conf.py): through the personal-data filter, and an access
 log without client addresses, query strings, user agents or referrers."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -28,8 +29,11 @@ def get(url: str, **headers: str) -> int:
         return error.code
 
 
-def test_gunicorn_logs_through_the_personal_data_filter():
+def test_gunicorn_logs_through_the_personal_data_filter(vault_keys, tmp_path):
     port = free_port()
+    # The server reads its settings from the environment: this test's keys, and a database of
+    # its own (the requests made here never reach one).
+    env = {**os.environ, "VAULT_KEKS_FILE": str(vault_keys), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -41,6 +45,7 @@ def test_gunicorn_logs_through_the_personal_data_filter():
             "--no-control-socket",
         ],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -53,7 +58,8 @@ def test_gunicorn_logs_through_the_personal_data_filter():
             except OSError:
                 time.sleep(0.2)
         else:
-            raise AssertionError("gunicorn did not start")
+            server.terminate()
+            raise AssertionError(f"gunicorn did not start: {server.communicate(timeout=30)[1][-2000:]}")
         assert status == 200
         missing = get(
             f"http://127.0.0.1:{port}/nope/ada@example.com/?email=ada@example.com&phone=%2B31612345678",
