@@ -316,6 +316,8 @@ def decrypt_many(
     shows, so rows are not grouped (a dict lookup per row is cheaper than sorting them), ids
     stay bytes and no object is made per value."""
     by_part = {_SUBJECT_FRAME + s.bytes: s for s in subject_ids}
+    if not by_part:
+        return BulkRead(plaintexts={}, erased=[], failed=[])
     wrapped = _wrapped_many(list(by_part.values()), data_class)
     found: dict[bytes, dict[Any, bytes]] = {}
     # Per subject: the envelope header of the key in hand, its decrypt, and the subject's answer.
