@@ -129,45 +129,60 @@ def _purpose(slug: str) -> Purpose:
 
 
 # The read path's one schema query: the purpose, whether the person restricted processing, and
-# for each field asked whether it serves the purpose. Written as SQL because the ORM's building
-# of the same queries cost more than running them, on a path every request takes.
+# for each field asked whether it serves the purpose; on PostgreSQL a single read also takes the
+# person's rows of those fields with it (ciphertext only: nothing is decrypted before the checks
+# pass). Written as SQL because the ORM's building of the same queries cost more than running
+# them, on a path every request takes.
 _SCHEMA_SQL = """
 SELECT p.id, p.legal_basis, EXISTS (SELECT 1 FROM {restriction} r WHERE r.subject_id = %s),
        f.id, f.key, EXISTS (SELECT 1 FROM {serves} s WHERE s.fielddefinition_id = f.id AND s.purpose_id = p.id)
-FROM {purpose} p LEFT JOIN {field} f ON f.key IN ({keys})
+       {value_columns}
+FROM {purpose} p LEFT JOIN {field} f ON f.key IN ({keys}) {value_join}
 WHERE p.slug = %s
 """
+_VALUE_COLUMNS = ", v.id, v.value, v.source, v.source_name, v.legal_basis, v.collected_at, v.expires_at"
+_VALUE_JOIN = f"LEFT JOIN {ProfileValue._meta.db_table} v ON v.definition_id = f.id AND v.subject_id = %s"
 
 
-def _read_plan(subject_id: uuid.UUID | None, keys: Iterable[str], slug: str) -> tuple[Purpose, dict[uuid.UUID, str]]:
-    """The purpose (with `restricted` set for this person) and {definition id: key} of `keys`, in
-    the order asked, once each is known to serve the purpose. Raises the gate's typed errors."""
+def _read_plan(
+    subject_id: uuid.UUID | None, keys: Iterable[str], slug: str, *, with_values: bool = False
+) -> tuple[Purpose, dict[uuid.UUID, str], list[tuple[Any, ...]] | None]:
+    """The purpose (with `restricted` set for this person), {definition id: key} of `keys` in the
+    order asked, once each is known to serve the purpose, and, `with_values` on PostgreSQL, the
+    person's rows of them as `_person_values` gives them (else None). Raises the gate's typed
+    errors."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         raise UnknownField("Name at least one field.", param="fields")
+    joined = with_values and subject_id is not None and connection.vendor == "postgresql"
     sql = _SCHEMA_SQL.format(
         restriction=Restriction._meta.db_table,
         serves=FieldDefinition.purposes.through._meta.db_table,
         purpose=Purpose._meta.db_table,
         field=FieldDefinition._meta.db_table,
         keys=", ".join(["%s"] * len(wanted)),
+        value_columns=_VALUE_COLUMNS if joined else "",
+        value_join=_VALUE_JOIN if joined else "",
     )
     subject_param = Restriction._meta.pk.get_db_prep_value(subject_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [subject_param, *wanted, slug])
+        cursor.execute(sql, [subject_param, *wanted, *([subject_param] if joined else []), slug])
         rows = cursor.fetchall()
     if not rows:
         raise UnknownPurpose()
     purpose = Purpose(id=rows[0][0], slug=slug, legal_basis=rows[0][1])
     purpose.restricted = bool(rows[0][2])  # type: ignore[attr-defined]
     to_id = FieldDefinition._meta.pk.to_python  # SQLite answers uuids as text
-    found = {key: (to_id(pk), bool(serves)) for _, _, _, pk, key, serves in rows if key is not None}
+    found = {row[4]: (to_id(row[3]), bool(row[5])) for row in rows if row[4] is not None}
     for key in wanted:
         if key not in found:
             raise UnknownField(param=key)
         if slug != RIGHTS_PURPOSE and not found[key][1]:
             raise FieldNotForPurpose(param=key)
-    return purpose, {found[key][0]: key for key in wanted}
+    values = None
+    if joined:
+        values = [(row[3], row[6], bytes(row[7]), *row[8:]) for row in rows if row[6] is not None]
+    return purpose, {found[key][0]: key for key in wanted}, values
 
 
 def definitions_for(keys: Iterable[str]) -> list[FieldDefinition]:
@@ -234,12 +249,14 @@ def profile_read(*, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, 
     """The person's values of `fields` that are set, with provenance, for `purpose`.
 
     Raises before decrypting anything if the purpose may not use one of the fields, lacks the
-    person's consent or is stopped by a restriction. Five queries and one audit entry: this is
-    the path of every request that reads a person, so it builds no model instances."""
+    person's consent or is stopped by a restriction. Four queries on PostgreSQL (five
+    elsewhere) and one audit entry: this is the path of every request that reads a person, so it
+    builds no model instances."""
     subject_id = crypto.as_subject_id(subject_id)
-    target, keys = _read_plan(subject_id, fields, purpose)
+    target, keys, rows = _read_plan(subject_id, fields, purpose, with_values=True)
     check_access(subject_id=subject_id, purpose=target)
-    rows = _person_values(subject_id, list(keys))
+    if rows is None:
+        rows = _person_values(subject_id, list(keys))
     values = _decrypt(subject_id, [(row[2], row[1]) for row in rows], _value_field())
     audit_record(
         **actor.audit(), action="profile.read", purpose=target.slug, fields=list(keys.values()), subject_id=subject_id
@@ -248,20 +265,12 @@ def profile_read(*, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, 
     return {key: released[key] for key in keys.values() if key in released}
 
 
-_PERSON_VALUES_SQL = f"""
-SELECT definition_id, id, value, source, source_name, legal_basis, collected_at, expires_at
-FROM {ProfileValue._meta.db_table} WHERE subject_id = %s AND definition_id = ANY(%s)
-"""  # noqa: S608 (a model's table name)
 _PROVENANCE = ("definition_id", "id", "value", "source", "source_name", "legal_basis", "collected_at", "expires_at")
 
 
 def _person_values(subject_id: uuid.UUID, definition_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
-    """One person's rows of these fields, ciphertext as bytes: in SQL on PostgreSQL, where the
-    ORM's building of this query cost about as much as the rest of the read."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_PERSON_VALUES_SQL, [subject_id, definition_ids])
-            return [(d, pk, bytes(value), *rest) for d, pk, value, *rest in cursor.fetchall()]
+    """One person's rows of these fields, ciphertext as bytes (where `_read_plan` did not bring
+    them)."""
     rows = ProfileValue.objects.filter(subject_id=subject_id, definition_id__in=definition_ids)
     return [(d, pk, sealed.ciphertext, *rest) for d, pk, sealed, *rest in rows.values_list(*_PROVENANCE)]
 
@@ -320,7 +329,7 @@ def _read_many_any_purpose(
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """`profile_read_many` without its refusal of the rights purpose (for `profile_ages` only)."""
     wanted = list(dict.fromkeys(crypto.as_subject_id(s) for s in subject_ids))
-    target, keys = _read_plan(None, fields, purpose)
+    target, keys, _ = _read_plan(None, fields, purpose)
     allowed = consent_granted_subjects(subject_ids=wanted, purpose=target.slug)
     if allowed and target.legal_basis not in _UNRESTRICTABLE:
         # Restrictions are rare: all of them in one small query, rather than 10,000 ids sent.
