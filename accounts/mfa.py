@@ -270,8 +270,9 @@ def mfa_secrets_rewrap(sender: Any, **kwargs: Any) -> int:
                     continue
                 if index is None:
                     data[name] = resealed
-                else:
-                    data[name] = [*data[name][:index], resealed, *data[name][index + 1 :]]
+                else:  # a copy: `data` is shallow, and the loaded list must not change under it
+                    data[name] = list(data[name])
+                    data[name][index] = resealed
                 changed += 1
             if changed:
                 authenticator.data = data

@@ -249,9 +249,10 @@ def profile_read(*, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, 
     """The person's values of `fields` that are set, with provenance, for `purpose`.
 
     Raises before decrypting anything if the purpose may not use one of the fields, lacks the
-    person's consent or is stopped by a restriction. Four queries on PostgreSQL (five
-    elsewhere) and one audit entry: this is the path of every request that reads a person, so it
-    builds no model instances."""
+    person's consent or is stopped by a restriction. On PostgreSQL five queries: the plan with
+    the values, the consent check, the data key and the audit entry's two (one more elsewhere,
+    for the values). This is the path of every request that reads a person, so it builds no
+    model instances."""
     subject_id = crypto.as_subject_id(subject_id)
     target, keys, rows = _read_plan(subject_id, fields, purpose, with_values=True)
     check_access(subject_id=subject_id, purpose=target)

@@ -288,11 +288,11 @@ _SUBJECT_FRAME = b"\x00\x10"  # `associated_data`'s length prefix of a 16-byte i
 
 @dataclass
 class BulkRead:
-    """What `decrypt_many` found: each subject's plaintexts by tag, and who was left out."""
+    """What `decrypt_many` found: each subject's plaintexts by tag, and who failed (a value did
+    not authenticate, or a data key is missing; erased subjects are left out of both)."""
 
     plaintexts: dict[uuid.UUID, dict[Any, bytes]]
-    erased: list[uuid.UUID]
-    failed: list[uuid.UUID]  # a value did not authenticate, or a data key is missing
+    failed: list[uuid.UUID]
 
 
 def decrypt_many(
@@ -317,7 +317,7 @@ def decrypt_many(
     stay bytes and no object is made per value."""
     by_part = {_SUBJECT_FRAME + s.bytes: s for s in subject_ids}
     if not by_part:
-        return BulkRead(plaintexts={}, erased=[], failed=[])
+        return BulkRead(plaintexts={}, failed=[])
     wrapped = _wrapped_many(list(by_part.values()), data_class)
     found: dict[bytes, dict[Any, bytes]] = {}
     # Per subject: the envelope header of the key in hand, its decrypt, and the subject's answer.
@@ -355,7 +355,6 @@ def decrypt_many(
         erased = set(ErasedSubject.objects.filter(subject_id__in=without_keys).values_list("subject_id", flat=True))
     return BulkRead(
         plaintexts={by_part[part]: out for part, out in found.items() if part not in bad},
-        erased=[s for s in without_keys if s in erased],
         failed=[by_part[part] for part in bad if by_part[part] not in erased],
     )
 
