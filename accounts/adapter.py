@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from accounts.forms import CONSENTS, ConsentChoicesMixin, ConsentSignupForm
+from accounts.signup import CONSENTS, ConsentSignup
 from consent.errors import ConsentError
 from profiles.errors import ProfileError
 
@@ -25,7 +25,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def save_user(
         self, request: HttpRequest, user: AbstractBaseUser, form: BaseForm, commit: bool = True
     ) -> AbstractBaseUser:
-        if not commit or not isinstance(form, ConsentSignupForm | ConsentChoicesMixin):
+        if not commit or not isinstance(form, ConsentSignup):
             return super().save_user(request, user, form, commit)
         try:
             with transaction.atomic():

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class AccountsConfig(AppConfig):
@@ -10,8 +11,22 @@ class AccountsConfig(AppConfig):
         from django.db.models.signals import pre_save
 
         from accounts.mfa import usersession_minimize
+        from accounts.social_providers import social_form_action_sources, social_providers_from_env
 
         pre_save.connect(usersession_minimize, sender=UserSession, dispatch_uid="accounts.usersession_minimize")
+
+        # Social providers come from SOCIAL_* variables (accounts/social_providers.py). Settings
+        # stay free of app imports: the provider list is built here, once, unless a settings
+        # module names it itself. A provider's sign-in page is reached by a form's redirect, so
+        # its origin joins CSP form-action.
+        if not hasattr(settings, "SOCIALACCOUNT_PROVIDERS"):
+            settings.SOCIALACCOUNT_PROVIDERS = social_providers_from_env()
+        form_action = settings.SECURE_CSP.setdefault("form-action", [])
+        form_action.extend(
+            source
+            for source in social_form_action_sources(settings.SOCIALACCOUNT_PROVIDERS)
+            if source not in form_action
+        )
 
         # Connects the handlers that seal social tokens and provider data as allauth saves them.
         from accounts import social  # noqa: F401

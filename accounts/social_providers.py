@@ -1,4 +1,4 @@
-"""Social login providers, configured from the environment (read by vault/settings.py).
+"""Social login providers, configured from the environment (built by accounts/apps.py at start-up).
 
 A provider is switched on by giving its client id and secret; without them it does not exist
 (no button, no URL that answers). Scopes are the least that sign-in needs; anything more (a

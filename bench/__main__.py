@@ -29,7 +29,7 @@ def discover() -> list[tuple[str, Callable[[], list]]]:
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vault.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
     from django.conf import settings
     from django.test.utils import setup_databases, setup_test_environment, teardown_databases

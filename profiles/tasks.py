@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from vault.celery import app
+from celery import shared_task
 
 
-@app.task(name="profiles.retention_run")
+@shared_task(name="profiles.retention_run")
 def retention_run() -> dict[str, Any]:
     """Periodic (Celery beat): delete what is past its retention, in bounded batches. Two runs
     at once skip each other's locked rows, so it is safe on many workers."""
@@ -15,7 +15,7 @@ def retention_run() -> dict[str, Any]:
     return {"deleted": report.total, "counts": report.counts}
 
 
-@app.task(name="profiles.field_reindex")
+@shared_task(name="profiles.field_reindex")
 def field_reindex(key: str) -> int:
     """After a field's searchability or index size changed: recompute its blind indexes."""
     from profiles.gate import profile_field_reindex

@@ -1,5 +1,2 @@
-"""The project package and the vault core: keys, envelope crypto, blind indexes, audit log."""
-
-from vault.celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""The vault core: keys, envelope crypto, sealed fields, blind indexes, the audit log, signing,
+health and the shared error type. It imports no other app of the project."""

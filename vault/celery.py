@@ -1,19 +1,17 @@
-"""The Celery app. Configuration comes from Django settings (the CELERY_ names).
+"""The base of every Celery task, and the signals that carry a request id across the broker.
 
-`VaultTask` is the base of every task: retried with exponential backoff on transient errors
-(database or network connection trouble), and carrying the request id of whoever enqueued it
-so that a task's log lines can be joined to the request's.
+`VaultTask` is retried with exponential backoff on transient errors (database or network
+connection trouble), runs in a key scope, and carries the request id of whoever enqueued it so
+that a task's log lines can be joined to the request's. The Celery app itself lives in
+`config/celery.py`; apps declare tasks with `shared_task`.
 """
 
-import os
 from typing import Any
 
-from celery import Celery, Task, signals
+from celery import Task, signals
 from django.db import InterfaceError, OperationalError
 
 from vault.log import new_request_id, request_id_var
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vault.settings")
 
 
 class VaultTask(Task):
@@ -31,11 +29,6 @@ class VaultTask(Task):
 
         with key_scope():
             return super().__call__(*args, **kwargs)
-
-
-app = Celery("vault", task_cls=VaultTask)
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
 
 
 @signals.worker_init.connect

@@ -330,7 +330,7 @@ def test_a_consent_failing_at_save_rolls_the_account_back(client, schema, monkey
             policy_version_publish(purpose="analytics", label="2", text="Changed a moment ago.")
         return real(**kwargs)
 
-    monkeypatch.setattr("accounts.forms.consent_grant", publish_then_grant)
+    monkeypatch.setattr("accounts.signup.consent_grant", publish_then_grant)
     response = client.post(SIGNUP, form_data())
     assert response.status_code == 400
     assert "superseded" in response.content.decode()
@@ -429,9 +429,9 @@ def test_argon2_is_the_password_hasher():
     """tests/conftest.py swaps in a fast hasher; the project's own setting puts Argon2 first."""
     from django.contrib.auth.hashers import Argon2PasswordHasher
 
-    import vault.settings
+    import config.settings
 
-    assert vault.settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert config.settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
     hasher = Argon2PasswordHasher()
     encoded = hasher.encode("a sturdy passphrase 42", hasher.salt())
     assert encoded.startswith("argon2$argon2id$")

@@ -131,7 +131,7 @@ def callback(client, state: str, provider_id: str = "testidp", **params: str):
     return client.get(f"/accounts/oidc/{provider_id}/login/callback/", {"code": "c0de", "state": state, **params})
 
 
-# The consent part of every sign-up form (accounts/forms.py): date of birth and country, typed.
+# The consent part of every sign-up form (portal/forms.py): date of birth and country, typed.
 TYPED = {"birth_date": "1987-03-14", "country": "NL"}
 
 

@@ -171,7 +171,7 @@ def test_social_sign_up_through_a_real_openid_connect_provider(
     _screenshot(page, "2-consent-and-import")
 
     page.check("input[name=import_fields][value=birth_date]")
-    if page.locator("select[name=country]").count():  # the consent part of the form (accounts/forms.py)
+    if page.locator("select[name=country]").count():  # the consent part of the form (portal/forms.py)
         page.select_option("select[name=country]", "NL")
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/3rdparty/signup/" not in url)

@@ -6,7 +6,7 @@ from celery.backends.base import DisabledBackend
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
-from vault.celery import app
+from config.celery import app
 from vault.tasks import ping
 
 

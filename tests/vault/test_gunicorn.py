@@ -37,7 +37,7 @@ def test_gunicorn_logs_through_the_personal_data_filter(vault_keys, tmp_path):
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
-            "vault.wsgi",
+            "config.wsgi",
             "-b",
             f"127.0.0.1:{port}",
             "--workers",

@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent(
 def test_data_keys_are_routed_to_the_keystore_database(tmp_path, vault_keys):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VAULT_", "DATABASE_"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="vault.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'main.sqlite3'}",
         VAULT_KEYSTORE_DATABASE_URL=f"sqlite:///{tmp_path / 'keystore.sqlite3'}",
         VAULT_KEKS_FILE=str(vault_keys),

@@ -111,7 +111,7 @@ def test_production_logs_are_json_lines(tmp_path):
     code = "import logging, django; django.setup(); logging.getLogger('x').warning('mail to ada@example.com')"
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={**env, "DJANGO_SETTINGS_MODULE": "vault.settings"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
         capture_output=True,
         text=True,
         check=True,

@@ -82,7 +82,7 @@ def test_production_refuses_malformed_keys(production_env, tmp_path, key_file, m
 def test_wsgi_startup_fails_without_usable_keys(production_env, tmp_path):
     env = {**production_env, "VAULT_KEKS_FILE": str(tmp_path / "missing.json")}
     result = subprocess.run(
-        [sys.executable, "-c", "import vault.wsgi"],
+        [sys.executable, "-c", "import config.wsgi"],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,

@@ -1,4 +1,4 @@
-"""The demo people (`seed_demo --people N`, profiles.demo) and the bulk consent import they use."""
+"""The demo people (`seed_demo --people N`, demo.people) and the bulk consent import they use."""
 
 import re
 import uuid
@@ -18,7 +18,7 @@ from consent.errors import (
 from consent.models import ConsentEvent, ConsentState, ConsentStatus, EventType, Method
 from consent.selectors import consent_granted_subjects, consent_is_granted
 from consent.services import consent_grant, consent_import_many, consent_projection_rebuild
-from profiles.demo import demo_people_create
+from demo.people import demo_people_create
 from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_read, profile_records_read
 from profiles.models import Category, FieldDefinition, ProfileDocument, ProfileEvent, ProfileValue, RecordKind
 from profiles.types import value_clean
@@ -26,12 +26,12 @@ from tests.conftest import give_birth_date
 from vault.audit import audit_verify
 from vault.models import AuditEntry
 
-pytestmark = pytest.mark.usefixtures("schema")
+pytestmark = pytest.mark.usefixtures("profile_schema")
 SEED = 20261128
 
 
 @pytest.fixture
-def people(schema):
+def people(profile_schema):
     """50 demo people, with what was generated for them (the plaintext the database must not hold)."""
     generated = []
     run = demo_people_create(count=50, seed=SEED, batch_size=20, on_person=generated.append)

@@ -13,7 +13,6 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from accounts.social_providers import social_form_action_sources, social_providers_from_env
 from vault.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -99,6 +98,8 @@ INSTALLED_APPS = [
     "accounts",
     "profiles",
     "consent",
+    "demo",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -120,9 +121,9 @@ MIDDLEWARE = [
     "consent.gpc.GlobalPrivacyControlMiddleware",
 ]
 
-ROOT_URLCONF = "vault.urls"
-WSGI_APPLICATION = "vault.wsgi.application"
-ASGI_APPLICATION = "vault.asgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -187,9 +188,9 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
-# Sign-up asks for the consent choices, the date of birth and the country (accounts/forms.py); as
+# Sign-up asks for the consent choices, the date of birth and the country (portal/forms.py); as
 # allauth's base of every sign-up form (classic, headless, social) they are asked everywhere.
-ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.ConsentSignupForm"
+ACCOUNT_SIGNUP_FORM_CLASS = "portal.forms.ConsentSignupForm"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True  # "e-mail me a sign-in code", besides the password
 ACCOUNT_CHANGE_EMAIL = True  # one address per account; a new one replaces it once verified
@@ -225,11 +226,12 @@ if PRODUCTION and MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN:
 USERSESSIONS_TRACK_ACTIVITY = False
 ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "mandatory", ("mandatory", "optional", "none"))
 # --- Social login (accounts/social.py, accounts/social_providers.py) ------------------------------
-# Providers exist only when their client id and secret are set (README: SOCIAL_*). Sign-up through
-# one always shows the consent and import screen; tokens and the provider's answer are sealed.
-SOCIALACCOUNT_PROVIDERS = social_providers_from_env()
+# Providers exist only when their client id and secret are set (README: SOCIAL_*). The accounts
+# app builds SOCIALACCOUNT_PROVIDERS from those variables when it starts (and adds each provider's
+# sign-in origin to CSP form-action), so this module reads the environment and imports no app.
+# Sign-up through one always shows the consent and import screen; tokens and answers are sealed.
 SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
-SOCIALACCOUNT_FORMS = {"signup": "accounts.social_forms.SocialSignupForm"}
+SOCIALACCOUNT_FORMS = {"signup": "portal.social_forms.SocialSignupForm"}
 SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
@@ -316,8 +318,9 @@ SECURE_CSP = {
     "font-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
-    # Social sign-in leaves for the provider's page through a form's redirect (configured providers only).
-    "form-action": [CSP.SELF, *social_form_action_sources(SOCIALACCOUNT_PROVIDERS)],
+    # Social sign-in leaves for the provider's page through a form's redirect: the accounts app
+    # adds the configured providers' origins when it starts (accounts/apps.py).
+    "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
 }
 
@@ -398,7 +401,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers unacknowledged messages after this; it must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# `celery -A vault beat` runs these. Signed audit checkpoints bound how much of the log an
+# `celery -A config beat` runs these. Signed audit checkpoints bound how much of the log an
 # attacker with database access could rewrite unnoticed.
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {

@@ -24,8 +24,9 @@ Interface kept stable for other sign-up forms (`ConsentChoicesMixin`):
 - `clean()` validates the date of birth, the country and the ticked purposes (both given when
   something is ticked, policy version still in force, old enough to consent alone, Global
   Privacy Control);
-- `save_consents(request, user)` writes the profile values and records every choice in one
-  transaction; calling it again on the same form does nothing;
+- `save_consents(request, user)` hands the answers (`signup_choices()`) to the accounts app's
+  sign-up flow (`accounts.signup`), which writes the profile values and records every choice in
+  one transaction; calling it again on the same form does nothing;
 - `declared_profile_values()` says which profile values `save_consents` stores as typed in
   (override it to leave out one that is copied from elsewhere).
 
@@ -34,13 +35,11 @@ listing `ConsentChoicesMixin` in a subclass anyway is harmless (see `ConsentChoi
 This module must not import `allauth.account.forms`, which imports it.
 """
 
-import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -48,15 +47,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
-from consent.errors import PolicyNotCurrent
+from accounts.signup import CONSENTS, ConsentChoice, SignupChoices, signup_consents_record
 from consent.gpc import request_evidence
-from consent.models import NO_CHOICE_BASES, LegalBasis, Method, Purpose
+from consent.models import NO_CHOICE_BASES, LegalBasis, Purpose
 from consent.selectors import PurposeConsent, consent_states
-from consent.services import age_in_years, consent_grant, consent_refuse, consent_request, digital_consent_age
-from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
-from profiles.models import Source
+from consent.services import age_in_years, digital_consent_age
 
-CONSENTS = "consents"
 POLICY_PREFIX = "policy_"
 OLDEST = 125  # years: an earlier birth date is a typing mistake
 
@@ -220,66 +216,37 @@ class _ConsentChoices(forms.Form):
         data = self.cleaned_data
         return {key: data[key] for key in ("birth_date", "country") if data.get(key)}
 
+    def signup_choices(self) -> SignupChoices:
+        """What the person answered, for `accounts.signup.signup_consents_record`."""
+        data = self.cleaned_data
+        return SignupChoices(
+            declared=self.declared_profile_values(),
+            birth_date=data.get("birth_date"),
+            country=data.get("country") or "",
+            choices=[
+                ConsentChoice(
+                    purpose=offer.slug,
+                    label_in_force=offer.label,
+                    label_shown=data.get(offer.policy_field) or "",
+                    ticked=offer.slug in set(data.get(CONSENTS) or []),
+                    double_opt_in=offer.purpose.requires_double_opt_in,
+                    gpc_blocked=offer.gpc_blocked,
+                )
+                for offer in self.consent_offers
+            ],
+        )
+
     def save_consents(self, request: HttpRequest, user: Any) -> None:
-        """Store the date of birth and country in the person's profile and record each choice:
-        a grant (method "web form", naming the version shown) for each ticked purpose, a
-        confirmation e-mail (double opt-in, left pending) for a ticked purpose that needs one,
-        and a refusal for each purpose shown and left unticked (method "gpc" for a sharing
-        purpose the browser's Global Privacy Control answered). All or nothing: a consent error
-        (a policy published a moment ago) rolls everything back and propagates."""
+        """Record this sign-up's profile values and choices for `user` (see
+        `accounts.signup.signup_consents_record`); calling it again on the same form does nothing."""
         if self._consents_saved:
             return
-        data = self.cleaned_data
-        subject_id = user.pk
-        born: datetime.date | None = data.get("birth_date")
-        country: str = data.get("country") or ""
-        age = None if born is None else age_in_years(born, timezone.localdate())
-        evidence = request_evidence(request)
-        gpc = bool(getattr(request, "gpc", False))
-        ticked = set(data.get(CONSENTS) or [])
-        with transaction.atomic():
-            declared = self.declared_profile_values()
-            if declared:
-                profile_write(
-                    subject_id=subject_id,
-                    values=declared,
-                    source=Source.REGISTRATION,
-                    purpose=RIGHTS_PURPOSE,
-                    actor=Actor.person(subject_id),
-                )
-            confirm_by_mail = []
-            for offer in self.consent_offers:
-                shown = data.get(offer.policy_field) or ""
-                if offer.slug in ticked:
-                    if shown and shown != offer.label:  # clean() let it through: a race with publishing
-                        raise PolicyNotCurrent()
-                    if offer.purpose.requires_double_opt_in:
-                        confirm_by_mail.append(offer)
-                        continue
-                    consent_grant(
-                        subject_id=subject_id,
-                        purpose=offer.slug,
-                        policy_version=offer.label,
-                        method=Method.WEB_FORM,
-                        evidence=evidence,
-                        jurisdiction=country,
-                        gpc=gpc,
-                        age=age,
-                    )
-                elif shown:  # a refusal names what was shown; an API client that sent no label showed nothing we know
-                    consent_refuse(
-                        subject_id=subject_id,
-                        purpose=offer.slug,
-                        policy_version=shown,
-                        method=Method.GPC if offer.gpc_blocked and gpc else Method.WEB_FORM,
-                        evidence=evidence,
-                        jurisdiction=country,
-                    )
-            # Last: these send mail, which a rollback cannot take back.
-            for offer in confirm_by_mail:
-                consent_request(
-                    subject_id=subject_id, purpose=offer.slug, evidence=evidence, jurisdiction=country, age=age, gpc=gpc
-                )
+        signup_consents_record(
+            subject_id=user.pk,
+            choices=self.signup_choices(),
+            evidence=request_evidence(request),
+            gpc=bool(getattr(request, "gpc", False)),
+        )
         self._consents_saved = True
 
 

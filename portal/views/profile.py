@@ -1,67 +1,27 @@
-"""The self-service portal: what the vault holds about the person, and what they can do about it.
-
-Every page is the signed-in person's own: the subject is `request.user`, never a parameter. Profile
-values are read and rectified through the access gate (`profiles.gate`) with the
-`data-subject-rights` purpose, like the API, so every view of one's own data is audited too.
-"""
+"""My profile: the values held, where each came from and until when it is kept; rectification.
+Values are read and written through the access gate with the `data-subject-rights` purpose, like
+the API, so every view of one's own data is audited too."""
 
 import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from allauth.mfa.models import Authenticator
-from allauth.usersessions.internal.flows.sessions import end_other_sessions
-from allauth.usersessions.models import UserSession
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 from django_countries import countries
 from rest_framework.exceptions import ValidationError
 
-from consent.selectors import consent_states
+from portal.scope import portal_subject
 from profiles.api import profile_listing
 from profiles.errors import ProfileError
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
 from profiles.models import Category, FieldType, Source
-from profiles.selectors import person_fields
-from vault.audit_selectors import audit_entries_about
-from vault.models import AuditActorType
 
-
-def _subject(request: HttpRequest) -> uuid.UUID:
-    subject = request.user.pk
-    assert isinstance(subject, uuid.UUID)  # login_required
-    return subject
-
-
-# --- Dashboard ------------------------------------------------------------------------------------
-def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return render(request, "portal/home.html")
-    subject = _subject(request)
-    listing = profile_listing(subject)
-    held = [item for item in listing if item["value"] is not None]
-    states = consent_states(subject_id=subject)
-    choosable = [state for state in states if state.state != "not_applicable"]
-    context = {
-        "held_count": len(held),
-        "field_count": len(listing),
-        "sources": sorted({str(Source(item["source"]).label) for item in held if item["source"] in Source.values}),
-        "granted": [state for state in choosable if state.is_granted],
-        "needs_renewal": [state for state in choosable if state.state == "needs_renewal"],
-        "choosable_count": len(choosable),
-        "mfa_enabled": Authenticator.objects.filter(user_id=subject).exists(),
-    }
-    return render(request, "portal/home.html", context)
-
-
-# --- My profile -----------------------------------------------------------------------------------
 _INPUT_TYPES = {
     FieldType.EMAIL: "email",
     FieldType.PHONE: "tel",
@@ -206,7 +166,7 @@ def _changes(rows: list[ProfileRow], data: Any) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     """The person's values, where each came from and until when it is kept; rectification."""
-    subject = _subject(request)
+    subject = portal_subject(request)
     rows = _rows(subject)
     status, form_error = 200, ""
     if request.method == "POST":
@@ -253,87 +213,3 @@ def profile(request: HttpRequest) -> HttpResponse:
         "error_count": sum(1 for row in rows if row.error) + (1 if form_error else 0),
     }
     return render(request, "portal/profile.html", context, status=status)
-
-
-# --- Security -------------------------------------------------------------------------------------
-@login_required
-@require_http_methods(["GET"])
-def security(request: HttpRequest) -> HttpResponse:
-    """Two-factor authentication (allauth.mfa's pages) and the devices signed in."""
-    user = request.user
-    authenticators = list(Authenticator.objects.filter(user_id=user.pk).only("type", "created_at", "data"))
-    kinds = {a.type for a in authenticators}
-    sessions = sorted(UserSession.objects.purge_and_list(user), key=lambda s: s.created_at, reverse=True)
-    context = {
-        "totp": Authenticator.Type.TOTP in kinds,
-        "webauthn_count": sum(1 for a in authenticators if a.type == Authenticator.Type.WEBAUTHN),
-        "recovery_codes": Authenticator.Type.RECOVERY_CODES in kinds,
-        "sessions": [
-            {"device": s.user_agent, "created_at": s.created_at, "is_current": s.is_current()} for s in sessions
-        ],
-        "other_sessions": sum(1 for s in sessions if not s.is_current()),
-        "staff_needs_mfa": getattr(user, "is_staff", False) and not (kinds - {Authenticator.Type.RECOVERY_CODES}),
-    }
-    return render(request, "portal/security.html", context)
-
-
-@login_required
-@require_POST
-def sessions_end_others(request: HttpRequest) -> HttpResponse:
-    end_other_sessions(request, request.user)
-    messages.success(request, _("Signed out everywhere else. This device stays signed in."))
-    return redirect("portal:security")
-
-
-# --- Privacy centre -------------------------------------------------------------------------------
-@login_required
-@require_http_methods(["GET"])
-def privacy(request: HttpRequest) -> HttpResponse:
-    """What the person's rights requests will offer. The rights services are a later issue:
-    until they land the page says so, rather than showing buttons that do nothing."""
-    return render(request, "portal/privacy.html", {"controller": settings.VAULT_CONTROLLER})
-
-
-# --- Who accessed my data -------------------------------------------------------------------------
-_ACTIONS = {
-    "profile.read": gettext_lazy("Read profile values"),
-    "profile.write": gettext_lazy("Changed profile values"),
-    "profile.history_read": gettext_lazy("Read earlier values"),
-    "profile.documents_read": gettext_lazy("Read documents"),
-    "profile.events_read": gettext_lazy("Read activity"),
-    "profile.document_write": gettext_lazy("Stored a document"),
-    "profile.event_write": gettext_lazy("Recorded activity"),
-}
-_ACTORS = {
-    AuditActorType.PARTNER: gettext_lazy("Partner"),
-    AuditActorType.STAFF: gettext_lazy("Staff member"),
-    AuditActorType.SYSTEM: gettext_lazy("Automated process"),
-    AuditActorType.PERSON: gettext_lazy("Another person"),
-}
-
-
-@login_required
-@require_http_methods(["GET"])
-def access_log(request: HttpRequest) -> HttpResponse:
-    subject = _subject(request)
-    include_own = request.GET.get("own") == "1"
-    try:
-        number = int(request.GET.get("page", "1"))
-    except ValueError:
-        number = 1
-    page = audit_entries_about(subject_id=subject, page=number, exclude_own=not include_own)
-    purposes = {state.purpose: state.name for state in consent_states(subject_id=subject)}
-    labels = {definition.key: definition.label for definition in person_fields()}
-    entries = [
-        {
-            "when": entry.when,
-            "action": _ACTIONS.get(entry.action, entry.action),
-            "fields": [labels.get(name, name) for name in entry.fields],
-            "purpose": purposes.get(entry.purpose, entry.purpose),
-            "actor": _("You") if entry.by_self else _ACTORS.get(entry.actor_type, entry.actor_type),
-            "actor_name": entry.actor_name,
-        }
-        for entry in page.object_list
-    ]
-    context = {"page": page, "entries": entries, "include_own": include_own, "own_param": "1" if include_own else ""}
-    return render(request, "portal/access_log.html", context)

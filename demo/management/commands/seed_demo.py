@@ -1,5 +1,5 @@
 """Demo data for a first run: a staff login and a few people with small profiles, and with
-`--people N` that many realistic profile-only people (profiles.demo). Safe to run again: the
+`--people N` that many realistic profile-only people (demo.people). Safe to run again: the
 logins and their profiles are made once; `--people` adds N more people each time."""
 
 import time
@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import User
-from profiles.demo import adult_birth_date, demo_login_profile_ensure, demo_people_create
+from demo.people import adult_birth_date, demo_login_profile_ensure, demo_people_create
 
 # Development only (the command refuses to run in production), so fixed, printed passwords
 # are what a newcomer needs: they can log in without reading the code.

@@ -18,8 +18,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import ConsentChoicesMixin
 from accounts.social import ImportOffer, social_import_offers
+from portal.forms import ConsentChoicesMixin
 
 IMPORT_FIELDS = "import_fields"
 # Fields the consent part of the form asks for that an import can answer instead.

@@ -1,0 +1,96 @@
+"""The person's consent page: see, give and withdraw each consent, download receipts. The same
+services as the API, so the rules cannot drift between the two."""
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import ValidationError
+
+from consent.errors import ConsentError
+from consent.gpc import request_evidence
+from consent.models import ConsentEvent, Method
+from consent.receipts import RECEIPT_EVENTS, consent_receipt_jws
+from consent.selectors import consent_states
+from consent.services import consent_grant, consent_request, consent_withdraw
+from portal.scope import portal_subject
+from profiles.errors import ProfileError
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_age, profile_write
+from profiles.models import Source
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def portal_consent(request: HttpRequest) -> HttpResponse:
+    """Where a person sees, gives and withdraws each consent, and downloads their receipts.
+    The same services as the API: the rules cannot drift between the two."""
+    subject_id = portal_subject(request)
+    gpc = getattr(request, "gpc", False)
+    if request.method == "POST":
+        purpose, action = request.POST.get("purpose", ""), request.POST.get("action", "")
+        evidence = request_evidence(request)
+        try:
+            if action == "grant":
+                consent_grant(
+                    subject_id=subject_id,
+                    purpose=purpose,
+                    method=Method.WEB_FORM,
+                    evidence=evidence,
+                    gpc=gpc,
+                    gpc_override=request.POST.get("gpc_override") == "yes",
+                )
+                messages.success(request, "Thank you: your consent is recorded.")
+            elif action == "request":
+                consent_request(subject_id=subject_id, purpose=purpose, evidence=evidence, gpc=gpc)
+                messages.success(request, "We sent you an e-mail: follow its link to confirm.")
+            elif action == "birth_date":
+                profile_write(
+                    subject_id=subject_id,
+                    values={"birth_date": request.POST.get("birth_date", "")},
+                    source=Source.SELF_SERVICE,
+                    purpose=RIGHTS_PURPOSE,
+                    actor=Actor.person(subject_id),
+                )
+                messages.success(request, "Thank you: your date of birth is saved in your profile.")
+            elif action == "withdraw":
+                consent_withdraw(subject_id=subject_id, purpose=purpose, method=Method.WEB_FORM, evidence=evidence)
+                messages.success(request, "Withdrawn. We no longer use your data for this.")
+            else:
+                messages.error(request, "Unknown action.")
+        except (ConsentError, ProfileError) as error:
+            messages.error(request, str(error.detail))
+        except ValidationError as error:  # a profile value that is not valid, one message per field
+            details = error.get_full_details()
+            for problems in details.values() if isinstance(details, dict) else [details]:
+                messages.error(request, str(problems[0]["message"] if isinstance(problems, list) else problems))
+        return redirect("portal:consent")
+    events = (
+        ConsentEvent.objects.filter(subject_id=subject_id, event_type__in=RECEIPT_EVENTS)
+        .select_related("purpose", "policy_version")
+        .order_by("-occurred_at", "-seq")[:50]
+    )
+    context = {
+        "states": consent_states(subject_id=subject_id),
+        "events": events,
+        "gpc": gpc,
+        "age_known": profile_age(subject_id=subject_id)[0] is not None,
+    }
+    return render(request, "portal/consent.html", context)
+
+
+@login_required
+@require_http_methods(["GET"])
+def portal_receipt(request: HttpRequest, event_id: uuid.UUID) -> HttpResponse:
+    """The signed receipt of one of the person's own choices, as a file to keep."""
+    event = get_object_or_404(
+        ConsentEvent.objects.select_related("purpose", "policy_version"),
+        id=event_id,
+        subject_id=request.user.pk,
+        event_type__in=RECEIPT_EVENTS,
+    )
+    response = HttpResponse(consent_receipt_jws(event), content_type="application/jose")
+    response["Content-Disposition"] = f'attachment; filename="consent-receipt-{event.id}.jws"'
+    return response
