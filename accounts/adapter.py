@@ -14,11 +14,10 @@ from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext
-from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from accounts.signup import CONSENTS, ConsentSignup
 from consent.errors import ConsentError
-from profiles.errors import ProfileError
+from vault.errors import ApplicationError
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -34,9 +33,9 @@ class AccountAdapter(DefaultAccountAdapter):
         except ConsentError as error:
             # Only a race gets here (clean() checked the rest): a policy published between
             # the check and the write. Nothing was kept; the person sees why and can retry.
-            form.add_error(CONSENTS, str(error.detail))
+            form.add_error(CONSENTS, error.message)
             raise ImmediateHttpResponse(_form_error_response(request, form)) from None
-        except (ProfileError, ApiValidationError):
+        except ApplicationError:  # a profile value refused by the gate
             form.add_error(None, gettext("We could not store your date of birth or country; nothing was saved."))
             raise ImmediateHttpResponse(_form_error_response(request, form)) from None
         return saved

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.conf import settings
 
@@ -21,12 +23,10 @@ class AccountsConfig(AppConfig):
         # its origin joins CSP form-action.
         if not hasattr(settings, "SOCIALACCOUNT_PROVIDERS"):
             settings.SOCIALACCOUNT_PROVIDERS = social_providers_from_env()
-        form_action = settings.SECURE_CSP.setdefault("form-action", [])
-        form_action.extend(
-            source
-            for source in social_form_action_sources(settings.SOCIALACCOUNT_PROVIDERS)
-            if source not in form_action
-        )
+        providers: dict[str, dict[str, Any]] = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {})
+        csp: dict[str, list[str]] = settings.SECURE_CSP
+        form_action = csp.setdefault("form-action", [])
+        form_action.extend(source for source in social_form_action_sources(providers) if source not in form_action)
 
         # Connects the handlers that seal social tokens and provider data as allauth saves them.
         from accounts import social  # noqa: F401

@@ -31,11 +31,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.contrib.django_allauth import XSessionTokenAuthenticationScheme
-from rest_framework import status
 from rest_framework.request import Request
 
 from vault import crypto, keys
-from vault.api import ApiSessionAuthentication, ApplicationError
+from vault.api import ApiSessionAuthentication
+from vault.errors import ApplicationError, ErrorKind
 from vault.keys import VaultError
 from vault.schema import ApiSessionScheme
 
@@ -96,9 +96,9 @@ class StaffMfaMiddleware:
 
 
 class MfaRequired(ApplicationError):
-    status_code = status.HTTP_403_FORBIDDEN
-    default_code = "mfa_required"
-    default_detail = "Staff accounts must sign in with two-factor authentication to use the API."
+    kind = ErrorKind.FORBIDDEN
+    code = "mfa_required"
+    message = "Staff accounts must sign in with two-factor authentication to use the API."
 
 
 def _refuse_staff_without_mfa(result: tuple[Any, Any] | None, session: SessionBase | None) -> None:

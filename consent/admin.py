@@ -81,7 +81,7 @@ class PolicyVersionForm(forms.ModelForm):
                 )
             except ConsentError as error:
                 field = error.param if error.param in self.fields else None
-                self.add_error(field, str(error.detail))
+                self.add_error(field, error.message)
         return data
 
 

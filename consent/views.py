@@ -34,8 +34,8 @@ def _confirm(request: HttpRequest, token: str, method: str) -> HttpResponse:
         else:
             context["event"] = consent_link_request(token=token, method=method)
     except ConsentError as error:
-        context["error"] = error.detail
-        context["code"] = error.default_code
+        context["error"] = error.message
+        context["code"] = error.code
         return render(request, "consent/confirm.html", context, status=400)
     return render(request, "consent/confirm.html", context)
 

@@ -36,7 +36,7 @@ class FieldDefinitionForm(forms.ModelForm):
         try:
             definition_check(self.instance)
         except InvalidDefinition as error:
-            self.add_error(error.param if error.param in self.fields else None, str(error.detail))
+            self.add_error(error.param if error.param in self.fields else None, error.message)
 
 
 class VersionInline(admin.TabularInline):
@@ -118,6 +118,6 @@ class MergeAdmin(ReadOnlyAdmin):
             try:
                 profile_merge_undo(merge_id=merge.pk, actor=Actor.staff(request.user.pk))
             except MergeError as error:
-                self.message_user(request, f"Merge {merge.pk}: {error.detail}", messages.ERROR)
+                self.message_user(request, f"Merge {merge.pk}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"Merge {merge.pk} undone.", messages.SUCCESS)

@@ -1,104 +1,121 @@
 """Typed errors of the profile services and the access gate. Codes are part of the API contract;
 messages never echo a submitted value (it may be personal). Raised before anything is written."""
 
-from vault.api import ApplicationError
+from enum import StrEnum
+
+from vault.errors import ApplicationError, ErrorKind
+
+
+class ProfileCode(StrEnum):
+    """The stable codes of this app's errors: part of the API contract."""
+
+    UNKNOWN_FIELD = "unknown_field"
+    FIELD_DEPRECATED = "field_deprecated"
+    INVALID_VALUE = "invalid_value"
+    VALUE_TOO_LONG = "value_too_long"
+    SOURCE_NOT_ALLOWED = "source_not_allowed"
+    UNKNOWN_KIND = "unknown_kind"
+    INVALID_DEFINITION = "invalid_definition"
+    ACCESS_DENIED = "access_denied"
+    FIELD_NOT_FOR_PURPOSE = "field_not_for_purpose"
+    CONSENT_REQUIRED = "consent_required"
+    PROCESSING_RESTRICTED = "processing_restricted"
+    PERSON_ERASED = "person_erased"
+    MERGE_NOT_POSSIBLE = "merge_not_possible"
+    FIELD_NOT_EDITABLE = "field_not_editable"
+    FIELD_NOT_SEARCHABLE = "field_not_searchable"
 
 
 class ProfileError(ApplicationError):
-    """Base of the profile errors: `default_code` is the stable code, `param_name` the input blamed."""
-
-    param_name = ""
-
-    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
-        super().__init__(message, param=param or self.param_name or None)
+    """Base of the profile errors: `code` is the stable code, `param_name` the input blamed."""
 
 
 class UnknownField(ProfileError):
-    default_code = "unknown_field"
-    default_detail = "No profile field has this key."
+    code = ProfileCode.UNKNOWN_FIELD
+    message = "No profile field has this key."
 
 
 class FieldDeprecated(ProfileError):
-    default_code = "field_deprecated"
-    default_detail = "This field is deprecated: it takes no new values."
+    code = ProfileCode.FIELD_DEPRECATED
+    message = "This field is deprecated: it takes no new values."
 
 
 class InvalidValue(ProfileError):
     """A value of the wrong type, outside the field's choices, or otherwise malformed."""
 
-    default_code = "invalid_value"
-    default_detail = "Not a valid value for this field."
+    code = ProfileCode.INVALID_VALUE
+    message = "Not a valid value for this field."
 
 
 class ValueTooLong(ProfileError):
-    default_code = "value_too_long"
-    default_detail = "The value is longer than this field accepts."
+    code = ProfileCode.VALUE_TOO_LONG
+    message = "The value is longer than this field accepts."
 
 
 class SourceNotAllowed(ProfileError):
-    default_code = "source_not_allowed"
-    default_detail = "This field does not accept values from this source."
+    code = ProfileCode.SOURCE_NOT_ALLOWED
+    message = "This field does not accept values from this source."
     param_name = "source"
 
 
 class UnknownKind(ProfileError):
-    default_code = "unknown_kind"
-    default_detail = "No document or event kind has this slug."
+    code = ProfileCode.UNKNOWN_KIND
+    message = "No document or event kind has this slug."
     param_name = "kind"
 
 
 class InvalidDefinition(ProfileError):
-    default_code = "invalid_definition"
-    default_detail = "This field definition is not valid."
+    code = ProfileCode.INVALID_DEFINITION
+    message = "This field definition is not valid."
 
 
 class AccessDenied(ProfileError):
     """The gate refused: the purpose may not use a field, or the person has not consented."""
 
-    status_code = 403
-    default_code = "access_denied"
-    default_detail = "This purpose may not use this data."
+    kind = ErrorKind.FORBIDDEN
+    code = ProfileCode.ACCESS_DENIED
+    message = "This purpose may not use this data."
 
 
 class FieldNotForPurpose(AccessDenied):
-    default_code = "field_not_for_purpose"
-    default_detail = "This field may not be used for this purpose."
+    code = ProfileCode.FIELD_NOT_FOR_PURPOSE
+    message = "This field may not be used for this purpose."
 
 
 class ConsentRequired(AccessDenied):
-    default_code = "consent_required"
-    default_detail = "The person has not consented to this purpose."
+    code = ProfileCode.CONSENT_REQUIRED
+    message = "The person has not consented to this purpose."
     param_name = "purpose"
 
 
 class ProcessingRestricted(AccessDenied):
-    default_code = "processing_restricted"
-    default_detail = "The person has restricted the processing of their data."
+    code = ProfileCode.PROCESSING_RESTRICTED
+    message = "The person has restricted the processing of their data."
 
 
 class PersonErased(ProfileError):
-    status_code = 410
-    default_code = "person_erased"
-    default_detail = "This person's data was erased."
+    kind = ErrorKind.GONE
+    code = ProfileCode.PERSON_ERASED
+    message = "This person's data was erased."
 
 
 class MergeError(ProfileError):
-    default_code = "merge_not_possible"
-    default_detail = "These profiles cannot be merged."
+    code = ProfileCode.MERGE_NOT_POSSIBLE
+    message = "These profiles cannot be merged."
 
 
 class FieldNotEditable(AccessDenied):
-    default_code = "field_not_editable"
-    default_detail = "This field cannot be changed here; ask the brand's privacy team to rectify it."
+    code = ProfileCode.FIELD_NOT_EDITABLE
+    message = "This field cannot be changed here; ask the brand's privacy team to rectify it."
 
 
 class UnknownFieldNotFound(UnknownField):
     """An unknown field named in the URL is a missing resource (404), not bad input."""
 
-    status_code = 404
+    kind = ErrorKind.NOT_FOUND
 
 
 class FieldNotSearchable(ProfileError):
-    default_code = "field_not_searchable"
-    default_detail = "This field has no lookup index: it cannot be searched by value."
+    code = ProfileCode.FIELD_NOT_SEARCHABLE
+    message = "This field has no lookup index: it cannot be searched by value."
     param_name = "field"

@@ -21,7 +21,6 @@ from typing import Any
 import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from consent.errors import UnknownPurpose
 from consent.models import LegalBasis, Purpose
@@ -57,8 +56,10 @@ from profiles.types import INDEX_KINDS, document_clean, value_clean
 from vault import blind_index, crypto
 from vault.audit import audit_record, audit_record_many
 from vault.blind_index import BlindIndex
+from vault.errors import InvalidInput
 from vault.fields import SealedField, _id_part, decode_value, seal
 from vault.models import AuditActorType
+from vault.postgres import pg_array
 
 logger = logging.getLogger(__name__)
 RIGHTS_PURPOSE = "data-subject-rights"
@@ -371,10 +372,6 @@ WHERE subject_id = ANY(%s::uuid[]) AND definition_id = ANY(%s::uuid[])
 """  # noqa: S608 (a model's table name)
 
 
-def _pg_array(ids: Iterable[uuid.UUID]) -> str:
-    return "{" + ",".join(i.hex for i in ids) + "}"
-
-
 def _value_rows(
     subjects: Iterable[uuid.UUID], definition_ids: list[uuid.UUID]
 ) -> list[tuple[bytes, int, bytes, bytes]]:
@@ -385,9 +382,9 @@ def _value_rows(
     UUID objects, and without hex decoding."""
     if connection.vendor == "postgresql":
         connection.ensure_connection()
-        fields = _pg_array(definition_ids)
+        fields = pg_array(i.hex for i in definition_ids)
         with psycopg.Cursor(connection.connection) as cursor:  # not Django's client-side binding
-            cursor.execute(_BULK_VALUES_SQL, [fields, _pg_array(subjects), fields], binary=True)
+            cursor.execute(_BULK_VALUES_SQL, [fields, pg_array(i.hex for i in subjects), fields], binary=True)
             return cursor.fetchall()
     position = {pk: n for n, pk in enumerate(definition_ids)}
     query = ProfileValue.objects.filter(subject_id__in=list(subjects), definition_id__in=definition_ids)
@@ -558,10 +555,11 @@ def reseal(
 
 # --- Writes: checked like reads, validated per field, one transaction and one audit entry ------
 def _fail(errors: dict[str, ProfileError]) -> None:
+    """One error per bad field, each naming its field; nothing is written."""
     if errors:
-        raise ValidationError(
-            {param: [ErrorDetail(str(error.detail), code=error.default_code)] for param, error in errors.items()}
-        )
+        for param, error in errors.items():
+            error.param = param
+        raise InvalidInput(list(errors.values()))
 
 
 def profile_write(

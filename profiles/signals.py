@@ -35,7 +35,7 @@ def _merge(subject_id: uuid.UUID, email: str) -> None:
     try:
         merges = profile_merge_verified_email(subject_id=subject_id, email=email)
     except ProfileError as error:
-        logger.warning("Identity resolution for %s failed: %s", subject_id, error.get_codes())
+        logger.warning("Identity resolution for %s failed: %s", subject_id, error.code)
         return
     for merge in merges:
         logger.info("Merged profile %s into %s (verified email), merge %s", merge.merged_id, subject_id, merge.pk)

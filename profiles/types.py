@@ -135,7 +135,7 @@ def value_clean(definition: FieldDefinition, value: Any) -> Any:
         cleaned = _clean(definition, value)
         _check_size(definition, cleaned)
     except (InvalidValue, ValueTooLong) as error:
-        raise type(error)(str(error.detail), param=definition.key) from None
+        raise type(error)(error.message, param=definition.key) from None
     return cleaned
 
 

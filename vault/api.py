@@ -1,4 +1,4 @@
-"""The API's shared policy: typed application errors, the one error envelope, pagination and auth.
+"""The API's shared policy: the one error envelope for every error, pagination and auth.
 
 Every API error has the shape of django-allauth's headless API (DESIGN.md section 4):
 ``{"status": 400, "errors": [{"code": "required", "message": "...", "param": "email"}]}``.
@@ -16,19 +16,21 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from vault.errors import ApplicationError, ErrorKind
+
 logger = logging.getLogger(__name__)
 
-
-class ApplicationError(exceptions.APIException):
-    """A typed error raised by services; its stable `code` is part of the API contract."""
-
-    status_code: int = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-    default_detail = "The request could not be processed."
-
-    def __init__(self, message: str | None = None, *, code: str | None = None, param: str | None = None):
-        super().__init__(detail=message, code=code)
-        self.param = param
+# What each kind of domain error (vault/errors.py) answers over HTTP.
+KIND_STATUS: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: status.HTTP_400_BAD_REQUEST,
+    ErrorKind.NOT_AUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
+    ErrorKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorKind.GONE: status.HTTP_410_GONE,
+    ErrorKind.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    ErrorKind.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
 
 
 def error_body(status_code: int, errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,6 +88,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    if isinstance(exc, ApplicationError):
+        set_rollback()
+        code = KIND_STATUS[exc.kind]
+        errors = [_error(problem.code, problem.message, problem.param) for problem in exc.problems]
+        return Response(error_body(code, errors), status=code)
+
     if not isinstance(exc, exceptions.APIException):
         logger.exception("Unhandled error in API view %s", type(context.get("view")).__name__)
         set_rollback()
@@ -98,10 +106,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if wait := getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(wait))
 
-    if isinstance(exc, ApplicationError):
-        errors = [_error(str(exc.get_codes()), str(exc.detail), exc.param)]
-    else:
-        errors = _flatten(exc.get_full_details())
+    errors = _flatten(exc.get_full_details())
     set_rollback()
     return Response(error_body(exc.status_code, errors), status=exc.status_code, headers=headers)
 

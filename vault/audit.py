@@ -47,6 +47,7 @@ from vault.models import (
     DataClass,
     ErasedSubject,
 )
+from vault.postgres import pg_array
 
 CANONICAL_FORMAT = "vault-audit/1"
 CHECKPOINT_FORMAT = "vault-audit-checkpoint/1"
@@ -250,12 +251,6 @@ def audit_pseudonym_for(subject_id: uuid.UUID) -> uuid.UUID:
     return link.pseudonym
 
 
-def _pg_array(hex_values: Iterable[str]) -> str:
-    """A PostgreSQL array literal of hex strings (which need no quoting), sent as one parameter:
-    psycopg adapting a list of 10,000 values one by one took longer than the insert itself."""
-    return "{" + ",".join(hex_values) + "}"
-
-
 def _hex_pairs(text: str | None) -> dict[str, str]:
     """{subject: pseudonym} from "<subject hex><pseudonym hex>,...", the form in which
     `_pseudonyms_many` has PostgreSQL answer."""
@@ -282,7 +277,7 @@ def _pseudonyms_many(subjects: list[str]) -> dict[str, str]:
             def read(hexes: list[str]) -> dict[str, str]:
                 cursor.execute(
                     f"SELECT {pairs} FROM {links} WHERE {subject} = ANY(%s::uuid[])",  # noqa: S608
-                    [_pg_array(hexes)],
+                    [pg_array(hexes)],
                 )
                 return _hex_pairs(cursor.fetchone()[0])
 
@@ -297,7 +292,7 @@ def _pseudonyms_many(subjects: list[str]) -> dict[str, str]:
                     f"WHERE NOT EXISTS (SELECT 1 FROM {erased} e WHERE e.{subject} = w.{subject}) "
                     f"ON CONFLICT ({subject}) DO NOTHING RETURNING {subject}, {pseudonym}) "
                     f"SELECT {pairs} FROM made",
-                    [now, _pg_array(missing)],
+                    [now, pg_array(missing)],
                 )
                 found |= _hex_pairs(cursor.fetchone()[0])
                 if any(s not in found for s in missing):
@@ -480,7 +475,7 @@ def _insert_many_and_advance(common: AuditEntry, first_seq: int, pseudonyms: lis
         "FROM (SELECT count(*) AS inserted FROM new) AS new "
         f"WHERE {head}.{quote('id')} = %s AND new.inserted = %s"
     )
-    params += [_pg_array(chain), _pg_array(pseudonyms), len(hashes)]
+    params += [pg_array(chain), pg_array(pseudonyms), len(hashes)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, last_seq, hashes[-1], HEAD_ID, len(hashes)])
         if cursor.rowcount != 1:

@@ -8,18 +8,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
-from rest_framework.exceptions import ValidationError
 
-from consent.errors import ConsentError
 from consent.gpc import request_evidence
 from consent.models import ConsentEvent, Method
 from consent.receipts import RECEIPT_EVENTS, consent_receipt_jws
 from consent.selectors import consent_states
 from consent.services import consent_grant, consent_request, consent_withdraw
+from portal.errors import error_messages_add
 from portal.scope import portal_subject
-from profiles.errors import ProfileError
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_age, profile_write
 from profiles.models import Source
+from vault.errors import ApplicationError
 
 
 @login_required
@@ -60,12 +59,8 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Withdrawn. We no longer use your data for this.")
             else:
                 messages.error(request, "Unknown action.")
-        except (ConsentError, ProfileError) as error:
-            messages.error(request, str(error.detail))
-        except ValidationError as error:  # a profile value that is not valid, one message per field
-            details = error.get_full_details()
-            for problems in details.values() if isinstance(details, dict) else [details]:
-                messages.error(request, str(problems[0]["message"] if isinstance(problems, list) else problems))
+        except ApplicationError as error:
+            error_messages_add(request, error)
         return redirect("portal:consent")
     events = (
         ConsentEvent.objects.filter(subject_id=subject_id, event_type__in=RECEIPT_EVENTS)

@@ -14,13 +14,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_countries import countries
-from rest_framework.exceptions import ValidationError
 
+from portal.errors import errors_by_param
 from portal.scope import portal_subject
 from profiles.api import profile_listing
-from profiles.errors import ProfileError
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
 from profiles.models import Category, FieldType, Source
+from vault.errors import ApplicationError
 
 _INPUT_TYPES = {
     FieldType.EMAIL: "email",
@@ -184,19 +184,13 @@ def profile(request: HttpRequest) -> HttpResponse:
                     purpose=RIGHTS_PURPOSE,
                     actor=Actor.person(subject),
                 )
-            except ValidationError as error:
+            except ApplicationError as error:
                 by_key = {row.key: row for row in rows}
-                details = error.detail if isinstance(error.detail, dict) else {}
-                for key, problems in details.items():
-                    problem = problems[0] if isinstance(problems, list) and problems else problems
-                    if key in by_key:
-                        by_key[key].error = str(problem)
+                for param, message in errors_by_param(error).items():
+                    if param in by_key:
+                        by_key[param].error = message
                     else:
-                        form_error = str(problem)
-                if not details:
-                    form_error = _("Your changes could not be saved.")
-            except ProfileError as error:
-                form_error = str(error.detail)
+                        form_error = message
             else:
                 messages.success(request, _("Saved. Thank you for keeping your profile correct."))
                 return redirect("portal:profile")

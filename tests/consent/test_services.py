@@ -188,7 +188,7 @@ def test_bad_grants_are_refused_with_a_typed_error_and_leave_no_trace(
         prepare()
     with pytest.raises(ConsentError) as raised:
         grant(alice, **kwargs)
-    assert (raised.value.detail.code, raised.value.param, raised.value.status_code) == (code, param, 400)
+    assert (raised.value.code, raised.value.param, raised.value.kind) == (code, param, "invalid")
     assert not ConsentEvent.objects.exists()
     assert not ConsentState.objects.exists()
     assert not consent_entries().exists()
@@ -313,7 +313,7 @@ def test_versions_that_cannot_be_published(newsletter, kwargs, param):
     arguments = {"purpose": "newsletter", "label": "v2", "text": "Text."} | kwargs
     with pytest.raises(ConsentError) as raised:
         policy_version_publish(**arguments)
-    assert (raised.value.detail.code, raised.value.param) == ("invalid_policy_version", param)
+    assert (raised.value.code, raised.value.param) == ("invalid_policy_version", param)
     assert newsletter.versions.count() == 1
 
 
@@ -327,7 +327,7 @@ def test_versions_take_effect_in_order(newsletter):
 def test_a_version_for_an_unknown_purpose(db):
     with pytest.raises(ConsentError) as raised:
         policy_version_publish(purpose="nope", label="v1", text="Text.")
-    assert raised.value.detail.code == "unknown_purpose"
+    assert raised.value.code == "unknown_purpose"
 
 
 def test_event_types_cover_the_ledger():

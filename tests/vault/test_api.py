@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from vault.api import ApplicationError
+from vault.errors import ApplicationError
 
 
 class _AddressInput(serializers.Serializer):
