@@ -24,7 +24,7 @@ class AccountsConfig(AppConfig):
         if not hasattr(settings, "SOCIALACCOUNT_PROVIDERS"):
             settings.SOCIALACCOUNT_PROVIDERS = social_providers_from_env()
         providers: dict[str, dict[str, Any]] = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {})
-        csp: dict[str, list[str]] = settings.SECURE_CSP
+        csp: dict[str, Any] = settings.SECURE_CSP
         form_action = csp.setdefault("form-action", [])
         form_action.extend(source for source in social_form_action_sources(providers) if source not in form_action)
 
