@@ -2,7 +2,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+
+from vault.api import PersonAPIView
 
 
 class AccountOutput(serializers.Serializer):
@@ -12,7 +13,7 @@ class AccountOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class MeView(APIView):
+class MeView(PersonAPIView):
     """The caller's own account: who the API thinks you are."""
 
     @extend_schema(responses=AccountOutput, operation_id="me_read")

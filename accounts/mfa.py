@@ -34,7 +34,7 @@ from drf_spectacular.contrib.django_allauth import XSessionTokenAuthenticationSc
 from rest_framework.request import Request
 
 from vault import crypto, keys
-from vault.api import ApiSessionAuthentication
+from vault.authentication import ApiSessionAuthentication
 from vault.errors import ApplicationError, ErrorKind
 from vault.keys import VaultError
 from vault.schema import ApiSessionScheme

@@ -1,6 +1,6 @@
 """The person's consent API: where they stand, grant, withdraw, history and receipts.
 
-Every view is scoped to the caller: the subject is always `request.user`, never a parameter,
+Every view derives from `PersonAPIView`: the subject is always the caller, never a parameter,
 so no one can read or change another person's consent through it.
 """
 
@@ -14,15 +14,14 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
 
 from consent.errors import UnknownPurpose, UnknownPurposeNotFound
 from consent.gpc import request_evidence
 from consent.models import ConsentEvent, Method
-from consent.receipts import RECEIPT_EVENTS, consent_receipt, consent_receipt_jws
-from consent.selectors import consent_states
+from consent.receipts import consent_receipt, consent_receipt_jws
+from consent.selectors import consent_history, consent_receipt_event, consent_states
 from consent.services import age_in_years, consent_grant, consent_parental_request, consent_request, consent_withdraw
-from vault.api import Pagination
+from vault.api import Pagination, PersonAPIView
 
 
 class PolicyOutput(serializers.Serializer):
@@ -61,7 +60,18 @@ class ChoiceInput(serializers.Serializer):
     )
 
 
+class WithdrawInput(ChoiceInput):
+    pass
+
+
 class GrantInput(ChoiceInput):
+    birth_date = serializers.DateField(
+        required=False,
+        help_text="Only for the age gate: used to decide, never stored; default: the birth date in the profile.",
+    )
+
+
+class RequestInput(serializers.Serializer):
     birth_date = serializers.DateField(
         required=False,
         help_text="Only for the age gate: used to decide, never stored; default: the birth date in the profile.",
@@ -80,16 +90,10 @@ class ReceiptOutput(serializers.Serializer):
     jws = serializers.CharField(help_text="The same receipt signed (EdDSA); keys at /.well-known/jwks.json.")
 
 
-def _subject(request: Request) -> uuid.UUID:
-    subject = request.user.pk
-    assert isinstance(subject, uuid.UUID)  # every view requires an authenticated person
-    return subject
-
-
-class ConsentListView(APIView):
+class ConsentListView(PersonAPIView):
     @extend_schema(responses=PurposeStateOutput(many=True), operation_id="consent_list")
     def get(self, request: Request) -> Response:
-        return Response(PurposeStateOutput(consent_states(subject_id=_subject(request)), many=True).data)
+        return Response(PurposeStateOutput(consent_states(subject_id=self.subject), many=True).data)
 
 
 def _age(birth_date: datetime.date | None) -> int | None:
@@ -98,10 +102,10 @@ def _age(birth_date: datetime.date | None) -> int | None:
     return age_in_years(birth_date)
 
 
-class _ChoiceView(APIView):
+class _ChoiceView(PersonAPIView):
     """POST records one choice of the caller; subclasses say which input and service."""
 
-    input_class: type[serializers.Serializer] = ChoiceInput
+    input_class: type[serializers.Serializer]
 
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         raise NotImplementedError
@@ -125,7 +129,7 @@ class GrantView(_ChoiceView):
 
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         return consent_grant(
-            subject_id=_subject(request),
+            subject_id=self.subject,
             purpose=purpose,
             policy_version=data.get("policy_version"),
             method=Method.API,
@@ -136,13 +140,15 @@ class GrantView(_ChoiceView):
 
 
 class WithdrawView(_ChoiceView):
-    @extend_schema(request=ChoiceInput, responses={201: EventOutput})
+    input_class = WithdrawInput
+
+    @extend_schema(request=WithdrawInput, responses={201: EventOutput})
     def post(self, request: Request, purpose: str) -> Response:
         return super().post(request, purpose)
 
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         return consent_withdraw(
-            subject_id=_subject(request),
+            subject_id=self.subject,
             purpose=purpose,
             policy_version=data.get("policy_version"),
             method=Method.API,
@@ -153,17 +159,17 @@ class WithdrawView(_ChoiceView):
 class RequestView(_ChoiceView):
     """Double opt-in: the purpose becomes pending and a confirmation link is e-mailed."""
 
-    input_class = GrantInput
-    throttle_classes = (*APIView.throttle_classes, ScopedRateThrottle)
+    input_class = RequestInput
+    throttle_classes = (*PersonAPIView.throttle_classes, ScopedRateThrottle)
     throttle_scope = "consent_mail"
 
-    @extend_schema(request=GrantInput, responses={201: EventOutput})
+    @extend_schema(request=RequestInput, responses={201: EventOutput})
     def post(self, request: Request, purpose: str) -> Response:
         return super().post(request, purpose)
 
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         return consent_request(
-            subject_id=_subject(request),
+            subject_id=self.subject,
             purpose=purpose,
             evidence=request_evidence(request),
             age=_age(data.get("birth_date")),
@@ -175,7 +181,7 @@ class ParentalRequestView(_ChoiceView):
     """Below the age of digital consent: a parent or guardian is asked by e-mail."""
 
     input_class = ParentalRequestInput
-    throttle_classes = (*APIView.throttle_classes, ScopedRateThrottle)
+    throttle_classes = (*PersonAPIView.throttle_classes, ScopedRateThrottle)
     throttle_scope = "consent_mail"
 
     @extend_schema(request=ParentalRequestInput, responses={201: EventOutput})
@@ -185,7 +191,7 @@ class ParentalRequestView(_ChoiceView):
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
         age = _age(data.get("birth_date"))
         return consent_parental_request(
-            subject_id=_subject(request),
+            subject_id=self.subject,
             purpose=purpose,
             parent_email=data["parent_email"],
             age=age,
@@ -194,26 +200,21 @@ class ParentalRequestView(_ChoiceView):
         )
 
 
-class HistoryView(APIView):
+class HistoryView(PersonAPIView):
     @extend_schema(responses=EventOutput(many=True), operation_id="consent_history")
     def get(self, request: Request) -> Response:
-        events = ConsentEvent.objects.filter(subject_id=_subject(request)).select_related("purpose", "policy_version")
         paginator = Pagination()
-        page = paginator.paginate_queryset(events.order_by("-occurred_at", "-seq"), request, view=self)
+        page = paginator.paginate_queryset(consent_history(subject_id=self.subject), request, view=self)
         return paginator.get_paginated_response(EventOutput(page, many=True).data)
 
 
-class ReceiptView(APIView):
+class ReceiptView(PersonAPIView):
     @extend_schema(
         responses={200: ReceiptOutput, 404: OpenApiResponse(description="No such receipt of yours.")},
         operation_id="consent_receipt",
     )
     def get(self, request: Request, event_id: uuid.UUID) -> Response:
-        event = (
-            ConsentEvent.objects.select_related("purpose", "policy_version")
-            .filter(id=event_id, subject_id=_subject(request), event_type__in=RECEIPT_EVENTS)
-            .first()
-        )
+        event = consent_receipt_event(subject_id=self.subject, event_id=event_id)
         if event is None:
             raise NotFound()
         return Response({"receipt": consent_receipt(event), "jws": consent_receipt_jws(event)})

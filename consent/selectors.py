@@ -15,10 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connections, router
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent.errors import UnknownPurpose
-from consent.models import NO_CHOICE_BASES, ConsentState, ConsentStatus, LegalBasis, PolicyVersion, Purpose
+from consent.models import (
+    NO_CHOICE_BASES,
+    ConsentEvent,
+    ConsentState,
+    ConsentStatus,
+    LegalBasis,
+    PolicyVersion,
+    Purpose,
+)
+from consent.receipts import RECEIPT_EVENTS
 
 _OBJECTIONS = frozenset({ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED})
 
@@ -195,3 +205,22 @@ def consent_states(*, subject_id: uuid.UUID) -> list[PurposeConsent]:
             )
         )
     return listing
+
+
+def consent_history(*, subject_id: uuid.UUID) -> QuerySet[ConsentEvent]:
+    """The person's ledger, newest first, as the API and the portal list it."""
+    return (
+        ConsentEvent.objects.filter(subject_id=subject_id)
+        .select_related("purpose", "policy_version")
+        .order_by("-occurred_at", "-seq")
+    )
+
+
+def consent_receipt_event(*, subject_id: uuid.UUID, event_id: uuid.UUID) -> ConsentEvent | None:
+    """One of the person's own choices that has a receipt; None for anyone else's."""
+    return consent_history(subject_id=subject_id).filter(id=event_id, event_type__in=RECEIPT_EVENTS).first()
+
+
+def consent_receipt_events(*, subject_id: uuid.UUID, limit: int = 50) -> list[ConsentEvent]:
+    """The person's latest choices that have receipts (grants, withdrawals, refusals)."""
+    return list(consent_history(subject_id=subject_id).filter(event_type__in=RECEIPT_EVENTS)[:limit])

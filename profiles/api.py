@@ -1,6 +1,6 @@
 """The profile API: the person's own profile, documents and events, and the staff schema API.
 
-The person's views are scoped to the caller (the subject is `request.user`, never a parameter)
+The person's views derive from `PersonAPIView` (the subject is the caller, never a parameter)
 and read through the access gate with the `data-subject-rights` purpose, so every read of one's
 own data is checked and audited like any other.
 """
@@ -15,24 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from profiles.errors import InvalidDefinition, UnknownField, UnknownFieldNotFound
-from profiles.gate import (
-    RIGHTS_PURPOSE,
-    Actor,
-    profile_read,
-    profile_records_count,
-    profile_records_read,
-    profile_write,
-)
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_records_count, profile_records_read, profile_write
 from profiles.models import Category, FieldDefinition, FieldType, RecordKind, Source
-from profiles.selectors import person_fields
+from profiles.selectors import person_fields, profile_listing, unscoped_field_definitions
 from profiles.services import field_definition_create, field_definition_deprecate, field_definition_update
-from vault.api import Pagination
-
-
-def _subject(request: Request) -> uuid.UUID:
-    subject = request.user.pk
-    assert isinstance(subject, uuid.UUID)  # every view requires an authenticated person
-    return subject
+from vault.api import Pagination, PersonAPIView
 
 
 # --- The person's profile ---------------------------------------------------------------------
@@ -63,51 +50,12 @@ class ProfileInput(serializers.Serializer):
     )
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, list | dict | bool | int | str) or value is None:
-        return value
-    return str(value)  # dates and decimals as their ISO / exact text
-
-
-def profile_listing(subject_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every field the person may see, with their value and its provenance (one gated read)."""
-    definitions = person_fields()
-    read = profile_read(
-        subject_id=subject_id,
-        fields=[d.key for d in definitions],
-        purpose=RIGHTS_PURPOSE,
-        actor=Actor.person(subject_id),
-    )
-    listing = []
-    for definition in definitions:
-        held = read.get(definition.key)
-        if definition.is_deprecated and held is None:
-            continue
-        listing.append(
-            {
-                "key": definition.key,
-                "label": definition.label,
-                "help_text": definition.help_text,
-                "field_type": definition.field_type,
-                "category": definition.category,
-                "choices": definition.choices,
-                "can_edit": definition.person_can_edit and not definition.is_deprecated,
-                "value": None if held is None else _json_value(held.value),
-                "source": held and held.source,
-                "source_name": held and held.source_name,
-                "collected_at": held and held.collected_at,
-                "expires_at": held and held.expires_at,
-            }
-        )
-    return listing
-
-
-class MyProfileView(APIView):
+class MyProfileView(PersonAPIView):
     """Your profile: every value held about you, where it came from and when it expires."""
 
     @extend_schema(responses=ProfileOutput, operation_id="my_profile_read")
     def get(self, request: Request) -> Response:
-        return Response(ProfileOutput({"fields": profile_listing(_subject(request))}).data)
+        return Response(ProfileOutput({"fields": profile_listing(subject_id=self.subject)}).data)
 
     @extend_schema(request=ProfileInput, responses=ProfileOutput, operation_id="my_profile_rectify")
     def patch(self, request: Request) -> Response:
@@ -118,7 +66,7 @@ class MyProfileView(APIView):
         for key in values:
             if key not in visible:  # fields hidden from the person are not revealed to exist
                 raise UnknownField(param=key)
-        subject = _subject(request)
+        subject = self.subject
         profile_write(
             subject_id=subject,
             values=values,
@@ -126,7 +74,7 @@ class MyProfileView(APIView):
             purpose=RIGHTS_PURPOSE,
             actor=Actor.person(subject),
         )
-        return Response(ProfileOutput({"fields": profile_listing(subject)}).data)
+        return Response(ProfileOutput({"fields": profile_listing(subject_id=subject)}).data)
 
 
 class RecordOutput(serializers.Serializer):
@@ -139,12 +87,11 @@ class RecordOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class _MyRecordsView(APIView):
+class _MyRecordsView(PersonAPIView):
     shape = ""
 
     def get(self, request: Request) -> Response:
-        subject = _subject(request)
-        records = _GatedRecords(subject, self.shape, request.query_params.getlist("kind") or None)
+        records = _GatedRecords(self.subject, self.shape, request.query_params.getlist("kind") or None)
         paginator = Pagination()
         page: list[Any] | None = paginator.paginate_queryset(records, request, view=self)  # type: ignore[arg-type]
         return paginator.get_paginated_response(RecordOutput(page, many=True).data)
@@ -224,8 +171,8 @@ class DefinitionOutput(serializers.Serializer):
         return sorted(p.slug for p in definition.purposes.all())
 
 
-class DefinitionInput(serializers.Serializer):
-    """Everything but the key and type is optional on update (PATCH)."""
+class DefinitionCreateInput(serializers.Serializer):
+    """A new field: its key and type are fixed once made."""
 
     key = serializers.RegexField(r"^[a-z][a-z0-9_]{0,63}$", help_text="Lower case, digits and _; fixed once made.")
     label = serializers.CharField(max_length=120)  # type: ignore[assignment]  # a field named like a DRF attribute
@@ -244,8 +191,11 @@ class DefinitionInput(serializers.Serializer):
     person_can_edit = serializers.BooleanField(required=False)
 
 
-def _definitions() -> Any:
-    return FieldDefinition.objects.prefetch_related("purposes")
+class DefinitionUpdateInput(DefinitionCreateInput):
+    """A change to a field (PATCH): every attribute optional; the key, if sent, must be the same."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, partial=True, **kwargs)
 
 
 class FieldDefinitionListView(APIView):
@@ -255,24 +205,28 @@ class FieldDefinitionListView(APIView):
 
     @extend_schema(responses=DefinitionOutput(many=True), operation_id="profile_fields_list")
     def get(self, request: Request) -> Response:
-        return Response(DefinitionOutput(_definitions(), many=True).data)
+        return Response(DefinitionOutput(unscoped_field_definitions(), many=True).data)
 
-    @extend_schema(request=DefinitionInput, responses={201: DefinitionOutput}, operation_id="profile_fields_create")
+    @extend_schema(
+        request=DefinitionCreateInput, responses={201: DefinitionOutput}, operation_id="profile_fields_create"
+    )
     def post(self, request: Request) -> Response:
-        data = DefinitionInput(data=request.data)
+        data = DefinitionCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         spec = dict(data.validated_data)
         definition = field_definition_create(
             key=spec.pop("key"), purposes=spec.pop("purposes", []), actor=Actor.staff(request.user.pk), **spec
         )
-        return Response(DefinitionOutput(_definitions().get(pk=definition.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            DefinitionOutput(unscoped_field_definitions().get(pk=definition.pk)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class FieldDefinitionView(APIView):
     permission_classes = (permissions.IsAdminUser,)
 
     def _get(self, key: str) -> FieldDefinition:
-        definition = _definitions().filter(key=key).first()
+        definition = unscoped_field_definitions().filter(key=key).first()
         if definition is None:
             raise UnknownFieldNotFound(param="key")
         return definition
@@ -281,9 +235,9 @@ class FieldDefinitionView(APIView):
     def get(self, request: Request, key: str) -> Response:
         return Response(DefinitionOutput(self._get(key)).data)
 
-    @extend_schema(request=DefinitionInput, responses=DefinitionOutput, operation_id="profile_fields_update")
+    @extend_schema(request=DefinitionUpdateInput, responses=DefinitionOutput, operation_id="profile_fields_update")
     def patch(self, request: Request, key: str) -> Response:
-        data = DefinitionInput(data=request.data, partial=True)
+        data = DefinitionUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         if changes.pop("key", key) != key:

@@ -1,6 +1,12 @@
-"""Reads of the profiles app that involve no personal data (the schema). Personal data is read
-only through `profiles.gate`."""
+"""Reads of the profiles app: the schema, and the person's own listing (read through the gate:
+personal data is only ever decrypted by `profiles.gate`)."""
 
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
 from profiles.models import FieldDefinition
 
 
@@ -8,3 +14,47 @@ def person_fields() -> list[FieldDefinition]:
     """The fields a person sees in their portal and API, deprecated ones included (their values
     stay visible until retention removes them)."""
     return list(FieldDefinition.objects.filter(person_can_view=True).prefetch_related("purposes"))
+
+
+def unscoped_field_definitions() -> QuerySet[FieldDefinition]:
+    """Every field definition, for staff: the whole schema, not one person's view of it."""
+    return FieldDefinition.objects.prefetch_related("purposes")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, list | dict | bool | int | str) or value is None:
+        return value
+    return str(value)  # dates and decimals as their ISO / exact text
+
+
+def profile_listing(*, subject_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every field the person may see, with their value and its provenance (one gated read)."""
+    definitions = person_fields()
+    read = profile_read(
+        subject_id=subject_id,
+        fields=[d.key for d in definitions],
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(subject_id),
+    )
+    listing = []
+    for definition in definitions:
+        held = read.get(definition.key)
+        if definition.is_deprecated and held is None:
+            continue
+        listing.append(
+            {
+                "key": definition.key,
+                "label": definition.label,
+                "help_text": definition.help_text,
+                "field_type": definition.field_type,
+                "category": definition.category,
+                "choices": definition.choices,
+                "can_edit": definition.person_can_edit and not definition.is_deprecated,
+                "value": None if held is None else _json_value(held.value),
+                "source": held and held.source,
+                "source_name": held and held.source_name,
+                "collected_at": held and held.collected_at,
+                "expires_at": held and held.expires_at,
+            }
+        )
+    return listing

@@ -1,4 +1,6 @@
-"""The API's shared policy: the one error envelope for every error, pagination and auth.
+"""The API's shared policy: the one error envelope for every error, pagination, and the scoped
+base of the person-facing views (authentication lives in vault/authentication.py, which DRF
+imports while loading its views).
 
 Every API error has the shape of django-allauth's headless API (DESIGN.md section 4):
 ``{"status": 400, "errors": [{"code": "required", "message": "...", "param": "email"}]}``.
@@ -6,15 +8,16 @@ Error messages never echo submitted values, so personal data cannot leak through
 """
 
 import logging
+import uuid
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, status
-from rest_framework.authentication import SessionAuthentication
+from rest_framework import exceptions, permissions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.views import APIView, set_rollback
 
 from vault.errors import ApplicationError, ErrorKind
 
@@ -80,9 +83,6 @@ def _flatten(details: Any, param: str | None = None) -> list[dict[str, Any]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every API error, expected or not, leaves in the envelope."""
-    # Imported here: rest_framework.views imports this module's authentication class.
-    from rest_framework.views import set_rollback
-
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -116,17 +116,6 @@ def json_error_response(status_code: int, code: str, message: str) -> JsonRespon
     return JsonResponse(error_body(status_code, [_error(code, message)]), status=status_code)
 
 
-class ApiSessionAuthentication(SessionAuthentication):
-    """DRF's session auth, but naming a scheme so that "not logged in" is a 401, not a 403.
-
-    DRF answers 403 to anonymous callers when the first authenticator declares no
-    WWW-Authenticate scheme; clients need to tell "log in" (401) from "not allowed" (403).
-    """
-
-    def authenticate_header(self, request: Any) -> str:
-        return 'Session realm="api"'
-
-
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -148,3 +137,33 @@ def handler500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return json_error_response(500, "server_error", "An unexpected error occurred.")
     return defaults.server_error(request)
+
+
+class PersonAPIView(APIView):
+    """The base of every API view a person calls about themselves.
+
+    The subject is the caller (`self.subject`), never a URL or body parameter, so no one reaches
+    another person's data through such a view. Subclasses cannot loosen it silently: defining
+    `permission_classes` without `IsAuthenticated`, or redefining `subject`, fails at import.
+    A view that acts on someone else (staff, partners) does not derive from this base and names
+    what it reads with a shouting `unscoped_` prefix.
+    """
+
+    permission_classes = (permissions.IsAuthenticated,)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "subject" in vars(cls):
+            raise TypeError(f"{cls.__name__} must not redefine PersonAPIView.subject.")
+        if not any(
+            isinstance(permission, type) and issubclass(permission, permissions.IsAuthenticated)
+            for permission in cls.permission_classes
+        ):
+            raise TypeError(f"{cls.__name__}: a person's view must keep IsAuthenticated in permission_classes.")
+
+    @property
+    def subject(self) -> uuid.UUID:
+        subject = self.request.user.pk
+        if not isinstance(subject, uuid.UUID):  # IsAuthenticated ran first; this is a safety net
+            raise exceptions.NotAuthenticated()
+        return subject

@@ -4,4 +4,4 @@ from drf_spectacular.authentication import SessionScheme
 
 
 class ApiSessionScheme(SessionScheme):
-    target_class = "vault.api.ApiSessionAuthentication"
+    target_class = "vault.authentication.ApiSessionAuthentication"

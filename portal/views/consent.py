@@ -5,14 +5,14 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from consent.gpc import request_evidence
-from consent.models import ConsentEvent, Method
-from consent.receipts import RECEIPT_EVENTS, consent_receipt_jws
-from consent.selectors import consent_states
+from consent.models import Method
+from consent.receipts import consent_receipt_jws
+from consent.selectors import consent_receipt_event, consent_receipt_events, consent_states
 from consent.services import consent_grant, consent_request, consent_withdraw
 from portal.errors import error_messages_add
 from portal.scope import portal_subject
@@ -62,11 +62,7 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
         except ApplicationError as error:
             error_messages_add(request, error)
         return redirect("portal:consent")
-    events = (
-        ConsentEvent.objects.filter(subject_id=subject_id, event_type__in=RECEIPT_EVENTS)
-        .select_related("purpose", "policy_version")
-        .order_by("-occurred_at", "-seq")[:50]
-    )
+    events = consent_receipt_events(subject_id=subject_id)
     context = {
         "states": consent_states(subject_id=subject_id),
         "events": events,
@@ -80,12 +76,9 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def portal_receipt(request: HttpRequest, event_id: uuid.UUID) -> HttpResponse:
     """The signed receipt of one of the person's own choices, as a file to keep."""
-    event = get_object_or_404(
-        ConsentEvent.objects.select_related("purpose", "policy_version"),
-        id=event_id,
-        subject_id=request.user.pk,
-        event_type__in=RECEIPT_EVENTS,
-    )
+    event = consent_receipt_event(subject_id=portal_subject(request), event_id=event_id)
+    if event is None:
+        raise Http404
     response = HttpResponse(consent_receipt_jws(event), content_type="application/jose")
     response["Content-Disposition"] = f'attachment; filename="consent-receipt-{event.id}.jws"'
     return response

@@ -6,15 +6,15 @@ from django.shortcuts import render
 
 from consent.selectors import consent_states
 from portal.scope import portal_subject
-from profiles.api import profile_listing
 from profiles.models import Source
+from profiles.selectors import profile_listing
 
 
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "portal/home.html")
     subject = portal_subject(request)
-    listing = profile_listing(subject)
+    listing = profile_listing(subject_id=subject)
     held = [item for item in listing if item["value"] is not None]
     states = consent_states(subject_id=subject)
     choosable = [state for state in states if state.state != "not_applicable"]

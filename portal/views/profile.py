@@ -17,9 +17,9 @@ from django_countries import countries
 
 from portal.errors import errors_by_param
 from portal.scope import portal_subject
-from profiles.api import profile_listing
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
 from profiles.models import Category, FieldType, Source
+from profiles.selectors import profile_listing
 from vault.errors import ApplicationError
 
 _INPUT_TYPES = {
@@ -109,7 +109,7 @@ def _choices(item: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _rows(subject: uuid.UUID) -> list[ProfileRow]:
     rows = []
-    for item in profile_listing(subject):
+    for item in profile_listing(subject_id=subject):
         kind = item["field_type"]
         rows.append(
             ProfileRow(

@@ -3,12 +3,13 @@
 import pytest
 from django.urls import path
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from vault.errors import ApplicationError
+from vault.api import PersonAPIView
+from vault.errors import ApplicationError, ErrorKind, InvalidInput
 
 
 class _AddressInput(serializers.Serializer):
@@ -42,6 +43,29 @@ class ConflictView(APIView):
         raise ApplicationError("That purpose is already granted.", code="already_granted", param="purpose")
 
 
+class GoneError(ApplicationError):
+    kind = ErrorKind.GONE
+    code = "person_erased"
+    message = "This person's data was erased."
+
+
+class SeveralView(APIView):
+    def post(self, request):
+        raise InvalidInput(
+            [ApplicationError("Not a date.", code="invalid_value", param="birth_date"), GoneError(param="city")]
+        )
+
+
+class GoneView(APIView):
+    def get(self, request):
+        raise GoneError()
+
+
+class WhoAmIView(PersonAPIView):
+    def get(self, request):
+        return Response({"subject": str(self.subject)})
+
+
 class CrashView(APIView):
     def get(self, request):
         raise RuntimeError("database said: value 'alice@example.com' is too long")
@@ -52,6 +76,9 @@ urlpatterns = [
     path("api/v1/test/staff/", StaffOnlyView.as_view()),
     path("api/v1/test/conflict/", ConflictView.as_view()),
     path("api/v1/test/crash/", CrashView.as_view()),
+    path("api/v1/test/several/", SeveralView.as_view()),
+    path("api/v1/test/gone/", GoneView.as_view()),
+    path("api/v1/test/whoami/", WhoAmIView.as_view()),
 ]
 
 
@@ -158,3 +185,32 @@ def test_throttling_answers_429_in_the_envelope(client):
     response = client.get("/api/schema/?format=json")
     assert assert_envelope(response, 429, "application/vnd.oai.openapi+json")[0]["code"] == "throttled"
     assert int(response["Retry-After"]) > 0
+
+
+@pytest.mark.urls(__name__)
+def test_a_domain_error_kind_gives_its_status_and_every_problem_is_listed(client, alice):
+    client.force_login(alice)
+    assert assert_envelope(client.get("/api/v1/test/gone/"), 410) == [
+        {"code": "person_erased", "message": "This person's data was erased."}
+    ]
+    errors = assert_envelope(client.post("/api/v1/test/several/", {}, content_type="application/json"), 400)
+    assert [(e["code"], e["param"]) for e in errors] == [("invalid_value", "birth_date"), ("person_erased", "city")]
+
+
+@pytest.mark.urls(__name__)
+def test_a_person_view_answers_about_the_caller_only(client, alice, bob):
+    assert client.get("/api/v1/test/whoami/").status_code in (401, 403)
+    client.force_login(alice)
+    assert client.get("/api/v1/test/whoami/", {"subject": str(bob.pk)}).json() == {"subject": str(alice.pk)}
+
+
+def test_a_person_view_cannot_drop_authentication_or_choose_its_subject():
+    with pytest.raises(TypeError, match="IsAuthenticated"):
+
+        class Open(PersonAPIView):
+            permission_classes = (AllowAny,)
+
+    with pytest.raises(TypeError, match="subject"):
+
+        class Chooser(PersonAPIView):
+            subject = None
