@@ -13,6 +13,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -34,6 +35,9 @@ class RequestIdMiddleware:
         incoming = request.headers.get(HEADER, "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
         token = request_id_var.set(request_id)
+        # Django logs a 4xx or 5xx ("Not Found: /x") after the middleware has returned; the
+        # filter then finds the id on the request the record carries.
+        request.request_id = request_id  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
         finally:
@@ -44,7 +48,10 @@ class RequestIdMiddleware:
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        request_id = request_id_var.get()
+        if request_id == "-":  # outside the middleware: Django's own lines about a response
+            request_id = getattr(getattr(record, "request", None), "request_id", request_id)
+        record.request_id = request_id
         return True
 
 
@@ -85,11 +92,29 @@ def scrub(text: str) -> str:
     return text
 
 
+def _scrubbed(value: Any, depth: int = 0) -> Any:
+    """A log record's extra field made safe to format: a request becomes its method and path
+    (its repr would carry the query string), containers are scrubbed item by item, any other
+    object becomes its scrubbed text, so no formatter can render personal data from it."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, HttpRequest):
+        return f"{value.method} {scrub(value.path)}"
+    if depth < 4 and isinstance(value, dict):
+        return {scrub(str(key)): _scrubbed(item, depth + 1) for key, item in value.items()}
+    if depth < 4 and isinstance(value, list | tuple | set | frozenset):
+        return [_scrubbed(item, depth + 1) for item in value]
+    return scrub(str(value))
+
+
 class PersonalDataFilter(logging.Filter):
     """Replaces emails, phone numbers, IP addresses, dates and credentials with placeholders.
 
     A safety net, not a licence: code must still not log values. Works on the formatted message
-    (so arguments are covered), on exception text and on string `extra` fields.
+    (so arguments are covered), on exception text and on every `extra` field, objects included
+    (Django attaches the request to its lines, whose repr holds the query string).
     """
 
     _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
@@ -105,6 +130,6 @@ class PersonalDataFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info)
         for key, value in list(record.__dict__.items()):
-            if key not in self._STANDARD and isinstance(value, str):
-                setattr(record, key, scrub(value))
+            if key not in self._STANDARD:
+                setattr(record, key, _scrubbed(value))
         return True

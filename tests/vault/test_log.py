@@ -121,3 +121,57 @@ def test_production_logs_are_json_lines(tmp_path):
     assert line["level"] == "WARNING"
     assert line["message"] == "mail to [email]"
     assert line["request_id"] == "-"
+
+
+def _production_formatter():
+    """The JSON formatter exactly as settings.LOGGING builds it in production."""
+    from logging.config import DictConfigurator
+
+    from django.conf import settings
+
+    return DictConfigurator({}).configure_formatter(dict(settings.LOGGING["formatters"]["json"]))
+
+
+def test_django_request_lines_carry_no_query_string_and_keep_the_request_id(client, db):
+    """django.request attaches the request object; its repr carries the whole query string."""
+    records: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            records.append(self.format(record))
+
+    handler = Capture()
+    handler.setFormatter(_production_formatter())
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(PersonalDataFilter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        query = {"email": "ada@example.com", "phone": "+31612345678", "born": "1990-04-12", "name": "Lovelace"}
+        response = client.get("/api/v1/me/", query, headers={"X-Request-ID": "probe-0123456789"})
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code in (401, 403)
+    assert records, "Django logs the refused request"
+    line = json.loads(records[-1])
+    for value in query.values():
+        assert value not in records[-1]
+    assert line["request"] == "GET /api/v1/me/"
+    assert line["request_id"] == "probe-0123456789"
+
+
+def test_every_extra_field_is_scrubbed_objects_included():
+    class Opaque:
+        def __repr__(self):
+            return "<Opaque owner=ada@example.com>"
+
+    def emit(logger):
+        logger.warning(
+            "x", extra={"thing": Opaque(), "nested": {"to": ["grace@example.com"], "n": 3}, "when": "1990-04-12"}
+        )
+
+    output = _emit("tests.objects", _production_formatter(), emit)
+    assert "@example.com" not in output
+    assert "1990-04-12" not in output
+    line = json.loads(output)
+    assert line["nested"] == {"to": ["[email]"], "n": 3}
