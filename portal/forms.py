@@ -35,11 +35,13 @@ listing `ConsentChoicesMixin` in a subclass anyway is harmless (see `ConsentChoi
 This module must not import `allauth.account.forms`, which imports it.
 """
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -156,6 +158,11 @@ class _ConsentChoices(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or self.cleaned_data
+        if getattr(self, "account_already_exists", False):
+            # allauth answers a taken address as it answers a new one (no enumeration), but only
+            # the new one costs a password hash: the time would tell. Hash the submitted
+            # password here too, with the same hasher, and throw the result away.
+            make_password(cleaned.get("password1") or cleaned.get("password") or secrets.token_urlsafe())
         today = timezone.localdate()
         born = cleaned.get("birth_date")
         if born is not None and born > today:

@@ -220,6 +220,19 @@ def test_a_duplicate_email_creates_nothing_and_tells_only_the_owner(client, sche
     assert "already" in mail.outbox[0].subject.lower()
 
 
+@pytest.mark.parametrize("email", ["alice@example.com", "someone.new@example.com"])
+def test_sign_up_hashes_one_password_whether_or_not_the_email_has_an_account(client, schema, alice, email, monkeypatch):
+    """Timing must not tell whether an address has an account: the duplicate path, which creates
+    nothing, hashes the submitted password as the new-account path does (the slow part)."""
+    from django.contrib.auth.hashers import MD5PasswordHasher
+
+    hashed = []
+    encode = MD5PasswordHasher.encode
+    monkeypatch.setattr(MD5PasswordHasher, "encode", lambda self, *a, **k: hashed.append(1) or encode(self, *a, **k))
+    assert client.post(SIGNUP, form_data(email=email)).status_code == 302
+    assert len(hashed) == 1
+
+
 def test_a_weak_password_is_refused_with_a_friendly_error(client, schema):
     response = client.post(SIGNUP, form_data(password1="password", password2="password"))
     assert response.status_code == 200
