@@ -8,6 +8,7 @@ Error messages never echo submitted values, so personal data cannot leak through
 """
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -53,10 +54,22 @@ _ECHOING_CODES = {
 }
 
 
+MAX_PARAM_LENGTH = 64
+_UNPRINTABLE = re.compile(r"[^\w.\-\[\]]", re.ASCII)
+
+
+def safe_param(param: str) -> str:
+    """A param as the envelope echoes it: a submitted key (an unknown field's name) may be
+    10,000 characters long or hold control characters; it is cut short and reduced to plain
+    characters, so an error never repeats what was sent in full."""
+    cleaned = _UNPRINTABLE.sub("?", param)
+    return cleaned if len(cleaned) <= MAX_PARAM_LENGTH else cleaned[: MAX_PARAM_LENGTH - 3] + "..."
+
+
 def _error(code: str, message: str, param: str | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {"code": code, "message": message}
     if param is not None:
-        item["param"] = param
+        item["param"] = safe_param(param)
     return item
 
 

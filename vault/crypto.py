@@ -29,6 +29,7 @@ from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from vault.errors import ApplicationError, ErrorKind
 from vault.keys import KEY_BYTES, NONCE_BYTES, UnwrapFailed, VaultError, associated_data, get_provider
 from vault.models import DataKey, ErasedSubject
 from vault.routers import keystore_alias
@@ -37,8 +38,12 @@ FORMAT_V1 = 1
 _HEADER = 1 + 4 + NONCE_BYTES
 
 
-class SubjectErased(VaultError):
-    """The subject's keys were destroyed: their data is gone for good."""
+class SubjectErased(VaultError, ApplicationError):
+    """The subject's keys were destroyed: their data is gone for good (410 on the API)."""
+
+    kind = ErrorKind.GONE
+    code = "person_erased"
+    message = "This person's data was erased."
 
 
 class DecryptionFailed(VaultError):
