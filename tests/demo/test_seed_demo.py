@@ -75,3 +75,25 @@ def test_seed_demo_people_adds_profile_only_people_with_progress(capsys):
 def test_seed_demo_refuses_bad_numbers(arguments):
     with pytest.raises(CommandError, match="must"):
         call_command("seed_demo", *arguments)
+
+
+@pytest.mark.django_db
+def test_demo_staff_finish_two_factor_sign_in_with_the_printed_code(capsys, staff_mfa):
+    """The demo staff login comes with an authenticator; `--staff-code` prints its current code,
+    so a newcomer gets through the real two-factor sign-in into the admin."""
+    from django.contrib.auth.signals import user_logged_in
+    from django.db.models.signals import post_save
+
+    post_save.disconnect(sender=User, dispatch_uid="tests.staff_mfa.authenticator")  # the real set-up only
+    user_logged_in.disconnect(dispatch_uid="tests.staff_mfa.login")
+    call_command("seed_demo")
+    printed = capsys.readouterr().out
+    assert "--staff-code" in printed
+    client = Client()
+    signed_in = client.post("/accounts/login/", {"login": "staff@demo.example", "password": "demo-vault-password"})
+    assert signed_in.status_code == 302 and "/2fa/" in signed_in.url
+    call_command("seed_demo", "--staff-code")
+    code = capsys.readouterr().out.strip()
+    assert code.isdigit() and len(code) == 6
+    assert client.post(signed_in.url, {"code": code}).status_code == 302
+    assert client.get("/admin/").status_code == 200

@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -17,6 +19,10 @@ from demo.people import adult_birth_date, demo_login_profile_ensure, demo_people
 # are what a newcomer needs: they can log in without reading the code.
 DEMO_PASSWORD = "demo-vault-password"  # noqa: S105 (development only, printed on purpose)
 STAFF_EMAIL = "staff@demo.example"
+# Staff must sign in with two factors (accounts/mfa.py). The demo staff login comes with an
+# authenticator already set up on this secret, so a newcomer reaches the admin without a phone:
+# `seed_demo --staff-code` prints the current code (or add the secret to any authenticator app).
+DEMO_TOTP_SECRET = "DEMOSTAFFTWOFACTORDEVELOPMENTKEY"  # noqa: S105 (development only, printed on purpose)
 PEOPLE = ("ada@demo.example", "grace@demo.example", "alan@demo.example")
 # What each demo login "entered at sign-up": sealed in their profile, never on the account row.
 # Adults, so the consent age gate lets them grant purposes in the portal.
@@ -52,16 +58,26 @@ class Command(BaseCommand):
         parser.add_argument("--people", type=int, default=0, help="Also create this many profile-only demo people.")
         parser.add_argument("--seed", type=int, default=None, help="Make the same people on every run (new ids).")
         parser.add_argument("--batch-size", type=int, default=5000, help="People per transaction.")
+        parser.add_argument(
+            "--staff-code", action="store_true", help="Only print the demo staff's current two-factor code."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("seed_demo creates logins with published passwords; it never runs in production.")
+        if options["staff_code"]:
+            self.stdout.write(format_hotp_value(hotp_value(DEMO_TOTP_SECRET, int(time.time()) // 30)))
+            return
         if options["people"] < 0 or options["batch_size"] < 1:
             raise CommandError("--people must not be negative, and --batch-size must be at least 1.")
         with transaction.atomic():
             created = [self._login(STAFF_EMAIL, staff=True)] + [self._login(email) for email in PEOPLE]
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({sum(created)} new login(s), {len(created)} in all)."))
         self.stdout.write(f"  Staff admin  /admin/  {STAFF_EMAIL}  password: {DEMO_PASSWORD}")
+        self.stdout.write(
+            "               then the two-factor code that `manage.py seed_demo --staff-code` prints "
+            f"(or add the secret {DEMO_TOTP_SECRET} to an authenticator app)"
+        )
         for email in PEOPLE:
             self.stdout.write(f"  Person       /        {email}  password: {DEMO_PASSWORD}")
         if options["people"]:
@@ -73,6 +89,8 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+        if staff and not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+            TOTP.activate(user, DEMO_TOTP_SECRET)
         if email in PROFILES:
             demo_login_profile_ensure(subject_id=user.pk, values=PROFILES[email])
         return created
