@@ -57,6 +57,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         # Admin pages, logs and error messages show the opaque id, never the address.
         return str(self.id)
 
+    def display_name(self) -> str:
+        """How pages address the person themselves ("Signed in as ..."): their login address,
+        which they know; the opaque id means nothing to them (allauth's ACCOUNT_USER_DISPLAY)."""
+        return self.email or str(self.id)
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Stored lower-cased, as allauth stores its EmailAddress rows, so uniqueness is
         # case-insensitive with one plain unique index.
@@ -108,3 +113,8 @@ class SealedSocialToken(models.Model):
 
     def __str__(self) -> str:
         return f"sealed token {self.token_id}"
+
+
+def user_display(user: Any) -> str:
+    """allauth's ACCOUNT_USER_DISPLAY: see `User.display_name`."""
+    return user.display_name() if isinstance(user, User) else str(user)

@@ -195,6 +195,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 # allauth's base of every sign-up form (classic, headless, social) they are asked everywhere.
 ACCOUNT_SIGNUP_FORM_CLASS = "portal.forms.ConsentSignupForm"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_USER_DISPLAY = "accounts.models.user_display"  # pages greet people by address, not by id
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True  # "e-mail me a sign-in code", besides the password
 ACCOUNT_CHANGE_EMAIL = True  # one address per account; a new one replaces it once verified
 ACCOUNT_EMAIL_NOTIFICATIONS = True  # mail the person when their password or address changes
@@ -381,6 +382,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema and its docs describe the API and hold no personal data: the same for everyone,
+    # signed in or not (a staff session without MFA used to get 403 where a stranger got 200).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
 
 # --- Celery -----------------------------------------------------------------------------------

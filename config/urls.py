@@ -11,13 +11,13 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", include("vault.urls")),
     path("", include("consent.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("portal.urls")),
+    path("", include("vault.urls")),  # last: it ends with the catch-all for unknown API paths
 ]
 
 # Errors on API paths answer in the API's JSON envelope, pages in HTML (vault/api.py).
