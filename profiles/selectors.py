@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
-from profiles.models import FieldDefinition
+from profiles.models import FieldDefinition, ProfileValue
 
 
 def person_fields() -> list[FieldDefinition]:
@@ -58,3 +58,10 @@ def profile_listing(*, subject_id: uuid.UUID) -> list[dict[str, Any]]:
             }
         )
     return listing
+
+
+def profile_fields_held(*, subject_id: uuid.UUID, keys: list[str]) -> set[str]:
+    """Which of these fields hold a value for the person, without decrypting (so without an
+    audit entry: no personal data is read). Pages use it to ask only for what is missing."""
+    held = ProfileValue.objects.filter(subject_id=subject_id, definition__key__in=keys)
+    return set(held.values_list("definition__key", flat=True))

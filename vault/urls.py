@@ -19,6 +19,7 @@ from vault.signing import jwks_view
 _DOCS_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
 api_docs = csp_override(_DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
 
+
 def api_not_found(request: HttpRequest, path: str) -> HttpResponse:
     """Any API path that no app answers: the envelope, in development too (where Django would
     otherwise show its HTML debug page)."""

@@ -16,8 +16,9 @@ from consent.selectors import consent_receipt_event, consent_receipt_events, con
 from consent.services import consent_grant, consent_request, consent_withdraw
 from portal.errors import error_messages_add
 from portal.scope import portal_subject
-from profiles.gate import RIGHTS_PURPOSE, Actor, profile_age, profile_write
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
 from profiles.models import Source
+from profiles.selectors import profile_fields_held
 from vault.errors import ApplicationError
 
 
@@ -67,7 +68,8 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
         "states": consent_states(subject_id=subject_id),
         "events": events,
         "gpc": gpc,
-        "age_known": profile_age(subject_id=subject_id)[0] is not None,
+        # Whether to ask for the date of birth: known from the profile without reading it.
+        "age_known": "birth_date" in profile_fields_held(subject_id=subject_id, keys=["birth_date"]),
     }
     return render(request, "portal/consent.html", context)
 

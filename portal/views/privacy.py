@@ -24,7 +24,15 @@ def privacy(request: HttpRequest) -> HttpResponse:
 
 
 # --- Who accessed my data -------------------------------------------------------------------------
+# Every audit action a person can meet about themselves, in words; a code not listed here (a new
+# one) is shown as "Other processing" rather than as a raw code.
 _ACTIONS = {
+    "consent.grant": gettext_lazy("Recorded your consent"),
+    "consent.renew": gettext_lazy("Recorded your renewed consent"),
+    "consent.withdraw": gettext_lazy("Recorded your withdrawal"),
+    "consent.refuse": gettext_lazy("Recorded your refusal"),
+    "consent.request": gettext_lazy("Asked for a confirmation of your consent"),
+    "consent.expire": gettext_lazy("An unconfirmed consent request expired"),
     "profile.read": gettext_lazy("Read profile values"),
     "profile.write": gettext_lazy("Changed profile values"),
     "profile.history_read": gettext_lazy("Read earlier values"),
@@ -32,6 +40,25 @@ _ACTIONS = {
     "profile.events_read": gettext_lazy("Read activity"),
     "profile.document_write": gettext_lazy("Stored a document"),
     "profile.event_write": gettext_lazy("Recorded activity"),
+    "profile.import": gettext_lazy("Imported profile values"),
+    "profile.merge": gettext_lazy("Merged a duplicate profile into yours"),
+    "profile.merge_undo": gettext_lazy("Undid a merge of profiles"),
+    "profile.reindex": gettext_lazy("Updated a search index"),
+    "profile.restrict": gettext_lazy("Restricted processing"),
+    "profile.restriction_lift": gettext_lazy("Lifted the restriction of processing"),
+    "profile.retention_purge": gettext_lazy("Deleted data past its retention period"),
+    "profile.source_purge": gettext_lazy("Deleted data a connected account brought"),
+    "social.unseal": gettext_lazy("Read what a connected account sent"),
+    "social.pending_unseal": gettext_lazy("Read what a connected account sent, during sign-up"),
+}
+# Automated processes by what they do, not by their internal job names.
+_SYSTEM_JOBS = {
+    "age-gate": gettext_lazy("Age check before a consent"),
+    "retention": gettext_lazy("Retention clean-up"),
+    "reindex": gettext_lazy("Search index update"),
+    "social-login": gettext_lazy("Social sign-in"),
+    "consent.parental-link": gettext_lazy("Parental consent link"),
+    "consent.expire-requests": gettext_lazy("Expiry of unconfirmed requests"),
 }
 _ACTORS = {
     AuditActorType.PARTNER: gettext_lazy("Partner"),
@@ -39,6 +66,18 @@ _ACTORS = {
     AuditActorType.SYSTEM: gettext_lazy("Automated process"),
     AuditActorType.PERSON: gettext_lazy("Another person"),
 }
+
+
+def _action(code: str) -> str:
+    if code.startswith("profile.reseal."):
+        return str(_("Re-encrypted your data under your key"))
+    return str(_ACTIONS.get(code, _("Other processing")))
+
+
+def _actor_name(actor_type: str, name: str) -> str:
+    if actor_type == AuditActorType.SYSTEM:
+        return str(_SYSTEM_JOBS.get(name, ""))
+    return name
 
 
 @login_required
@@ -56,11 +95,11 @@ def access_log(request: HttpRequest) -> HttpResponse:
     entries = [
         {
             "when": entry.when,
-            "action": _ACTIONS.get(entry.action, entry.action),
+            "action": _action(entry.action),
             "fields": [labels.get(name, name) for name in entry.fields],
             "purpose": purposes.get(entry.purpose, entry.purpose),
             "actor": _("You") if entry.by_self else _ACTORS.get(entry.actor_type, entry.actor_type),
-            "actor_name": entry.actor_name,
+            "actor_name": _actor_name(entry.actor_type, entry.actor_name),
         }
         for entry in page.object_list
     ]

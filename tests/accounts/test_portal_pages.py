@@ -1,6 +1,8 @@
 """The portal's pages: each is the signed-in person's own, shows their data and no one else's;
 the profile is rectified through the gate; staff need MFA for the admin and the staff API."""
 
+import re
+
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -13,7 +15,7 @@ from consent.models import Method
 from consent.services import consent_grant
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read, profile_write
 from profiles.models import ProfileValue, Source
-from tests.conftest import add_totp
+from tests.conftest import add_totp, give_birth_date
 from vault.audit_selectors import audit_entries_about
 from vault.models import AuditEntry
 
@@ -359,3 +361,22 @@ def test_app_session_tokens_reach_the_staff_api_only_after_the_second_factor(sta
     assert confirmed.status_code == 200, confirmed.content
     token = confirmed.json()["meta"].get("session_token", token)
     assert app.get(STAFF_API, headers={"X-Session-Token": token}).status_code == 200
+
+
+def test_who_accessed_speaks_in_words_with_time_zones(alice):
+    client = signed_in(alice)
+    give_birth_date(alice)
+    client.post("/consent/", {"purpose": "personalization", "action": "grant"})
+    page = client.get("/privacy/access-log/?own=1").content.decode()
+    assert "consent.grant" not in page and "age-gate" not in page, "no raw codes or job names"
+    assert "Recorded your consent" in page
+    assert "Age check before a consent" in page
+    assert re.search(r"\d{2}:\d{2} UTC", page), "times name their zone"
+
+
+def test_opening_the_consent_page_reads_nothing(alice):
+    give_birth_date(alice)
+    client = signed_in(alice)
+    before = AuditEntry.objects.count()
+    assert client.get("/consent/").status_code == 200
+    assert AuditEntry.objects.count() == before, "checking whether a birth date is held decrypts nothing"
