@@ -54,6 +54,23 @@ def _scopes(prefix: str, provider: str, environ: Mapping[str, str] | None) -> li
     return env_list(f"{prefix}_SCOPES", MINIMAL_SCOPES[provider], environ=environ)
 
 
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _is_allowed_server_url(url: str) -> bool:
+    """https anywhere; plain http only for a provider on this machine (development and tests).
+    The host is compared parsed, so `http://127.0.0.1.attacker.example` is not taken as local."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (a malformed port raises here)
+    except ValueError:
+        return False
+    if not host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)
+
+
 def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """`SOCIALACCOUNT_PROVIDERS` for django-allauth: only the providers that are configured."""
     providers: dict[str, dict[str, Any]] = {}
@@ -63,7 +80,12 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
         if client is None:
             continue
         scopes = _scopes(prefix, provider, environ)
-        config: dict[str, Any] = {"APPS": [{"client_id": client[0], "secret": client[1]}], "SCOPE": scopes}
+        config: dict[str, Any] = {
+            "APPS": [{"client_id": client[0], "secret": client[1]}],
+            "SCOPE": scopes,
+            # PKCE (RFC 7636): an intercepted authorization code is useless without the verifier.
+            "OAUTH_PKCE_ENABLED": True,
+        }
         if provider == "google":
             config["AUTH_PARAMS"] = {"access_type": "online"}  # no refresh token unless needed
         if provider == "facebook":
@@ -103,8 +125,10 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
             raise ImproperlyConfigured(
                 f"The OpenID Connect provider {name!r} needs {prefix}_SERVER_URL, _CLIENT_ID and _SECRET."
             )
-        if not server_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ImproperlyConfigured(f"{prefix}_SERVER_URL must be an https:// URL.")
+        if not _is_allowed_server_url(server_url):
+            raise ImproperlyConfigured(
+                f"{prefix}_SERVER_URL must be an https:// URL (plain http only on this machine)."
+            )
         oidc_apps.append(
             {
                 "provider_id": name,
@@ -114,6 +138,7 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
                 "settings": {
                     "server_url": server_url,
                     "fetch_userinfo": True,
+                    "oauth_pkce_enabled": True,
                     "scope": _scopes(prefix, "openid_connect", environ),
                 },
             }

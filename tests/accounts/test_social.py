@@ -473,6 +473,21 @@ def test_providers_from_env_with_minimal_scopes(tmp_path):
     assert keycloak["provider_id"] == "keycloak" and keycloak["settings"]["fetch_userinfo"] is True
     assert keycloak["settings"]["scope"] == ["openid", "email", "profile"]
     assert (corp["provider_id"], corp["name"]) == ("corp-sso", "Corporate login")
+    # PKCE everywhere it is supported (RFC 7636).
+    assert providers["google"]["OAUTH_PKCE_ENABLED"] is True and providers["facebook"]["OAUTH_PKCE_ENABLED"] is True
+    assert keycloak["settings"]["oauth_pkce_enabled"] is True
+
+
+def test_a_provider_on_this_machine_may_use_plain_http():
+    providers = social_providers_from_env(
+        {
+            "SOCIAL_OIDC_PROVIDERS": "local",
+            "SOCIAL_OIDC_LOCAL_SERVER_URL": "http://127.0.0.1:9090",
+            "SOCIAL_OIDC_LOCAL_CLIENT_ID": "x",
+            "SOCIAL_OIDC_LOCAL_SECRET": "y",
+        }
+    )
+    assert providers["openid_connect"]["APPS"][0]["settings"]["server_url"] == "http://127.0.0.1:9090"
 
 
 @pytest.mark.parametrize(
@@ -488,8 +503,28 @@ def test_providers_from_env_with_minimal_scopes(tmp_path):
             "SOCIAL_OIDC_SSO_CLIENT_ID": "x",
             "SOCIAL_OIDC_SSO_SECRET": "y",
         },
+        {
+            "SOCIAL_OIDC_PROVIDERS": "sso",
+            "SOCIAL_OIDC_SSO_SERVER_URL": "http://127.0.0.1.attacker.example/realms/x",
+            "SOCIAL_OIDC_SSO_CLIENT_ID": "x",
+            "SOCIAL_OIDC_SSO_SECRET": "y",
+        },
+        {
+            "SOCIAL_OIDC_PROVIDERS": "sso",
+            "SOCIAL_OIDC_SSO_SERVER_URL": "http://localhost.attacker.example",
+            "SOCIAL_OIDC_SSO_CLIENT_ID": "x",
+            "SOCIAL_OIDC_SSO_SECRET": "y",
+        },
     ],
-    ids=["id-without-secret", "apple-without-key", "bad-oidc-name", "oidc-without-url", "oidc-over-http"],
+    ids=[
+        "id-without-secret",
+        "apple-without-key",
+        "bad-oidc-name",
+        "oidc-without-url",
+        "oidc-over-http",
+        "oidc-http-host-prefixed-like-loopback",
+        "oidc-http-host-prefixed-like-localhost",
+    ],
 )
 def test_incomplete_provider_configuration_refuses_to_start(environ):
     with pytest.raises(ImproperlyConfigured):
