@@ -438,6 +438,7 @@ def test_linking_a_second_provider_and_unlinking(client, idp):
     assert SocialAccount.objects.filter(pk=last.pk).exists()
     assert "has no password set up" in str(response.context["form"].non_field_errors())
     assert "has no password set up" in response.content.decode(), "the page says why"
+    assert 'href="/accounts/password/set/"' in response.content.decode(), "and offers the way out"
 
 
 # --- Configuration from the environment -------------------------------------------------------
