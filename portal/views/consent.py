@@ -2,18 +2,23 @@
 services as the API, so the rules cannot drift between the two."""
 
 import uuid
+from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from consent.errors import ParentalConsentRequired
 from consent.gpc import request_evidence
 from consent.models import Method
 from consent.receipts import consent_receipt_jws
 from consent.selectors import consent_receipt_event, consent_receipt_events, consent_states
-from consent.services import consent_grant, consent_request, consent_withdraw
+from consent.services import consent_grant, consent_parental_request, consent_request, consent_withdraw
 from portal.errors import error_messages_add
 from portal.scope import portal_subject
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
@@ -55,11 +60,28 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
                     actor=Actor.person(subject_id),
                 )
                 messages.success(request, "Thank you: your date of birth is saved in your profile.")
+            elif action == "parental":
+                parent_email = request.POST.get("parent_email", "").strip()
+                try:
+                    validate_email(parent_email)
+                except ValidationError:
+                    messages.error(request, "Please enter your parent's or guardian's e-mail address.")
+                    return redirect(_ask_parent_url(purpose))
+                consent_parental_request(
+                    subject_id=subject_id, purpose=purpose, parent_email=parent_email, evidence=evidence, gpc=gpc
+                )
+                messages.success(
+                    request, "We sent your parent or guardian an e-mail: once they agree, your choice is recorded."
+                )
             elif action == "withdraw":
                 consent_withdraw(subject_id=subject_id, purpose=purpose, method=Method.WEB_FORM, evidence=evidence)
                 messages.success(request, "Withdrawn. We no longer use your data for this.")
             else:
                 messages.error(request, "Unknown action.")
+        except ParentalConsentRequired as error:
+            # The way forward for a minor: ask a parent or guardian, right where they tried.
+            error_messages_add(request, error)
+            return redirect(_ask_parent_url(purpose))
         except ApplicationError as error:
             error_messages_add(request, error)
         return redirect("portal:consent")
@@ -68,10 +90,15 @@ def portal_consent(request: HttpRequest) -> HttpResponse:
         "states": consent_states(subject_id=subject_id),
         "events": events,
         "gpc": gpc,
+        "ask_parent": request.GET.get("ask_parent", ""),
         # Whether to ask for the date of birth: known from the profile without reading it.
         "age_known": "birth_date" in profile_fields_held(subject_id=subject_id, keys=["birth_date"]),
     }
     return render(request, "portal/consent.html", context)
+
+
+def _ask_parent_url(purpose: str) -> str:
+    return f"{reverse('portal:consent')}?{urlencode({'ask_parent': purpose})}#purpose-{quote(purpose)}"
 
 
 @login_required

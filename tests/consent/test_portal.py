@@ -80,3 +80,25 @@ def test_double_opt_in_from_the_portal_sends_the_mail(client, alice, mailoutbox)
     assert b"We sent you an e-mail" in response.content
     assert len(mailoutbox) == 1
     assert b"Send the confirmation e-mail again" in client.get("/consent/").content
+
+
+def test_a_minor_can_ask_a_parent_from_the_portal(client, django_user_model, mailoutbox):
+    from tests.conftest import give_birth_date
+
+    kid = django_user_model.objects.create_user(email="kid@example.com", password="irrelevant-here")
+    give_birth_date(kid, birth_date="2014-03-01")
+    client.force_login(kid)
+    refused = choose(client, "personalization", "grant")
+    assert refused.redirect_chain[-1][0].startswith("/consent/?ask_parent=personalization")
+    page = refused.content.decode()
+    assert "a parent or guardian has to consent for you" in page
+    assert 'name="parent_email"' in page, "the way forward is offered where they tried"
+    assert not consent_is_granted(subject_id=kid.pk, purpose="personalization")
+
+    bad = choose(client, "personalization", "parental", parent_email="not an address")
+    assert "parent&#x27;s or guardian&#x27;s e-mail address" in bad.content.decode()
+    assert not mailoutbox
+
+    asked = choose(client, "personalization", "parental", parent_email="parent@example.com")
+    assert "We sent your parent or guardian an e-mail" in asked.content.decode()
+    assert [message.to for message in mailoutbox] == [["parent@example.com"]]
