@@ -22,11 +22,12 @@ var:
 var/vault-keys.json: | install var
 	$(BIN)/python manage.py vault_keys init --path $@
 
+# PORT reaches the settings too: mailed links and receipts name the port actually served.
 run: install var var/vault-keys.json
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	@echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	PORT=$(PORT) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: install var
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -158,7 +158,14 @@ if VAULT_KEYSTORE_DATABASE_URL:
 DATABASE_ROUTERS = ["vault.routers.KeystoreRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-_cache_url = env_str("CACHE_URL", "locmem://")
+_cache_url = env_str("CACHE_URL", "" if PRODUCTION else "locmem://")
+# Login lockouts and rate limits are counted in the cache: a per-process cache lets each worker
+# count on its own (two workers allowed 9 wrong passwords where the limit is 5).
+if PRODUCTION and not _cache_url.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(
+        "CACHE_URL must be a shared redis:// cache when DJANGO_ENV=production: rate limits and login "
+        "lockouts are counted there, and a per-process cache would let every worker count alone."
+    )
 if _cache_url.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
 elif _cache_url == "locmem://":
@@ -272,8 +279,13 @@ VAULT_CONTROLLER = {
     "url": env_str("VAULT_CONTROLLER_URL", "https://example.com"),
     "jurisdiction": env_str("VAULT_CONTROLLER_JURISDICTION", "NL"),
 }
-# Public base URL of this site (receipts link to policy texts with it).
-VAULT_SITE_URL = env_str("VAULT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Public base URL of this site: mailed links and signed receipts carry it (receipts forever), so
+# production must name it; in development it follows the port the server is started on (PORT).
+VAULT_SITE_URL = env_str(
+    "VAULT_SITE_URL", "" if PRODUCTION else f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1)}"
+).rstrip("/")
+if PRODUCTION and not VAULT_SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured("VAULT_SITE_URL must be the site's public https:// URL when DJANGO_ENV=production.")
 # Ages of digital consent by country (GDPR Art. 8, COPPA), from the bundled table; a JSON object
 # in VAULT_DIGITAL_CONSENT_AGES ({"NL": 16, "default": 16}) replaces it.
 _ages_override = env_str("VAULT_DIGITAL_CONSENT_AGES")

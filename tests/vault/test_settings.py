@@ -38,6 +38,8 @@ def production_env(tmp_path) -> dict[str, str]:
         "VAULT_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
         "ALLOWED_HOSTS": "vault.example.com",
         "VAULT_VAR_DIR": str(tmp_path),
+        "VAULT_SITE_URL": "https://vault.example.com",
+        "CACHE_URL": "redis://127.0.0.1:6379/3",
     }
 
 
@@ -54,6 +56,8 @@ def test_production_passes_check_deploy_without_warnings(production_env):
         ("VAULT_KEKS_FILE", "VAULT_KEKS (or the matching _FILE variable) must be set"),
         ("VAULT_INDEX_KEY", "VAULT_INDEX_KEY (or the matching _FILE variable) must be set"),
         ("ALLOWED_HOSTS", "ALLOWED_HOSTS must name the site's host(s)"),
+        ("VAULT_SITE_URL", "VAULT_SITE_URL must be the site's public https:// URL"),
+        ("CACHE_URL", "CACHE_URL must be a shared redis:// cache"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(production_env, unset, message):
@@ -109,3 +113,25 @@ def test_bad_value_is_named_at_startup():
 def test_development_needs_no_configuration(tmp_path):
     result = manage("check", env={"VAULT_VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_a_per_process_cache_or_a_plain_http_site_url(production_env):
+    result = manage("check", env={**production_env, "CACHE_URL": "locmem://"})
+    assert result.returncode != 0 and "CACHE_URL must be a shared redis:// cache" in result.stderr
+    result = manage("check", env={**production_env, "VAULT_SITE_URL": "http://vault.example.com"})
+    assert result.returncode != 0 and "VAULT_SITE_URL must be the site's public https:// URL" in result.stderr
+
+
+def test_development_site_url_follows_the_port(tmp_path):
+    code = "import django; django.setup(); from django.conf import settings; print(settings.VAULT_SITE_URL)"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VAULT_", "DATABASE_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", "VAULT_VAR_DIR": str(tmp_path), "PORT": "8123"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "http://127.0.0.1:8123"
