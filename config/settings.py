@@ -394,6 +394,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "vault.schema.error_envelope_hook",  # the error envelope on every operation
+    ],
     # The schema and its docs describe the API and hold no personal data: the same for everyone,
     # signed in or not (a staff session without MFA used to get 403 where a stranger got 200).
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
