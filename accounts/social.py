@@ -8,7 +8,8 @@ Two things django-allauth would otherwise do are changed here:
   every save (whoever saves: sign-up, login, connecting another provider, the admin) and seal
   them under the person's "tokens" key (`SealedSocialToken`, `SealedSocialAccountData`), so the
   columns are written empty. The values stay on the in-memory instance for the rest of the
-  request. Reading a sealed token back goes through `profiles.gate.social_account_unseal`.
+  request. Reading them back (`social_account_read`) passes the rows to the gate, which
+  unseals them (`profiles.gate.social_account_unseal`: purpose checked, audited).
 * **Provider data becomes profile data only with the person's agreement.** Social sign-up always
   shows a form (`SOCIALACCOUNT_AUTO_SIGNUP = False`) that offers, per profile field, the value
   the provider gave; only the ticked ones are written, with source "social" and the provider's
@@ -36,7 +37,15 @@ from django_countries import countries
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken
 from profiles.errors import ProfileError
-from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_write, social_pending_unseal
+from profiles.gate import (
+    ACCOUNT_PURPOSE,
+    RIGHTS_PURPOSE,
+    Actor,
+    SocialAccountData,
+    profile_write,
+    social_account_unseal,
+    social_pending_unseal,
+)
 from profiles.models import FieldDefinition, Source
 from profiles.services import profile_source_purge
 from profiles.types import value_clean
@@ -127,6 +136,23 @@ def social_token_seal(*, token: SocialToken, access_token: str, refresh_token: s
             seal(row, "refresh_token", refresh_token)
         row.save()
         _audit(subject_id, "social.token_sealed", ["social.access_token", "social.refresh_token"])
+
+
+def social_account_read(*, account_id: int, purpose: str, actor: Actor) -> SocialAccountData:
+    """A linked social account's provider answer and tokens, for account management (a token
+    refresh, a call to the provider) or the person's own rights: the sealed rows are read here
+    and unsealed by the gate, which checks the purpose and writes the audit entry."""
+    account = SocialAccount.objects.get(pk=account_id)
+    subject_id = crypto.as_subject_id(account.user_id)
+    tokens = SealedSocialToken.objects.filter(subject_id=subject_id, token__account_id=account.pk)
+    return social_account_unseal(
+        subject_id=subject_id,
+        provider=account.provider,
+        data=SealedSocialAccountData.objects.filter(account_id=account.pk, subject_id=subject_id).first(),
+        tokens=list(tokens.select_related("token")),
+        purpose=purpose,
+        actor=actor,
+    )
 
 
 def _audit(subject_id: uuid.UUID, action: str, fields: list[str]) -> None:
@@ -352,7 +378,9 @@ def session_pending_unseal(stored: dict[str, Any]) -> dict[str, Any]:
             continue
         sealed = session.pop(sealed_name)
         try:
-            session[name] = social_pending_unseal(sealed=sealed, name=name, field=SEALED_SESSION_FIELDS[name])
+            session[name] = social_pending_unseal(
+                sealed=sealed, context=PENDING_CONTEXT, name=name, field=SEALED_SESSION_FIELDS[name]
+            )
         except (VaultError, ValueError, TypeError):
             # A retired KEK or a damaged value: the person starts that step again.
             logger.warning("Pending state %s could not be unsealed; dropped", name)

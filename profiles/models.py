@@ -8,6 +8,7 @@ ledger, so erasure and merging work on ids and a profile can exist before an acc
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -130,7 +131,11 @@ class FieldDefinitionVersion(models.Model):
 
 
 class Provenance(models.Model):
-    """Where a piece of personal data came from, under which basis, and until when it is kept."""
+    """Where a piece of personal data came from, under which basis, and until when it is kept;
+    and which of the row's fields holds the data, sealed (`sealed_field_name`, named once per
+    model: the gate decrypts it and identity resolution moves it)."""
+
+    sealed_field_name: ClassVar[str]
 
     source = models.CharField(max_length=16, choices=Source.choices)
     source_name = models.CharField(
@@ -143,6 +148,13 @@ class Provenance(models.Model):
     class Meta:
         abstract = True
 
+    @classmethod
+    def sealed_field(cls) -> SealedField:
+        """The model field named by `sealed_field_name`."""
+        field = cls._meta.get_field(cls.sealed_field_name)
+        assert isinstance(field, SealedField)
+        return field
+
 
 class ProfileValue(Provenance):
     """The current value of one field for one person."""
@@ -151,6 +163,7 @@ class ProfileValue(Provenance):
     subject_id = models.UUIDField()
     definition = models.ForeignKey(FieldDefinition, on_delete=models.PROTECT, related_name="values")
     value = SealedField(subject_field="subject_id", data_class=PROFILE)
+    sealed_field_name = "value"
     blind_index = models.CharField(max_length=64, blank=True, help_text=_("Keyed hash for lookups; empty if none."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -194,6 +207,7 @@ class ProfileValueHistory(Provenance):
     # The same context as the current value's, and the same row id: a rectified value's
     # ciphertext moves here as it is, without being decrypted.
     value = SealedField(subject_field="subject_id", data_class=PROFILE, context_name="profiles.profilevalue.value")
+    sealed_field_name = "value"
     replaced_at = models.DateTimeField()
 
     class Meta:
@@ -253,6 +267,7 @@ class ProfileDocument(Provenance):
     subject_id = models.UUIDField()
     kind = models.ForeignKey(RecordKind, on_delete=models.PROTECT, related_name="documents")
     body = SealedField(subject_field="subject_id", data_class=PROFILE)
+    sealed_field_name = "body"
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -274,6 +289,7 @@ class ProfileEvent(Provenance):
     kind = models.ForeignKey(RecordKind, on_delete=models.PROTECT, related_name="events")
     occurred_at = models.DateTimeField()
     payload = SealedField(subject_field="subject_id", data_class=EVENTS)
+    sealed_field_name = "payload"
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

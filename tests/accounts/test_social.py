@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken, User
-from accounts.social import SocialAccountAdapter
+from accounts.social import SocialAccountAdapter, social_account_read
 from accounts.social_providers import social_providers_from_env
 from profiles.gate import (
     ACCOUNT_PURPOSE,
@@ -198,7 +198,7 @@ def test_provider_tokens_and_profile_answer_are_sealed_and_allauths_columns_empt
     assert SealedSocialAccountData.objects.get(account=account).subject_id == user.pk
     assert SealedSocialToken.objects.get(token=token).subject_id == user.pk
     assert DataKey.objects.filter(subject_id=user.pk, data_class="tokens").exists()
-    unsealed = social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("test"))
+    unsealed = social_account_read(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("test"))
     assert unsealed.extra_data["userinfo"]["birthdate"] == "1987-03-14"
     [value] = unsealed.tokens
     assert (value.access_token, value.refresh_token) == (ACCESS, REFRESH)
@@ -214,7 +214,7 @@ def test_signing_in_again_reseals_the_new_answer_and_keeps_the_refresh_token(cli
     assert response.status_code == 302 and "signup" not in response["Location"]
     account = SocialAccount.objects.get()
     assert SocialAccount.objects.filter(extra_data={}).count() == 1
-    unsealed = social_account_unseal(account_id=account.pk, purpose=RIGHTS_PURPOSE, actor=Actor.system("test"))
+    unsealed = social_account_read(account_id=account.pk, purpose=RIGHTS_PURPOSE, actor=Actor.system("test"))
     assert unsealed.extra_data["userinfo"]["locale"] == "nl"
     [value] = unsealed.tokens
     assert (value.access_token, value.refresh_token) == ("access-second-visit", REFRESH)
@@ -232,7 +232,7 @@ def test_sealing_applies_to_every_save_not_only_the_login_flow(alice):
     assert SocialToken.objects.filter(pk=token.pk, token="", token_secret="").exists()
     token.token = "gho_newer"
     token.save()
-    [value] = social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("t")).tokens
+    [value] = social_account_read(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("t")).tokens
     assert (value.access_token, value.refresh_token) == ("gho_newer", "")
 
 
@@ -241,11 +241,33 @@ def test_unsealing_is_audited_and_limited_to_account_purposes(alice):
     from vault.models import AuditEntry
 
     account = SocialAccount.objects.create(user=alice, provider="github", uid="42", extra_data={"login": "alice"})
-    social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("refresh"))
+    social_account_read(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("refresh"))
     entry = AuditEntry.objects.filter(action="social.unseal").get()
     assert entry.purpose == ACCOUNT_PURPOSE and "alice" not in json.dumps(entry.fields)
     with pytest.raises(Exception, match="purpose"):
-        social_account_unseal(account_id=account.pk, purpose="email-marketing", actor=Actor.system("x"))
+        social_account_read(account_id=account.pk, purpose="email-marketing", actor=Actor.system("x"))
+
+
+@pytest.mark.django_db
+def test_the_gate_unseals_social_data_only_as_the_person_it_belongs_to(alice, bob):
+    """accounts reads the sealed rows; the gate refuses rows of someone other than the person named."""
+    account = SocialAccount.objects.create(user=alice, provider="github", uid="42", extra_data={"login": "alice"})
+    SocialToken.objects.create(account=account, token="gho_alice", token_secret="")
+    rows = list(SealedSocialToken.objects.filter(subject_id=alice.pk).select_related("token"))
+    data = SealedSocialAccountData.objects.get(account=account)
+    with pytest.raises(ValueError, match="another person"):
+        social_account_unseal(
+            subject_id=bob.pk,
+            provider="github",
+            data=data,
+            tokens=rows,
+            purpose=ACCOUNT_PURPOSE,
+            actor=Actor.system("t"),
+        )
+    unsealed = social_account_unseal(
+        subject_id=alice.pk, provider="github", data=data, tokens=rows, purpose=ACCOUNT_PURPOSE, actor=Actor.system("t")
+    )
+    assert unsealed.extra_data == {"login": "alice"} and unsealed.tokens[0].access_token == "gho_alice"
 
 
 @pytest.mark.django_db

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken, User
-from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_read, social_account_unseal
+from accounts.social import social_account_read
+from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_read
 
 pytestmark = pytest.mark.e2e
 
@@ -195,7 +196,7 @@ def test_social_sign_up_through_a_real_openid_connect_provider(
     assert account.extra_data == {}
     token = SocialToken.objects.get(account=account)
     assert (token.token, token.token_secret) == ("", "")
-    sealed = social_account_unseal(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("e2e"))
+    sealed = social_account_read(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("e2e"))
     [tokens] = sealed.tokens
     assert tokens.access_token and tokens.refresh_token, "the provider issued both; both are sealed"
     assert sealed.extra_data["userinfo"]["birthdate"] == CLAIMS["birthdate"]
