@@ -21,5 +21,7 @@ urlpatterns = [
 ]
 
 # Errors on API paths answer in the API's JSON envelope, pages in HTML (vault/api.py).
+handler400 = "vault.api.handler400"
+handler403 = "vault.api.handler403"
 handler404 = "vault.api.handler404"
 handler500 = "vault.api.handler500"

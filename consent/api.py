@@ -21,7 +21,7 @@ from consent.models import ConsentEvent, Method
 from consent.receipts import consent_receipt, consent_receipt_jws
 from consent.selectors import consent_history, consent_receipt_event, consent_states
 from consent.services import age_in_years, consent_grant, consent_parental_request, consent_request, consent_withdraw
-from vault.api import Pagination, PersonAPIView
+from vault.api import Pagination, PersonAPIView, paginated
 
 
 class PolicyOutput(serializers.Serializer):
@@ -201,7 +201,7 @@ class ParentalRequestView(_ChoiceView):
 
 
 class HistoryView(PersonAPIView):
-    @extend_schema(responses=EventOutput(many=True), operation_id="consent_history")
+    @extend_schema(responses=paginated(EventOutput), operation_id="consent_history")
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(consent_history(subject_id=self.subject), request, view=self)

@@ -19,7 +19,7 @@ from profiles.gate import RIGHTS_PURPOSE, Actor, profile_records_count, profile_
 from profiles.models import Category, FieldDefinition, FieldType, RecordKind, Source
 from profiles.selectors import person_fields, profile_listing, unscoped_field_definitions
 from profiles.services import field_definition_create, field_definition_deprecate, field_definition_update
-from vault.api import Pagination, PersonAPIView
+from vault.api import Pagination, PersonAPIView, paginated
 
 
 # --- The person's profile ---------------------------------------------------------------------
@@ -132,7 +132,7 @@ class MyDocumentsView(_MyRecordsView):
 
     shape = RecordKind.Shape.DOCUMENT
 
-    @extend_schema(parameters=[_KIND_FILTER], responses=RecordOutput(many=True), operation_id="my_documents")
+    @extend_schema(parameters=[_KIND_FILTER], responses=paginated(RecordOutput), operation_id="my_documents")
     def get(self, request: Request) -> Response:
         return super().get(request)
 
@@ -142,7 +142,7 @@ class MyEventsView(_MyRecordsView):
 
     shape = RecordKind.Shape.EVENT
 
-    @extend_schema(parameters=[_KIND_FILTER], responses=RecordOutput(many=True), operation_id="my_events")
+    @extend_schema(parameters=[_KIND_FILTER], responses=paginated(RecordOutput), operation_id="my_events")
     def get(self, request: Request) -> Response:
         return super().get(request)
 

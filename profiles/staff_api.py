@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from profiles.gate import Actor
 from profiles.models import Merge
 from profiles.services import profile_merge_by_staff, profile_merge_undo
-from vault.api import Pagination
+from vault.api import Pagination, paginated
 
 
 class MergeOutput(serializers.Serializer):
@@ -52,7 +52,7 @@ class MergeListView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("subject", uuid.UUID, description="Only merges this person took part in.")],
-        responses=MergeOutput(many=True),
+        responses=paginated(MergeOutput),
         operation_id="profile_merges_list",
     )
     def get(self, request: Request) -> Response:

@@ -15,7 +15,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, permissions, status
+from django.views.csrf import csrf_failure as django_csrf_failure
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
@@ -135,8 +136,45 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
+def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The shape `Pagination` answers with, around `item`, for a view's OpenAPI `responses` (the
+    schema generator cannot see pagination done inside an APIView)."""
+    name = f"Paginated{item.__name__}List"
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+            "__qualname__": name,
+        },
+    )
+
+
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return json_error_response(400, "bad_request", "The request could not be read.")
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return json_error_response(403, "permission_denied", "You do not have permission to do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the envelope on the API, Django's page elsewhere."""
+    if _is_api(request):
+        return json_error_response(403, "csrf_failed", "The request's CSRF token is missing or wrong.")
+
+    return django_csrf_failure(request, reason=reason)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.multipartparser import MultiPartParserError
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from vault.api import json_error_response
@@ -73,9 +74,14 @@ def json_depth(body: str) -> int:
     return deepest
 
 
-def _has_lone_surrogate(value: object) -> bool:
+def _unstorable_text(value: object) -> bool:
+    """A NUL character (PostgreSQL refuses it in text) or a lone surrogate (no UTF-8 column can
+    store one) anywhere in a parsed JSON body, keys included."""
+    text = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" in text:
+        return True
     try:
-        json.dumps(value, ensure_ascii=False).encode()
+        text.encode()
     except UnicodeEncodeError:
         return True
     return False
@@ -108,11 +114,14 @@ class RequestGuardMiddleware:
         if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return None
         content_type = request.content_type or ""
-        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data") and not is_api:
+            # Forms are the portal's; the API takes JSON only and answers other bodies with 415.
             try:
-                fields = request.POST.lists()
+                fields = list(request.POST.lists())
             except RequestDataTooBig:
                 return refuse(413, "too_large", "The request body is larger than this server accepts.")
+            except MultiPartParserError:
+                return refuse(400, "invalid_form", "The form could not be read.")
             if _holds_nul(fields):
                 return refuse(400, "invalid_characters", "The form holds a character that is not allowed.")
         elif content_type.endswith("json") and is_api:
@@ -126,6 +135,6 @@ class RequestGuardMiddleware:
                 parsed = json.loads(text)
             except ValueError:
                 return None  # the view's parser answers malformed JSON with its own 400
-            if _has_lone_surrogate(parsed):
+            if _unstorable_text(parsed):
                 return refuse(400, "invalid_characters", "The text holds a character that is not allowed.")
         return None

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from vault.api import json_error_response
@@ -20,6 +21,7 @@ _DOCS_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.
 api_docs = csp_override(_DOCS_CSP)(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, path: str) -> HttpResponse:
     """Any API path that no app answers: the envelope, in development too (where Django would
     otherwise show its HTML debug page)."""
