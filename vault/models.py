@@ -49,7 +49,7 @@ class ErasedSubject(models.Model):
         return str(self.subject_id)
 
 
-# --- Audit log (vault/audit.py writes and verifies it; docs/audit.md) ---------------------------
+# --- Audit log (vault/audit/ writes and verifies it; docs/audit.md) -----------------------------
 
 AUDIT_GENESIS_HASH = "0" * 64
 

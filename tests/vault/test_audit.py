@@ -1,5 +1,5 @@
 """The tamper-evident audit log: appends, verification, checkpoints, erasure, the PostgreSQL
-append-only trigger and concurrent writers (vault/audit.py, docs/audit.md)."""
+append-only trigger and concurrent writers (vault/audit/, docs/audit.md)."""
 
 import itertools
 import json
@@ -143,9 +143,9 @@ def test_an_entry_rolls_back_with_the_action_it_records(subject):
 def test_entries_stamped_on_a_whole_second_verify(subject, monkeypatch):
     """The database renders times for verification; SQLite stores no fraction for .000000."""
     moment = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
-    monkeypatch.setattr("vault.audit.timezone.now", lambda: moment)
+    monkeypatch.setattr("vault.audit.append.timezone.now", lambda: moment)
     _read(subject)
-    monkeypatch.setattr("vault.audit.timezone.now", lambda: moment.replace(microsecond=7))
+    monkeypatch.setattr("vault.audit.append.timezone.now", lambda: moment.replace(microsecond=7))
     _read(subject)
     result = audit_verify()
     assert result.ok, result.failure
