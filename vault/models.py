@@ -125,7 +125,7 @@ class AuditCheckpoint(models.Model):
     seq = models.BigIntegerField()
     hash = models.CharField(max_length=64)
     signed_at = models.DateTimeField()
-    key_fingerprint = models.CharField(max_length=64)
+    key_fingerprint = models.CharField(max_length=64)  # its JWK thumbprint; older ones: hex SHA-256 of the raw key
     signature = models.BinaryField()
 
     class Meta:

@@ -18,7 +18,7 @@ that are hashed and signed), `pseudonyms`, `append` (the writers and the head lo
 """
 
 from vault.audit.append import HEAD_ID, audit_record, audit_record_many
-from vault.audit.canonical import CANONICAL_FORMAT, CHECKPOINT_FORMAT, audit_entry_hash, key_fingerprint
+from vault.audit.canonical import CANONICAL_FORMAT, CHECKPOINT_FORMAT, audit_entry_hash
 from vault.audit.checkpoints import audit_checkpoint_sign, checkpoint_record
 from vault.audit.details import audit_details_read
 from vault.audit.errors import AuditChainBroken, AuditError, InvalidAuditEntry, NothingToSign
@@ -46,5 +46,4 @@ __all__ = [
     "audit_record_many",
     "audit_verify",
     "checkpoint_record",
-    "key_fingerprint",
 ]

@@ -8,8 +8,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.db import NotSupportedError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Func, TextField
@@ -124,10 +122,6 @@ def audit_entry_hash(entry: AuditEntry) -> str:
 
 
 def checkpoint_message(seq: int, chain_hash: str, signed_at: datetime) -> bytes:
-    """What a checkpoint's signature covers."""
+    """What a checkpoint's signature covers. The name of the key is not part of it, so
+    checkpoints that name their key the legacy way verify as they did (`signing.key_names`)."""
     return SEP.join((CHECKPOINT_FORMAT, str(seq), chain_hash, time_part(signed_at))).encode()
-
-
-def key_fingerprint(key: Ed25519PublicKey) -> str:
-    """SHA-256 of the raw public key: names the key a checkpoint was signed with."""
-    return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()

@@ -9,11 +9,12 @@ from typing import Any
 from django.utils import timezone
 
 from vault.audit.append import HEAD_ID
-from vault.audit.canonical import checkpoint_message, key_fingerprint
+from vault.audit.canonical import checkpoint_message
 from vault.audit.errors import AuditChainBroken, NothingToSign
 from vault.audit.verify import audit_verify
 from vault.keys import get_provider
 from vault.models import AuditCheckpoint, AuditHead
+from vault.signing import jwk_thumbprint
 
 
 def audit_checkpoint_sign(*, verify: bool = True) -> AuditCheckpoint:
@@ -34,7 +35,7 @@ def audit_checkpoint_sign(*, verify: bool = True) -> AuditCheckpoint:
         seq=seq,
         hash=chain_hash,
         signed_at=signed_at,
-        key_fingerprint=key_fingerprint(signing_key.public_key()),
+        key_fingerprint=jwk_thumbprint(signing_key.public_key()),
         signature=signing_key.sign(checkpoint_message(seq, chain_hash, signed_at)),
     )
 

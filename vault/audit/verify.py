@@ -15,9 +15,10 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from vault.audit.append import HEAD_ID
-from vault.audit.canonical import CanonicalTime, FieldsPart, canonical_form, checkpoint_message, key_fingerprint
+from vault.audit.canonical import CanonicalTime, FieldsPart, canonical_form, checkpoint_message
 from vault.keys import get_provider
 from vault.models import AUDIT_GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead
+from vault.signing import key_names
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -77,8 +78,9 @@ def _checkpoint_expectations(
     verify_key: Ed25519PublicKey,
 ) -> tuple[dict[int, list[tuple[str, datetime]]], list[VerifyFailure], int]:
     """The hashes that checkpoints with a good signature vouch for, by seq; a failure for each
-    checkpoint whose signature does not verify; and how many checkpoints there are."""
-    fingerprint = key_fingerprint(verify_key)
+    checkpoint whose signature does not verify; and how many checkpoints there are. A checkpoint
+    names its key by the key's JWK thumbprint, or by the hex fingerprint written before."""
+    names = key_names(verify_key)
     expected: dict[int, list[tuple[str, datetime]]] = {}
     failures: list[VerifyFailure] = []
     rows = AuditCheckpoint.objects.order_by("seq", "signed_at").values_list(
@@ -87,7 +89,7 @@ def _checkpoint_expectations(
     count = 0
     for seq, chain_hash, signed_at, fingerprint_used, signature in rows:
         count += 1
-        if fingerprint_used != fingerprint:
+        if fingerprint_used not in names:
             reason = f"the checkpoint signed at {_when(signed_at)} names key {fingerprint_used[:16]}, not the audit key"
             failures.append(VerifyFailure(seq, Problem.CHECKPOINT_KEY, reason))
             continue
