@@ -49,7 +49,7 @@ class ErasedSubject(models.Model):
         return str(self.subject_id)
 
 
-# --- Audit log (vault/audit.py writes and verifies it; docs/audit.md) ---------------------------
+# --- Audit log (vault/audit/ writes and verifies it; docs/audit.md) -----------------------------
 
 AUDIT_GENESIS_HASH = "0" * 64
 
@@ -125,7 +125,7 @@ class AuditCheckpoint(models.Model):
     seq = models.BigIntegerField()
     hash = models.CharField(max_length=64)
     signed_at = models.DateTimeField()
-    key_fingerprint = models.CharField(max_length=64)
+    key_fingerprint = models.CharField(max_length=64)  # its JWK thumbprint; older ones: hex SHA-256 of the raw key
     signature = models.BinaryField()
 
     class Meta:

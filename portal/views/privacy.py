@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from consent.selectors import consent_states
 from portal.scope import portal_subject
 from profiles.selectors import person_fields
-from vault.audit_selectors import audit_entries_about
+from vault.audit.selectors import audit_entries_about
 from vault.models import AuditActorType
 
 

@@ -16,7 +16,7 @@ from consent.services import consent_grant
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read, profile_write
 from profiles.models import ProfileValue, Source
 from tests.conftest import add_totp, give_birth_date
-from vault.audit_selectors import audit_entries_about
+from vault.audit.selectors import audit_entries_about
 from vault.models import AuditEntry
 
 pytestmark = pytest.mark.django_db

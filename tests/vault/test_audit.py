@@ -1,6 +1,7 @@
 """The tamper-evident audit log: appends, verification, checkpoints, erasure, the PostgreSQL
-append-only trigger and concurrent writers (vault/audit.py, docs/audit.md)."""
+append-only trigger and concurrent writers (vault/audit/, docs/audit.md)."""
 
+import hashlib
 import itertools
 import json
 import threading
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
@@ -26,11 +28,13 @@ from vault.audit import (
     audit_pseudonym_unlink,
     audit_record,
     audit_verify,
+    checkpoint_record,
 )
 from vault.crypto import SubjectErased, subject_shred
-from vault.keys import new_key_set, write_key_file
+from vault.keys import get_provider, new_key_set, write_key_file
 from vault.log import request_id_var
 from vault.models import AUDIT_GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead, AuditPseudonym
+from vault.signing import jwk_thumbprint
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -143,9 +147,9 @@ def test_an_entry_rolls_back_with_the_action_it_records(subject):
 def test_entries_stamped_on_a_whole_second_verify(subject, monkeypatch):
     """The database renders times for verification; SQLite stores no fraction for .000000."""
     moment = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
-    monkeypatch.setattr("vault.audit.timezone.now", lambda: moment)
+    monkeypatch.setattr("vault.audit.append.timezone.now", lambda: moment)
     _read(subject)
-    monkeypatch.setattr("vault.audit.timezone.now", lambda: moment.replace(microsecond=7))
+    monkeypatch.setattr("vault.audit.append.timezone.now", lambda: moment.replace(microsecond=7))
     _read(subject)
     result = audit_verify()
     assert result.ok, result.failure
@@ -362,6 +366,50 @@ def test_a_checkpoint_with_a_bad_signature_or_another_key_is_found(subject, sett
     failure = audit_verify().failure
     assert failure is not None
     assert failure.problem == Problem.CHECKPOINT_KEY
+
+
+@pytest.mark.django_db
+def test_a_checkpoint_names_its_key_by_its_jwk_thumbprint(subject):
+    _read(subject)
+    checkpoint = audit_checkpoint_sign()
+    assert checkpoint.key_fingerprint == jwk_thumbprint(get_provider().audit_verify_key())
+    assert checkpoint_record(checkpoint)["key_fingerprint"] == checkpoint.key_fingerprint
+
+
+@pytest.mark.django_db
+def test_checkpoints_naming_their_key_the_legacy_way_still_verify(subject):
+    """Checkpoints signed before keys were named by their JWK thumbprint name the audit key by
+    the hex SHA-256 of its raw bytes: they still verify, and still catch a rewrite."""
+    _read(subject, n=3)
+    signing_key = get_provider().audit_signing_key()
+    raw = signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    head = AuditHead.objects.get()
+    signed_at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    # What was signed then, as it was signed: format, seq, head hash and time joined by \x1f.
+    message = "\x1f".join(
+        ("vault-audit-checkpoint/1", str(head.seq), head.hash, signed_at.isoformat(timespec="microseconds"))
+    )
+    AuditCheckpoint.objects.create(
+        seq=head.seq,
+        hash=head.hash,
+        signed_at=signed_at,
+        key_fingerprint=hashlib.sha256(raw).hexdigest(),
+        signature=signing_key.sign(message.encode()),
+    )
+    _read(subject, n=2)
+    audit_checkpoint_sign()  # verifies the chain, the legacy checkpoint included, before signing
+    result = audit_verify()
+    assert result.ok, result.failure
+    assert result.checkpoints == 2
+    out = StringIO()
+    call_command("audit_verify", stdout=out)
+    assert "2 checkpoint(s) verified" in out.getvalue()
+
+    with tampering():
+        _rechain_from(2, insert_forged=True)
+    failure = audit_verify().failure
+    assert failure is not None
+    assert (failure.seq, failure.problem) == (3, Problem.CHECKPOINT_MISMATCH)
 
 
 @pytest.mark.django_db

@@ -1,5 +1,5 @@
 """`audit_record_many`: one entry per subject of a bulk read, chained like `audit_record`'s, in
-a fixed number of queries (vault/audit.py, docs/audit.md)."""
+a fixed number of queries (vault/audit/, docs/audit.md)."""
 
 import itertools
 import threading

@@ -1,7 +1,22 @@
+import base64
+import hashlib
+import json
+
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from vault.signing import jws_sign, jws_verify
+from vault.keys import get_provider
+from vault.signing import ALGORITHM, jwk_thumbprint, jws_sign, jws_verify
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @pytest.mark.django_db
@@ -38,3 +53,39 @@ def test_receipts_signed_before_a_key_rotation_still_verify(client):
     assert jws_verify(old, key_set)["consentReceiptID"] == "r-old"
     assert jws_verify(new, key_set)["consentReceiptID"] == "r-new"
     assert jwt.get_unverified_header(old)["kid"] != jwt.get_unverified_header(new)["kid"]
+
+
+def test_the_thumbprint_matches_rfc_8037s_example():
+    """RFC 8037, appendix A.3: the JWK thumbprint (RFC 7638) of the example Ed25519 key."""
+    key = Ed25519PublicKey.from_public_bytes(_b64url_decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"))
+    assert jwk_thumbprint(key) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+@pytest.mark.django_db
+def test_the_kid_is_the_rfc_7638_thumbprint_of_the_published_key(client):
+    token = jws_sign({"consentReceiptID": "r-1"}, content_type="test")
+    (published,) = client.get("/.well-known/jwks.json").json()["keys"]
+    raw = get_provider().receipt_signing_key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert published["x"] == _b64url(raw)
+    # RFC 7638: only the required members, in lexicographic order, no whitespace.
+    canonical = json.dumps({name: published[name] for name in ("crv", "kty", "x")}, separators=(",", ":"))
+    thumbprint = _b64url(hashlib.sha256(canonical.encode()).digest())
+    assert canonical.startswith('{"crv":"Ed25519","kty":"OKP","x":"')
+    assert jwt.get_unverified_header(token)["kid"] == published["kid"] == thumbprint
+
+
+@pytest.mark.django_db
+def test_receipts_signed_under_the_legacy_kid_still_verify(client):
+    """Receipts signed before the kid was the thumbprint carry the first 16 bytes of the SHA-256
+    of the raw key, base64url: the key that name points to still verifies them."""
+    private_key = get_provider().receipt_signing_key()
+    raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    legacy_kid = _b64url(hashlib.sha256(raw).digest()[:16])
+    old = jwt.encode({"consentReceiptID": "r-old"}, private_key, algorithm=ALGORITHM, headers={"kid": legacy_kid})
+    key_set = client.get("/.well-known/jwks.json").json()
+    assert legacy_kid not in [key["kid"] for key in key_set["keys"]]
+    assert jws_verify(old, key_set)["consentReceiptID"] == "r-old"
+
+    unknown = jwt.encode({"consentReceiptID": "r-x"}, private_key, algorithm=ALGORITHM, headers={"kid": "no-such-key"})
+    with pytest.raises(jwt.InvalidKeyError, match="No published key"):
+        jws_verify(unknown, key_set)

@@ -8,13 +8,13 @@ TRUNCATE of an empty table is let through: it loses nothing, and Django's test r
 every table with one TRUNCATE after each transactional test.
 """
 
-from django.db import migrations, router
+from django.db import migrations
+
+from vault.postgres import pg_trigger_operation
 
 APPEND_ONLY_MODELS = ("AuditEntry", "AuditCheckpoint")
 
-CREATE_FUNCTION = """
-CREATE OR REPLACE FUNCTION vault_audit_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
+FUNCTION_BODY = """
 DECLARE
     has_rows boolean;
 BEGIN
@@ -27,48 +27,7 @@ BEGIN
     RAISE EXCEPTION 'audit log is append-only (% on %)', TG_OP, TG_TABLE_NAME
         USING HINT = 'Audit entries and checkpoints are never changed or removed.';
 END;
-$$;
 """
-
-CREATE_TRIGGERS = """
-CREATE TRIGGER {table}_no_update_delete BEFORE UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION vault_audit_append_only();
-CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-    FOR EACH STATEMENT EXECUTE FUNCTION vault_audit_append_only();
-"""
-
-DROP_TRIGGERS = """
-DROP TRIGGER IF EXISTS {table}_no_update_delete ON {table};
-DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};
-"""
-
-DROP_FUNCTION = "DROP FUNCTION IF EXISTS vault_audit_append_only();"
-
-
-def _tables(apps, schema_editor):
-    """The audit tables in this database, if it is PostgreSQL and holds them (not the keystore)."""
-    if schema_editor.connection.vendor != "postgresql":
-        return []
-    models = [apps.get_model("vault", name) for name in APPEND_ONLY_MODELS]
-    alias = schema_editor.connection.alias
-    return [model._meta.db_table for model in models if router.allow_migrate_model(alias, model)]
-
-
-# params=None: the SQL goes as written (its % are PL/pgSQL's, not placeholders).
-def create_triggers(apps, schema_editor):
-    tables = _tables(apps, schema_editor)
-    if tables:
-        schema_editor.execute(CREATE_FUNCTION, params=None)
-    for table in tables:
-        schema_editor.execute(CREATE_TRIGGERS.format(table=table), params=None)
-
-
-def drop_triggers(apps, schema_editor):
-    tables = _tables(apps, schema_editor)
-    for table in tables:
-        schema_editor.execute(DROP_TRIGGERS.format(table=table), params=None)
-    if tables:
-        schema_editor.execute(DROP_FUNCTION, params=None)
 
 
 class Migration(migrations.Migration):
@@ -77,5 +36,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(create_triggers, drop_triggers, elidable=False),
+        pg_trigger_operation(
+            "vault",
+            APPEND_ONLY_MODELS,
+            function="vault_audit_append_only",
+            body=FUNCTION_BODY,
+            triggers=[
+                ("no_update_delete", "BEFORE UPDATE OR DELETE", "ROW"),
+                ("no_truncate", "BEFORE TRUNCATE", "STATEMENT"),
+            ],
+        ),
     ]

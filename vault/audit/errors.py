@@ -1,0 +1,19 @@
+"""The audit log's typed errors, apart so that every module of the package raises the same ones."""
+
+from vault.keys import VaultError
+
+
+class AuditError(VaultError):
+    """Base of the audit log's typed errors."""
+
+
+class InvalidAuditEntry(AuditError, ValueError):
+    """An event that must not be logged as given: a value where a name belongs, or a bad actor."""
+
+
+class AuditChainBroken(AuditError):
+    """The chain is not in a state an append or a checkpoint may build on; run `audit_verify`."""
+
+
+class NothingToSign(AuditError):
+    """A checkpoint of an empty log would vouch for nothing."""
