@@ -13,7 +13,13 @@ so the rules live here once, and everything is importable from `consent.services
 from consent.gpc import consent_gpc_apply
 from consent.services.age_gate import AgeSource, age_in_years, digital_consent_age
 from consent.services.bulk_import import consent_import_many
-from consent.services.evidence import EVIDENCE_IP_INDEX, Evidence, user_agent_family
+from consent.services.evidence import (
+    DEVICE_LABELS,
+    EVIDENCE_IP_INDEX,
+    Evidence,
+    UserAgentSummary,
+    user_agent_summary,
+)
 from consent.services.ledger import (
     RebuildReport,
     consent_grant,
@@ -31,11 +37,13 @@ from consent.services.links import (
 from consent.services.policies import PUBLISH_GRACE, policy_version_check, policy_version_publish
 
 __all__ = [
+    "DEVICE_LABELS",
     "EVIDENCE_IP_INDEX",
     "PUBLISH_GRACE",
     "AgeSource",
     "Evidence",
     "RebuildReport",
+    "UserAgentSummary",
     "age_in_years",
     "consent_gpc_apply",
     "consent_grant",
@@ -51,5 +59,5 @@ __all__ = [
     "digital_consent_age",
     "policy_version_check",
     "policy_version_publish",
-    "user_agent_family",
+    "user_agent_summary",
 ]

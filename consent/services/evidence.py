@@ -1,9 +1,13 @@
 """What a choice records about how it was collected, reduced before it is stored (DESIGN.md
-invariant 1): a keyed hash of the IP address, the browser's family, the jurisdiction."""
+invariant 1): a keyed hash of the IP address, the browser's family, the jurisdiction. The user
+agent reduction is also the one accounts uses for the device list of its sessions, so the two
+cannot disagree about what a browser is."""
 
 import ipaddress
 import re
 from dataclasses import dataclass
+
+from ua_parser import parse_os, parse_user_agent
 
 from consent.errors import InvalidEvidence, InvalidJurisdiction
 from vault.blind_index import BlindIndex
@@ -13,13 +17,45 @@ from vault.blind_index import BlindIndex
 # it keeps the address out of the database, dumps and backups.
 EVIDENCE_IP_INDEX = BlindIndex("consent.evidence.ip", kind="text", bits=128)
 
-# First match wins: Edge and Opera also say "Chrome", Chrome also says "Safari".
-_UA_FAMILIES = (
-    ("Edge", re.compile(r"\bEdg(?:e|A|iOS)?/")),
-    ("Opera", re.compile(r"\b(?:OPR|Opera)\b")),
-    ("Firefox", re.compile(r"\b(?:Firefox|FxiOS)/")),
-    ("Chrome", re.compile(r"\b(?:Chrome|CriOS|Chromium)/")),
-    ("Safari", re.compile(r"\bSafari/")),
+# The browser families kept, in ua-parser's names; its mobile, headless and embedded variants
+# fold into them ("Chrome Mobile iOS" is Chrome, "Mobile Safari" is Safari). A short fixed list:
+# enough to describe how consent was collected, too coarse to single anyone out.
+BROWSER_FAMILIES = ("Chrome", "Chromium", "Edge", "Firefox", "Opera", "Safari", "Samsung Internet")
+# ua-parser's system families, by the name kept; Linux distributions count as Linux.
+_SYSTEMS = {
+    "Android": "Android",
+    "iOS": "iOS",
+    "Chrome OS": "ChromeOS",
+    "Windows": "Windows",
+    "Mac OS X": "macOS",
+    "Mac OS": "macOS",
+    **dict.fromkeys(
+        (
+            "Linux",
+            "Ubuntu",
+            "Kubuntu",
+            "Lubuntu",
+            "Linux Mint",
+            "Debian",
+            "Fedora",
+            "Red Hat",
+            "CentOS",
+            "Arch Linux",
+            "Gentoo",
+            "openSUSE",
+            "SUSE",
+            "Slackware",
+            "Mageia",
+        ),
+        "Linux",
+    ),
+}
+SYSTEM_FAMILIES = tuple(dict.fromkeys(_SYSTEMS.values()))
+UNKNOWN_DEVICE = "Unknown device"
+# Every `UserAgentSummary.device`: what a session row may hold instead of its user agent.
+DEVICE_LABELS = frozenset(
+    {UNKNOWN_DEVICE, *BROWSER_FAMILIES, *SYSTEM_FAMILIES}
+    | {f"{browser} on {system}" for browser in BROWSER_FAMILIES for system in SYSTEM_FAMILIES}
 )
 _JURISDICTION = re.compile(r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$")
 
@@ -33,11 +69,41 @@ class Evidence:
     user_agent: str = ""
 
 
-def user_agent_family(user_agent: str) -> str:
-    """ "Chrome", "Firefox", "Safari", "Edge", "Opera" or "other": enough to describe how consent
-    was collected, too coarse to fingerprint anyone."""
+@dataclass(frozen=True)
+class UserAgentSummary:
+    """A user agent reduced to browser and system families, without versions or devices; ""
+    where it names none of the families kept."""
+
+    browser: str
+    system: str
+
+    @property
+    def family(self) -> str:
+        """What a consent event stores: the browser family, or "other"."""
+        return self.browser or "other"
+
+    @property
+    def device(self) -> str:
+        """What a session row stores: "Firefox on Android", a family alone, or "Unknown device"."""
+        if self.browser and self.system:
+            return f"{self.browser} on {self.system}"
+        return self.browser or self.system or UNKNOWN_DEVICE
+
+
+def user_agent_summary(user_agent: str) -> UserAgentSummary:
+    """The families of a User-Agent header, as ua-parser reads them (only the first 512
+    characters: a browser's header is far shorter, and a longer one is not worth parsing)."""
     head = user_agent[:512]
-    return next((family for family, pattern in _UA_FAMILIES if pattern.search(head)), "other")
+    agent, system = parse_user_agent(head), parse_os(head)
+    return UserAgentSummary(
+        browser=_browser_family(agent.family) if agent is not None else "",
+        system=_SYSTEMS.get(system.family, "") if system is not None else "",
+    )
+
+
+def _browser_family(family: str) -> str:
+    family = family.removeprefix("Headless").removeprefix("Mobile ")
+    return next((kept for kept in BROWSER_FAMILIES if family == kept or family.startswith(f"{kept} ")), "")
 
 
 def evidence_columns(evidence: Evidence | None) -> tuple[str, str]:
@@ -54,7 +120,7 @@ def evidence_columns(evidence: Evidence | None) -> tuple[str, str]:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # one address, one hash, however the proxy wrote it
         ip_hash = EVIDENCE_IP_INDEX.compute(address.compressed)
-    return ip_hash, user_agent_family(evidence.user_agent) if evidence.user_agent else ""
+    return ip_hash, user_agent_summary(evidence.user_agent).family if evidence.user_agent else ""
 
 
 def jurisdiction_clean(code: str) -> str:
