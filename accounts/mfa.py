@@ -13,7 +13,6 @@ this check with it; `tests/conftest.py` gives test staff an authenticator and an
 import enum
 import json
 import logging
-import re
 from types import SimpleNamespace
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -33,6 +32,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.contrib.django_allauth import XSessionTokenAuthenticationScheme
 from rest_framework.request import Request
 
+from consent.services import DEVICE_LABELS, user_agent_summary
 from vault import crypto, keys
 from vault.authentication import ApiSessionAuthentication
 from vault.errors import ApplicationError, ErrorKind
@@ -129,55 +129,16 @@ class StaffMfaTokenAuthentication(XSessionTokenAuthentication):
 
 # --- What a session row may hold (allauth.usersessions) -----------------------------------------
 # DESIGN.md invariant 1: no IP address or user agent in plaintext at rest. The person's list of
-# sessions needs only enough to recognise a device, so the row keeps "Firefox on Android" and the
-# unspecified address instead of the real ones.
-_BROWSERS = (
-    ("Edg/", "Edge"),
-    ("OPR/", "Opera"),
-    ("Firefox/", "Firefox"),
-    ("Chromium/", "Chromium"),
-    ("Chrome/", "Chrome"),
-    ("Safari/", "Safari"),
-)
-_SYSTEMS = (
-    ("Android", "Android"),
-    ("iPhone", "iOS"),
-    ("iPad", "iPadOS"),
-    ("CrOS", "ChromeOS"),
-    ("Windows", "Windows"),
-    ("Mac OS X", "macOS"),
-    ("Linux", "Linux"),
-)
-_HEADLESS = re.compile(r"HeadlessChrome", re.IGNORECASE)
-
-
-def device_summary(user_agent: str) -> str:
-    """A user agent reduced to browser and system families, without versions."""
-    browser = next((name for marker, name in _BROWSERS if marker in user_agent), "")
-    if _HEADLESS.search(user_agent):
-        browser = "Chrome"
-    system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or "Unknown device"
-
-
+# sessions needs only enough to recognise a device, so the row keeps "Firefox on Android" (the
+# reduction consent's evidence uses too) and the unspecified address instead of the real ones.
 UNSPECIFIED_IP = "0.0.0.0"  # noqa: S104 (a stored placeholder, not a bind address)
 
 
 def usersession_minimize(sender: Any, instance: Any, **kwargs: Any) -> None:
     """pre_save of allauth's UserSession: keep the device summary, drop the address."""
     instance.ip = UNSPECIFIED_IP
-    if instance.user_agent and instance.user_agent not in _SUMMARIES:
-        instance.user_agent = device_summary(instance.user_agent)
-
-
-_SUMMARIES = (
-    {"Unknown device"}
-    | {f"{b} on {s}" for _, b in _BROWSERS for _, s in _SYSTEMS}
-    | {b for _, b in _BROWSERS}
-    | {s for _, s in _SYSTEMS}
-)
+    if instance.user_agent and instance.user_agent not in DEVICE_LABELS:  # not reduced yet
+        instance.user_agent = user_agent_summary(instance.user_agent).device
 
 
 # --- OpenAPI: the same schemes as the classes these extend ---------------------------------------

@@ -304,6 +304,11 @@ if not all(isinstance(age, int) and 0 < age < 30 for age in VAULT_DIGITAL_CONSEN
 VAULT_DIGITAL_CONSENT_AGES.setdefault("default", 16)
 # How long a double opt-in or parental consent link stays valid.
 CONSENT_LINK_MAX_AGE_SECONDS = env_int("CONSENT_LINK_MAX_AGE_SECONDS", 3 * 24 * 3600, minimum=300)
+# What consent asks of the apps above it, by dotted path (consent imports neither): the age gate's
+# source of a person's age and country (a subclass of consent.services.AgeSource), and the
+# function giving a person's own address for confirmation mail (`subject_id=` in, str or None out).
+CONSENT_AGE_SOURCE = env_str("CONSENT_AGE_SOURCE", "profiles.ages.ProfileAgeSource")
+CONSENT_MAIL_ADDRESS_SOURCE = env_str("CONSENT_MAIL_ADDRESS_SOURCE", "accounts.selectors.account_email")
 # Global Privacy Control: the date our /.well-known/gpc.json last changed (RFC 3339 full-date).
 VAULT_GPC_LAST_UPDATE = env_str("VAULT_GPC_LAST_UPDATE", "2026-11-28")
 

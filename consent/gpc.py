@@ -1,25 +1,89 @@
-"""Global Privacy Control (https://w3c.github.io/gpc/): a request carries the signal only when its
-`Sec-GPC` header is exactly "1". For a signed-in person the signal is honoured once (their
-sale/sharing purposes are withdrawn or refused, method "gpc"); `request.gpc` tells the consent
-services not to grant such purposes in this request without the person's explicit override."""
+"""Global Privacy Control (https://w3c.github.io/gpc/), all of it: a request carries the signal
+only when its `Sec-GPC` header is exactly "1"; `request.gpc` tells the consent services not to
+grant a sale/sharing purpose in this request without the person's explicit override; for a
+signed-in person the signal is honoured once (`consent_gpc_apply`: their sale/sharing purposes
+are withdrawn or refused, method "gpc"); `/.well-known/gpc.json` declares that we honour it.
 
+`consent.services` re-exports `consent_gpc_apply`, so this module imports the services package
+only inside its functions: at load time the package may be the one importing it."""
+
+import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from consent.services import Evidence, consent_gpc_apply
+from consent.models import NO_CHOICE_BASES, ConsentEvent, ConsentState, ConsentStatus, EventType, Method, Purpose
 from vault.api import json_error_response
+from vault.models import AuditActorType
+
+if TYPE_CHECKING:
+    from consent.services.evidence import Evidence
 
 HEADER = "Sec-GPC"
 
 
-def request_evidence(request: HttpRequest) -> Evidence:
+def consent_gpc_apply(*, subject_id: uuid.UUID, evidence: "Evidence | None" = None) -> list[ConsentEvent]:
+    """Honour a Global Privacy Control signal for a signed-in person, once per purpose: withdraw
+    each sale/sharing purpose they granted (or object, for legitimate interest) and refuse those
+    not yet decided. A purpose already opted out of, or already answered by GPC once, is left
+    alone, so an override the person then makes in the portal stands."""
+    from consent.services.ledger import NothingToRecord, event_record
+
+    def not_opted_out(state: ConsentState, created: bool) -> None:
+        if not created and state.status in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
+            raise NothingToRecord
+
+    answered = set(
+        ConsentEvent.objects.filter(subject_id=subject_id, method=Method.GPC).values_list("purpose_id", flat=True)
+    )
+    states = dict(
+        ConsentState.objects.filter(subject_id=subject_id, purpose__is_sale_or_sharing=True).values_list(
+            "purpose_id", "status"
+        )
+    )
+    now = timezone.now()
+    events = []
+    purposes = (
+        Purpose.objects.filter(is_sale_or_sharing=True, versions__effective_from__lte=now)
+        .exclude(legal_basis__in=NO_CHOICE_BASES)
+        .distinct()
+    )
+    for purpose in purposes:
+        status = states.get(purpose.pk)
+        if purpose.pk in answered or status in (ConsentStatus.WITHDRAWN, ConsentStatus.REFUSED):
+            continue
+        action = EventType.WITHDRAW if status in (ConsentStatus.GRANTED, ConsentStatus.PENDING) else EventType.REFUSE
+        try:
+            events.append(
+                event_record(
+                    action,
+                    subject_id=subject_id,
+                    purpose=purpose.slug,
+                    policy_version=None,
+                    method=Method.GPC,
+                    evidence=evidence,
+                    jurisdiction="",
+                    actor_type=AuditActorType.PERSON,
+                    actor_id="",
+                    guard=not_opted_out,  # a parallel request may have just done it
+                )
+            )
+        except NothingToRecord:
+            continue
+    return events
+
+
+def request_evidence(request: HttpRequest) -> "Evidence":
     """What a choice made in this request records as evidence (hashed and reduced by the services).
     REMOTE_ADDR only: a forwarded-for header is whatever the client wants it to be unless a
     trusted proxy sets it, and that proxy then belongs in REMOTE_ADDR handling of the server."""
+    from consent.services.evidence import Evidence
+
     return Evidence(ip_address=request.META.get("REMOTE_ADDR", ""), user_agent=request.headers.get("User-Agent", ""))
 
 

@@ -10,9 +10,9 @@ from allauth.usersessions.models import UserSession
 from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.mfa import UNSPECIFIED_IP, device_summary
+from accounts.mfa import UNSPECIFIED_IP
 from consent.models import Method
-from consent.services import consent_grant
+from consent.services import consent_grant, user_agent_summary
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read, profile_write
 from profiles.models import ProfileValue, Source
 from tests.conftest import add_totp, give_birth_date
@@ -234,8 +234,8 @@ def test_ending_sessions_needs_a_post(alice):
 
 
 def test_device_summary_keeps_no_versions():
-    assert device_summary(PHONE) == "Chrome on Android"
-    assert device_summary("curl/8.5.0") == "Unknown device"
+    assert user_agent_summary(PHONE).device == "Chrome on Android"
+    assert user_agent_summary("curl/8.5.0").device == "Unknown device"
 
 
 # --- Mandatory MFA for staff ------------------------------------------------------------------

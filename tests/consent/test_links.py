@@ -144,7 +144,7 @@ def test_when_the_mail_cannot_be_sent_nothing_stays_pending(client, alice, monke
     def refuse(*args, **kwargs):
         raise smtplib.SMTPRecipientsRefused({"alice@example.com": (550, b"no")})
 
-    monkeypatch.setattr("consent.services.send_mail", refuse)
+    monkeypatch.setattr("consent.services.links.send_mail", refuse)
     client.force_login(alice)
     response = post(client, "/api/v1/consent/email-marketing/request/")
     assert response.status_code == 503

@@ -12,13 +12,14 @@ from consent.errors import ConsentError, InvalidMethod
 from consent.models import ConsentEvent, ConsentState, ConsentStatus, EventType, Method, PolicyVersion
 from consent.selectors import consent_is_granted
 from consent.services import (
+    DEVICE_LABELS,
     EVIDENCE_IP_INDEX,
     Evidence,
     consent_grant,
     consent_refuse,
     consent_withdraw,
     policy_version_publish,
-    user_agent_family,
+    user_agent_summary,
 )
 from vault.audit import audit_pseudonym_for, audit_verify
 from vault.keys import new_key_set, write_key_file
@@ -33,6 +34,13 @@ SAFARI = (
 )
 EDGE = CHROME + " Edg/126.0.2592.68"
 OPERA = CHROME + " OPR/111.0.0.0"
+HEADLESS_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0.0.0 Safari/537.36"
+)
+CHROMIUM = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chromium/126.0.0.0 Chrome/126.0.0.0 "
+    "Safari/537.36"
+)
 IP = "203.0.113.77"
 
 
@@ -266,13 +274,38 @@ def test_the_evidence_key_is_the_vault_index_key(alice, newsletter, vault_keys, 
         (EDGE, "Edge"),
         (OPERA, "Opera"),
         ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) CriOS/126.0 Mobile/15E148 Safari/604.1", "Chrome"),
+        # The hand-written parsers disagreed on these two: consent said Safari and Chrome.
+        (HEADLESS_CHROME, "Chrome"),
+        (CHROMIUM, "Chromium"),
         ("curl/8.5.0", "other"),
         ("Googlebot/2.1 (+http://www.google.com/bot.html)", "other"),
         ("", "other"),
     ],
 )
 def test_user_agent_families(user_agent, family):
-    assert user_agent_family(user_agent) == family
+    assert user_agent_summary(user_agent).family == family
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "device"),
+    [
+        (CHROME, "Chrome on Windows"),
+        (FIREFOX, "Firefox on Linux"),
+        (SAFARI, "Safari on macOS"),
+        (HEADLESS_CHROME, "Chrome on Linux"),
+        ("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "Firefox on Linux"),
+        (
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36 "
+            "SamsungBrowser/25.0",
+            "Samsung Internet on Android",
+        ),
+        ("curl/8.5.0", "Unknown device"),
+    ],
+)
+def test_the_device_summary_keeps_families_only(user_agent, device):
+    """The same reduction serves the session list (accounts): families, never versions."""
+    assert user_agent_summary(user_agent).device == device
+    assert device in DEVICE_LABELS
 
 
 # --- The ledger is append-only ------------------------------------------------------------------
