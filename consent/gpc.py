@@ -18,7 +18,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from consent.models import NO_CHOICE_BASES, ConsentEvent, ConsentState, ConsentStatus, EventType, Method, Purpose
-from vault.api import json_error_response
+from vault.envelope import json_error_response
 from vault.models import AuditActorType
 
 if TYPE_CHECKING:

@@ -7,13 +7,13 @@ Every API error has the shape of django-allauth's headless API (DESIGN.md sectio
 Error messages never echo submitted values, so personal data cannot leak through them.
 """
 
+import functools
 import logging
-import re
 import uuid
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions, permissions, serializers, status
@@ -21,6 +21,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from vault.envelope import error_body, error_item, json_error_response
 from vault.errors import ApplicationError, ErrorKind
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,6 @@ KIND_STATUS: dict[ErrorKind, int] = {
 }
 
 
-def error_body(status_code: int, errors: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"status": status_code, "errors": errors}
-
-
 # DRF's messages for these codes quote the submitted value ('"ada@example.com" is not a valid
 # choice.'); they are replaced so that no input, possibly personal, is echoed back or logged.
 _ECHOING_CODES = {
@@ -55,30 +52,11 @@ _ECHOING_CODES = {
 }
 
 
-MAX_PARAM_LENGTH = 64
-_UNPRINTABLE = re.compile(r"[^\w.\-\[\]]", re.ASCII)
-
-
-def safe_param(param: str) -> str:
-    """A param as the envelope echoes it: a submitted key (an unknown field's name) may be
-    10,000 characters long or hold control characters; it is cut short and reduced to plain
-    characters, so an error never repeats what was sent in full."""
-    cleaned = _UNPRINTABLE.sub("?", param)
-    return cleaned if len(cleaned) <= MAX_PARAM_LENGTH else cleaned[: MAX_PARAM_LENGTH - 3] + "..."
-
-
-def _error(code: str, message: str, param: str | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"code": code, "message": message}
-    if param is not None:
-        item["param"] = safe_param(param)
-    return item
-
-
 def _flatten(details: Any, param: str | None = None) -> list[dict[str, Any]]:
     """Turn DRF's nested `get_full_details()` into flat errors, naming nested fields `a.b.0`."""
     if isinstance(details, dict) and set(details) == {"message", "code"}:
         code = str(details["code"])
-        return [_error(code, _ECHOING_CODES.get(code, str(details["message"])), param)]
+        return [error_item(code, _ECHOING_CODES.get(code, str(details["message"])), param)]
     if isinstance(details, dict):
         errors = []
         for key, value in details.items():
@@ -92,7 +70,7 @@ def _flatten(details: Any, param: str | None = None) -> list[dict[str, Any]]:
             is_leaf = isinstance(value, dict) and set(value) == {"message", "code"}
             errors += _flatten(value, param if is_leaf else f"{param}.{index}" if param else str(index))
         return errors
-    return [_error("invalid", str(details), param)]
+    return [error_item("invalid", str(details), param)]
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -105,13 +83,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
         set_rollback()
         code = KIND_STATUS[exc.kind]
-        errors = [_error(problem.code, problem.message, problem.param) for problem in exc.problems]
+        errors = [error_item(problem.code, problem.message, problem.param) for problem in exc.problems]
         return Response(error_body(code, errors), status=code)
 
     if not isinstance(exc, exceptions.APIException):
         logger.exception("Unhandled error in API view %s", type(context.get("view")).__name__)
         set_rollback()
-        body = error_body(500, [_error("server_error", "An unexpected error occurred.")])
+        body = error_body(500, [error_item("server_error", "An unexpected error occurred.")])
         return Response(body, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     headers = {}
@@ -125,20 +103,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return Response(error_body(exc.status_code, errors), status=exc.status_code, headers=headers)
 
 
-def json_error_response(status_code: int, code: str, message: str) -> JsonResponse:
-    """The envelope for errors raised outside DRF views (unknown API URLs, crashes in middleware)."""
-    return JsonResponse(error_body(status_code, [_error(code, message)]), status=status_code)
-
-
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
 
+@functools.cache
 def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
     """The shape `Pagination` answers with, around `item`, for a view's OpenAPI `responses` (the
-    schema generator cannot see pagination done inside an APIView)."""
+    schema generator cannot see pagination done inside an APIView). One class per item, so two
+    views listing the same items share one schema component."""
     name = f"Paginated{item.__name__}List"
     return type(
         name,

@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.multipartparser import MultiPartParserError
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
-from vault.api import json_error_response
+from vault.envelope import json_error_response
 
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"

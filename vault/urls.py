@@ -11,7 +11,7 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from vault.api import json_error_response
+from vault.envelope import json_error_response
 from vault.health import healthz
 from vault.signing import jwks_view
 
