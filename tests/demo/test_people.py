@@ -22,7 +22,7 @@ from demo.people import demo_people_create
 from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_read, profile_records_read
 from profiles.models import Category, FieldDefinition, ProfileDocument, ProfileEvent, ProfileValue, RecordKind
 from profiles.types import value_clean
-from tests.conftest import give_birth_date
+from tests.factories import give_birth_date
 from vault.audit import audit_verify
 from vault.models import AuditEntry
 
