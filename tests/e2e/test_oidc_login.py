@@ -25,7 +25,7 @@ from django.db import connection
 from accounts.models import SealedSocialAccountData, SealedSocialToken, User
 from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_read, social_account_unseal
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 OIDC_DIR = Path(__file__).resolve().parent / "oidc"
 PROVIDER_ID = "e2eidp"
