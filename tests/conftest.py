@@ -1,14 +1,49 @@
-"""Fixtures for the whole suite; the test data they make comes from tests/factories.py."""
+"""Fixtures for the whole suite; the test data they make comes from tests/factories.py.
 
+No test reaches beyond this machine. pytest-socket (`--allow-hosts` in pyproject.toml) lets a
+socket connect only to loopback, which the tests of real services need (the Redis or RabbitMQ
+broker, the live server and the browser, the OpenID provider, gunicorn): a connection to any other
+address is refused before a packet leaves. (PostgreSQL's connection is libpq's own, in C, out of
+pytest-socket's sight; psycopg looks its host name up in Python, which a loopback name passes.)
+pytest-socket does not guard name lookups, and a lookup of any other name would itself go out to
+DNS, so `_no_name_lookups` resolves only loopback names and literal addresses. Unix sockets stay
+open (`--allow-unix-socket`): they never leave the machine. tests/test_network.py checks this.
+"""
+
+import ipaddress
 import json
+import socket
 import uuid
 
 import pytest
+from pytest_socket import SocketBlockedError
 
 from accounts.models import User
 from tests.factories import AUDIT_TABLES, UserFactory, add_totp, set_audit_triggers
 from vault.fields import seal
 from vault.keys import new_key_set, write_key_file
+
+LOOPBACK_NAMES = {"localhost"}
+
+
+def _loopback_only(lookup):
+    def guarded(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name and name not in LOOPBACK_NAMES:
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                raise SocketBlockedError(f"A test tried to look up {name!r}: only loopback names resolve.") from None
+        return lookup(host, *args, **kwargs)
+
+    return guarded
+
+
+@pytest.fixture(autouse=True)
+def _no_name_lookups(monkeypatch):
+    """Look-ups of outside names fail at once, instead of querying DNS (see the docstring above)."""
+    monkeypatch.setattr(socket, "getaddrinfo", _loopback_only(socket.getaddrinfo))
+    monkeypatch.setattr(socket, "gethostbyname", _loopback_only(socket.gethostbyname))
 
 
 @pytest.fixture(autouse=True)
