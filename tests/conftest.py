@@ -1,11 +1,49 @@
+"""Fixtures for the whole suite; the test data they make comes from tests/factories.py.
+
+No test reaches beyond this machine. pytest-socket (`--allow-hosts` in pyproject.toml) lets a
+socket connect only to loopback, which the tests of real services need (the Redis or RabbitMQ
+broker, the live server and the browser, the OpenID provider, gunicorn): a connection to any other
+address is refused before a packet leaves. (PostgreSQL's connection is libpq's own, in C, out of
+pytest-socket's sight; psycopg looks its host name up in Python, which a loopback name passes.)
+pytest-socket does not guard name lookups, and a lookup of any other name would itself go out to
+DNS, so `_no_name_lookups` resolves only loopback names and literal addresses. Unix sockets stay
+open (`--allow-unix-socket`): they never leave the machine. tests/test_network.py checks this.
+"""
+
+import ipaddress
 import json
+import socket
 import uuid
 
 import pytest
+from pytest_socket import SocketBlockedError
 
 from accounts.models import User
+from tests.factories import AUDIT_TABLES, UserFactory, add_totp, set_audit_triggers
 from vault.fields import seal
 from vault.keys import new_key_set, write_key_file
+
+LOOPBACK_NAMES = {"localhost"}
+
+
+def _loopback_only(lookup):
+    def guarded(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name and name not in LOOPBACK_NAMES:
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                raise SocketBlockedError(f"A test tried to look up {name!r}: only loopback names resolve.") from None
+        return lookup(host, *args, **kwargs)
+
+    return guarded
+
+
+@pytest.fixture(autouse=True)
+def _no_name_lookups(monkeypatch):
+    """Look-ups of outside names fail at once, instead of querying DNS (see the docstring above)."""
+    monkeypatch.setattr(socket, "getaddrinfo", _loopback_only(socket.getaddrinfo))
+    monkeypatch.setattr(socket, "gethostbyname", _loopback_only(socket.gethostbyname))
 
 
 @pytest.fixture(autouse=True)
@@ -61,19 +99,20 @@ def thing(sealed_table, db):
     return make
 
 
+# The personas of the permission tests (CONVENTIONS.md): two people and a staff member.
 @pytest.fixture
 def alice(db) -> User:
-    return User.objects.create_user("alice@example.com", "correct horse battery")
+    return UserFactory.create(email="alice@example.com")
 
 
 @pytest.fixture
 def bob(db) -> User:
-    return User.objects.create_user("bob@example.com", "correct horse battery")
+    return UserFactory.create(email="bob@example.com")
 
 
 @pytest.fixture
 def staff(db) -> User:
-    return User.objects.create_user("staff@example.com", "correct horse battery", is_staff=True)
+    return UserFactory.create(email="staff@example.com", staff=True)
 
 
 class StaffMfa:
@@ -99,13 +138,6 @@ class StaffMfa:
                 record_authentication(request, user, "mfa", id=totp.pk, type=totp.type)
 
 
-def add_totp(user):
-    """Give `user` a TOTP authenticator, as allauth's setup page would."""
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-
-    return TOTP.activate(user, generate_totp_secret()).instance
-
-
 @pytest.fixture(autouse=True)
 def staff_mfa():
     from django.contrib.auth.signals import user_logged_in
@@ -117,20 +149,6 @@ def staff_mfa():
     yield hooks
     post_save.disconnect(sender=User, dispatch_uid="tests.staff_mfa.authenticator")
     user_logged_in.disconnect(dispatch_uid="tests.staff_mfa.login")
-
-
-AUDIT_TABLES = ("vault_auditentry", "vault_auditcheckpoint")
-
-
-def set_audit_triggers(*, enabled: bool) -> None:
-    """Switch the audit log's append-only triggers (PostgreSQL; SQLite has none)."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table in AUDIT_TABLES:
-            cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
 
 
 @pytest.fixture
@@ -178,18 +196,3 @@ def profile_schema(default_purposes):
 
     for name in ("consent.migrations.0006_data_subject_rights_purpose", "profiles.migrations.0002_default_schema"):
         importlib.import_module(name).install(apps, SimpleNamespace(connection=connection))
-
-
-def give_birth_date(user, birth_date="1990-06-01"):
-    """The person tells their date of birth (the consent age gate reads it from the profile)."""
-    from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
-    from profiles.models import Source
-
-    profile_write(
-        subject_id=user.pk,
-        values={"birth_date": birth_date},
-        source=Source.SELF_SERVICE,
-        purpose=RIGHTS_PURPOSE,
-        actor=Actor.person(user.pk),
-    )
-    return user

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import give_birth_date
+from tests.factories import give_birth_date
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 
@@ -85,12 +85,14 @@ _SETTINGS = settings(
 )
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @_SETTINGS
 def test_every_operation_as_a_signed_in_person(case, person):
     case.call_and_validate(**person, checks=CHECKS)
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @_SETTINGS
 def test_every_operation_as_staff_with_mfa(case, staff_member):

@@ -13,31 +13,16 @@ from rest_framework.test import APIClient
 from accounts.mfa import UNSPECIFIED_IP
 from consent.models import Method
 from consent.services import consent_grant, user_agent_summary
-from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read, profile_write
+from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
 from profiles.models import ProfileValue, Source
-from tests.conftest import add_totp, give_birth_date
+from tests.factories import PASSWORD, UserFactory, add_totp, fill, give_birth_date
 from vault.audit.selectors import audit_entries_about
 from vault.models import AuditEntry
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("profile_schema")]
 
 PAGES = ["/", "/profile/", "/security/", "/privacy/", "/privacy/access-log/", "/consent/"]
 SHOP = Actor.partner("shop-eu-1")
-
-
-@pytest.fixture(autouse=True)
-def schema(profile_schema):
-    """The default purposes and profile schema."""
-
-
-def fill(user, **values):
-    profile_write(
-        subject_id=user.pk,
-        values=values,
-        source=Source.SELF_SERVICE,
-        purpose=RIGHTS_PURPOSE,
-        actor=Actor.person(user.pk),
-    )
 
 
 def signed_in(user) -> Client:
@@ -197,7 +182,7 @@ def test_the_security_page_links_to_mfa_and_lists_sessions(alice):
 def sign_in_for_real(user, user_agent):
     """Through allauth's login form, which records the session (force_login does not)."""
     client = Client(HTTP_USER_AGENT=user_agent)
-    response = client.post("/accounts/login/", {"login": user.email, "password": "correct horse battery"})
+    response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
     assert response.status_code == 302, response.content[:500]
     return client
 
@@ -243,10 +228,8 @@ STAFF_API = "/api/v1/profile-fields/"
 
 
 def test_staff_without_mfa_are_sent_to_set_it_up(staff_mfa, db):
-    from accounts.models import User
-
     staff_mfa.auto = False
-    member = User.objects.create_user("new-staff@example.com", "correct horse battery", is_staff=True)
+    member = UserFactory(staff=True)
     client = signed_in(member)
     response = client.get("/admin/", follow=True)
     assert response.redirect_chain == [("/security/", 302)]
@@ -261,10 +244,8 @@ def test_staff_without_mfa_are_sent_to_set_it_up(staff_mfa, db):
 
 def test_staff_with_an_authenticator_must_still_use_it_in_this_session(staff_mfa, db):
     """A session that signed in with the password only (the admin's own login form, say)."""
-    from accounts.models import User
-
     staff_mfa.auto = False
-    member = User.objects.create_user("staff2@example.com", "correct horse battery", is_staff=True)
+    member = UserFactory(staff=True)
     totp = add_totp(member)
     client = signed_in(member)
     response = client.get("/admin/")
@@ -301,14 +282,12 @@ def test_the_admin_login_form_is_replaced_by_allauths(client):
 
 def test_a_real_sign_in_with_totp_opens_the_admin(staff_mfa, db):
     """The whole way: password, then the TOTP code at allauth's MFA step, then the admin."""
-    from accounts.models import User
-
     staff_mfa.auto = False
-    member = User.objects.create_user("staff3@example.com", "correct horse battery", is_staff=True)
+    member = UserFactory(staff=True)
     EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
     totp = add_totp(member)
     client = Client()
-    response = client.post("/accounts/login/", {"login": member.email, "password": "correct horse battery"})
+    response = client.post("/accounts/login/", {"login": member.email, "password": PASSWORD})
     assert response["Location"] == "/accounts/2fa/authenticate/"
     assert client.get("/admin/").status_code == 302, "not signed in before the second factor"
     response = client.post("/accounts/2fa/authenticate/", {"code": current_code(totp)})
@@ -327,18 +306,16 @@ def app_login(email):
     """allauth headless's app login: a session token, and the flows still pending."""
     response = Client().post(
         "/_allauth/app/v1/auth/login",
-        {"email": email, "password": "correct horse battery"},
+        {"email": email, "password": PASSWORD},
         content_type="application/json",
     )
     return response, response.json()["meta"]["session_token"]
 
 
 def test_app_session_tokens_reach_the_staff_api_only_after_the_second_factor(staff_mfa, db):
-    from accounts.models import User
-
     staff_mfa.auto = False
-    with_totp = User.objects.create_user("ops@example.com", "correct horse battery", is_staff=True)
-    without = User.objects.create_user("ops2@example.com", "correct horse battery", is_staff=True)
+    with_totp = UserFactory(staff=True)
+    without = UserFactory(staff=True)
     for member in (with_totp, without):
         EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
     totp = add_totp(with_totp)

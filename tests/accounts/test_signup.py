@@ -33,11 +33,6 @@ def _fresh_rate_limits():
     cache.clear()
 
 
-@pytest.fixture
-def schema(profile_schema):
-    return profile_schema
-
-
 def policy_labels() -> dict[str, str]:
     """The label of the version in force of each purpose (what the page shows)."""
     return {
@@ -81,7 +76,7 @@ def link_in(message, pattern: str) -> str:
 # --- Sign-up through the page ------------------------------------------------------------------
 
 
-def test_the_page_offers_each_consent_unticked_with_its_policy_and_explains_service_purposes(client, schema):
+def test_the_page_offers_each_consent_unticked_with_its_policy_and_explains_service_purposes(client, profile_schema):
     page = client.get(SIGNUP).content.decode()
     labels = policy_labels()
     for slug in [*CONSENT_BASED, "email-marketing"]:
@@ -97,7 +92,7 @@ def test_the_page_offers_each_consent_unticked_with_its_policy_and_explains_serv
     assert 'autocomplete="bday"' in page
 
 
-def test_sign_up_records_the_ticked_consents_and_the_declared_age_and_country(client, schema):
+def test_sign_up_records_the_ticked_consents_and_the_declared_age_and_country(client, profile_schema):
     response = client.post(SIGNUP, form_data(), HTTP_USER_AGENT="Mozilla/5.0 Firefox/130.0")
     assert response.status_code == 302, response.content.decode()[:2000]
     assert response.url == "/accounts/confirm-email/"
@@ -141,7 +136,7 @@ def test_sign_up_records_the_ticked_consents_and_the_declared_age_and_country(cl
     link_in(mail.outbox[0], r"/accounts/confirm-email/[^/\s]+/")
 
 
-def test_a_double_opt_in_purpose_is_asked_by_mail_not_granted(client, schema):
+def test_a_double_opt_in_purpose_is_asked_by_mail_not_granted(client, profile_schema):
     response = client.post(SIGNUP, form_data(consents=["email-marketing"]))
     assert response.status_code == 302
     user = User.objects.get()
@@ -157,7 +152,7 @@ def test_a_double_opt_in_purpose_is_asked_by_mail_not_granted(client, schema):
     assert "/consent/confirm/" in confirm.body
 
 
-def test_a_policy_published_while_the_form_was_open_is_caught(client, schema):
+def test_a_policy_published_while_the_form_was_open_is_caught(client, profile_schema):
     shown = policy_labels()["personalization"]
     page = client.get(SIGNUP)
     assert f'name="policy_personalization" value="{shown}"'.encode() in page.content
@@ -177,7 +172,7 @@ def test_a_policy_published_while_the_form_was_open_is_caught(client, schema):
     assert grant.policy_version.label == "2"
 
 
-def test_under_the_age_of_digital_consent_a_ticked_purpose_is_refused_with_a_reason(client, schema):
+def test_under_the_age_of_digital_consent_a_ticked_purpose_is_refused_with_a_reason(client, profile_schema):
     response = client.post(SIGNUP, form_data(birth_date=years_ago(13)))
     assert response.status_code == 200
     page = response.content.decode()
@@ -195,7 +190,7 @@ def test_under_the_age_of_digital_consent_a_ticked_purpose_is_refused_with_a_rea
     assert ConsentEvent.objects.filter(subject_id=user.pk, event_type=EventType.REFUSE).count() == 6
 
 
-def test_a_purpose_minimum_age_applies_where_the_country_age_is_lower(client, schema):
+def test_a_purpose_minimum_age_applies_where_the_country_age_is_lower(client, profile_schema):
     # Denmark's age of digital consent is 13; the default purposes ask 16 themselves.
     assert (
         client.post(SIGNUP, form_data(birth_date=years_ago(14), country="DK", consents=["analytics"])).status_code
@@ -207,7 +202,7 @@ def test_a_purpose_minimum_age_applies_where_the_country_age_is_lower(client, sc
     assert ConsentEvent.objects.get(event_type=EventType.GRANT).jurisdiction == "DK"
 
 
-def test_a_duplicate_email_creates_nothing_and_tells_only_the_owner(client, schema, alice):
+def test_a_duplicate_email_creates_nothing_and_tells_only_the_owner(client, profile_schema, alice):
     response = client.post(SIGNUP, form_data(email="Alice@Example.com"))
     # The page does not reveal who has an account (the same answer as a new sign-up) ...
     assert response.status_code == 302
@@ -221,7 +216,8 @@ def test_a_duplicate_email_creates_nothing_and_tells_only_the_owner(client, sche
 
 
 @pytest.mark.parametrize("email", ["alice@example.com", "someone.new@example.com"])
-def test_sign_up_hashes_one_password_whether_or_not_the_email_has_an_account(client, schema, alice, email, monkeypatch):
+@pytest.mark.usefixtures("profile_schema")
+def test_sign_up_hashes_one_password_whether_or_not_the_email_has_an_account(client, alice, email, monkeypatch):
     """Timing must not tell whether an address has an account: the duplicate path, which creates
     nothing, hashes the submitted password as the new-account path does (the slow part)."""
     from django.contrib.auth.hashers import MD5PasswordHasher
@@ -233,7 +229,7 @@ def test_sign_up_hashes_one_password_whether_or_not_the_email_has_an_account(cli
     assert len(hashed) == 1
 
 
-def test_a_weak_password_is_refused_with_a_friendly_error(client, schema):
+def test_a_weak_password_is_refused_with_a_friendly_error(client, profile_schema):
     response = client.post(SIGNUP, form_data(password1="password", password2="password"))
     assert response.status_code == 200
     page = response.content.decode()
@@ -244,7 +240,7 @@ def test_a_weak_password_is_refused_with_a_friendly_error(client, schema):
     nothing_created()
 
 
-def test_a_password_like_the_email_is_refused(client, schema):
+def test_a_password_like_the_email_is_refused(client, profile_schema):
     response = client.post(
         SIGNUP,
         form_data(email="marguerite.duras@example.com", password1="marguerite.duras", password2="marguerite.duras"),
@@ -254,7 +250,7 @@ def test_a_password_like_the_email_is_refused(client, schema):
     nothing_created()
 
 
-def test_missing_fields_are_named(client, schema):
+def test_missing_fields_are_named(client, profile_schema):
     response = client.post(SIGNUP, {})
     assert response.status_code == 200
     page = response.content.decode()
@@ -274,7 +270,7 @@ def test_missing_fields_are_named(client, schema):
     nothing_created()
 
 
-def test_someone_who_allows_nothing_need_not_give_a_birth_date(client, schema):
+def test_someone_who_allows_nothing_need_not_give_a_birth_date(client, profile_schema):
     response = client.post(SIGNUP, form_data(birth_date="", country="", consents=[]))
     assert response.status_code == 302
     user = User.objects.get()
@@ -296,27 +292,27 @@ def test_someone_who_allows_nothing_need_not_give_a_birth_date(client, schema):
         ("consents", ["no-such-purpose"], "Select a valid choice."),
     ],
 )
-def test_bad_values_are_refused(client, schema, field, value, message):
+def test_bad_values_are_refused(client, profile_schema, field, value, message):
     response = client.post(SIGNUP, form_data(**{field: value}))
     assert response.status_code == 200
     assert message in response.content.decode()
     nothing_created()
 
 
-def test_a_service_purpose_cannot_be_ticked(client, schema):
+def test_a_service_purpose_cannot_be_ticked(client, profile_schema):
     response = client.post(SIGNUP, form_data(consents=["account-management"]))
     assert response.status_code == 200
     nothing_created()
 
 
-def test_a_sign_up_without_the_csrf_token_is_refused(schema):
+def test_a_sign_up_without_the_csrf_token_is_refused(profile_schema):
     browser = Client(enforce_csrf_checks=True)
     response = browser.post(SIGNUP, form_data())
     assert response.status_code == 403
     nothing_created()
 
 
-def test_global_privacy_control_keeps_sharing_off_at_sign_up(client, schema):
+def test_global_privacy_control_keeps_sharing_off_at_sign_up(client, profile_schema):
     page = client.get(SIGNUP, HTTP_SEC_GPC="1").content.decode()
     checkbox = re.search(r'<input type="checkbox" name="consents" value="advertising-partners"[^>]*>', page)
     assert checkbox
@@ -332,7 +328,7 @@ def test_global_privacy_control_keeps_sharing_off_at_sign_up(client, schema):
     assert (refusal.event_type, refusal.method) == (EventType.REFUSE, Method.GPC)
 
 
-def test_a_consent_failing_at_save_rolls_the_account_back(client, schema, monkeypatch):
+def test_a_consent_failing_at_save_rolls_the_account_back(client, profile_schema, monkeypatch):
     """A policy published between the form's check and the write: nothing half-created."""
     from consent import services
 
@@ -354,7 +350,7 @@ def test_a_consent_failing_at_save_rolls_the_account_back(client, schema, monkey
 # --- Verification, login, login by code, password reset ---------------------------------------
 
 
-def test_the_email_must_be_verified_before_signing_in(client, schema):
+def test_the_email_must_be_verified_before_signing_in(client, profile_schema):
     client.post(SIGNUP, form_data())
     client.logout()
     response = client.post("/accounts/login/", {"login": "new.person@example.com", "password": PASSWORD})
@@ -468,7 +464,7 @@ def headless_payload(**overrides):
     return payload
 
 
-def test_headless_sign_up_records_the_same_consents(client, schema):
+def test_headless_sign_up_records_the_same_consents(client, profile_schema):
     response = client.post(HEADLESS_SIGNUP, headless_payload(), content_type="application/json")
     assert response.status_code == 401, response.json()  # signed up, waiting for the e-mail verification
     flows = {flow["id"]: flow for flow in response.json()["data"]["flows"]}
@@ -484,7 +480,7 @@ def test_headless_sign_up_records_the_same_consents(client, schema):
     assert held["country"].value == "DE"
 
 
-def test_headless_sign_up_errors_name_their_field(client, schema):
+def test_headless_sign_up_errors_name_their_field(client, profile_schema):
     response = client.post(
         HEADLESS_SIGNUP,
         headless_payload(birth_date=years_ago(12), policy_personalization="0"),
@@ -508,7 +504,7 @@ def test_headless_sign_up_errors_name_their_field(client, schema):
     nothing_created()
 
 
-def test_headless_browser_sign_up_needs_the_csrf_token(schema):
+def test_headless_browser_sign_up_needs_the_csrf_token(profile_schema):
     """The `browser` client rides on the session cookie, so it is CSRF-protected like the page."""
     browser = Client(enforce_csrf_checks=True)
     response = browser.post("/_allauth/browser/v1/auth/signup", headless_payload(), content_type="application/json")
@@ -530,7 +526,7 @@ def test_headless_browser_sign_up_needs_the_csrf_token(schema):
 @pytest.mark.parametrize(
     "path", ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/", "/accounts/login/code/"]
 )
-def test_allauth_pages_use_the_portal_layout(client, schema, path):
+def test_allauth_pages_use_the_portal_layout(client, profile_schema, path):
     page = client.get(path).content.decode()
     assert 'class="skip-link"' in page  # templates/base.html
     assert '<main id="main"' in page

@@ -1,14 +1,10 @@
-"""Purposes made for each test (the migration's default set is tested on its own), and a log
-whose writes really commit, for the concurrency test on PostgreSQL."""
-
-from datetime import timedelta
+"""Purposes made for each test (the migration's default set is tested on its own), and people
+old enough to consent."""
 
 import pytest
-from django.utils import timezone
 
 from consent.models import LegalBasis, Purpose
-from consent.services import policy_version_publish
-from tests.conftest import give_birth_date
+from tests.factories import PurposeFactory, give_birth_date
 
 
 # The people of the consent tests are adults who told their date of birth: the age gate refuses
@@ -27,25 +23,8 @@ def bob(bob, profile_schema):
 def make_purpose(db):
     """A purpose with a first policy version "v1" in force since a minute ago."""
 
-    def make(slug="newsletter", *, basis=LegalBasis.CONSENT, published=True, **fields):
-        purpose = Purpose.objects.create(
-            slug=slug,
-            name=slug.replace("-", " ").title(),
-            description=f"Test purpose {slug}.",
-            legal_basis=basis,
-            dpv_term="dpv:DirectMarketing",
-            data_use="marketing.communications.email",
-            data_categories=["user.contact.email"],
-            **fields,
-        )
-        if published:
-            policy_version_publish(
-                purpose=slug,
-                label="v1",
-                text=f"The {slug} policy.\n",
-                effective_from=timezone.now() - timedelta(minutes=1),
-            )
-        return purpose
+    def make(slug="newsletter", *, basis=LegalBasis.CONSENT, published=True, **fields) -> Purpose:
+        return PurposeFactory.create(slug=slug, legal_basis=basis, published=published, **fields)
 
     return make
 

@@ -5,14 +5,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
 from consent.models import ConsentEvent, ConsentState, Method, PolicyVersion
 from consent.services import consent_grant
+from tests.factories import UserFactory
 
 
 @pytest.fixture
 def admin_client(client, db):
-    client.force_login(User.objects.create_superuser("root@example.com", "correct horse battery"))
+    client.force_login(UserFactory(superuser=True))
     return client
 
 

@@ -8,6 +8,7 @@ from jsonschema import Draft4Validator
 
 from consent.models import ConsentEvent, Method
 from consent.selectors import consent_is_granted
+from tests.factories import PASSWORD
 from vault.signing import jws_verify
 
 # A copy of ../shared/standards/kantara-consent-receipt-v1.1.schema.json (Kantara Initiative,
@@ -140,7 +141,7 @@ def test_apps_use_the_session_token_from_allauths_headless_login(client, alice):
     EmailAddress.objects.create(user=alice, email=alice.email, verified=True, primary=True)
     login = client.post(
         "/_allauth/app/v1/auth/login",
-        {"email": "alice@example.com", "password": "correct horse battery"},
+        {"email": "alice@example.com", "password": PASSWORD},
         content_type="application/json",
     )
     assert login.status_code == 200, login.content

@@ -19,6 +19,7 @@ postgres_only = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @postgres_only
 def test_concurrent_grants_and_withdrawals_for_one_person_end_consistent(committed_db, make_purpose, alice):
     make_purpose("newsletter")

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from consent.models import ConsentEvent, Method, Purpose
 from consent.selectors import consent_is_granted, consent_states
+from tests.factories import UserFactory, give_birth_date
 
 pytestmark = pytest.mark.django_db
 
@@ -201,11 +202,9 @@ def test_mail_sending_endpoints_are_throttled(client, alice, monkeypatch):
     assert codes == [201, 201, 429]
 
 
-def test_the_age_gate_reads_the_birth_date_and_country_from_the_profile(client, bob, django_user_model):
+def test_the_age_gate_reads_the_birth_date_and_country_from_the_profile(client, bob):
     """The age gate cannot be skipped by leaving the birth date out of the request."""
-    from tests.conftest import give_birth_date
-
-    carol = django_user_model.objects.create_user("carol@example.com")
+    carol = UserFactory(email="carol@example.com")
     client.force_login(carol)
     unknown = post(client, "/api/v1/consent/analytics/grant/")
     assert (unknown.status_code, unknown.json()["errors"][0]["code"]) == (400, "age_unknown")

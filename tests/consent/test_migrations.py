@@ -48,6 +48,7 @@ def test_nobody_is_pre_granted(alice):
     assert set(states.values()) == {ConsentStatus.NOT_GIVEN}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_migrations_reverse_and_reapply():
     executor = MigrationExecutor(connection)

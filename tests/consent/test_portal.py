@@ -83,7 +83,7 @@ def test_double_opt_in_from_the_portal_sends_the_mail(client, alice, mailoutbox)
 
 
 def test_a_minor_can_ask_a_parent_from_the_portal(client, django_user_model, mailoutbox):
-    from tests.conftest import give_birth_date
+    from tests.factories import give_birth_date
 
     kid = django_user_model.objects.create_user(email="kid@example.com", password="irrelevant-here")
     give_birth_date(kid, birth_date="2014-03-01")

@@ -22,7 +22,7 @@ from demo.people import demo_people_create
 from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_read, profile_records_read
 from profiles.models import Category, FieldDefinition, ProfileDocument, ProfileEvent, ProfileValue, RecordKind
 from profiles.types import value_clean
-from tests.conftest import give_birth_date
+from tests.factories import give_birth_date
 from vault.audit import audit_verify
 from vault.models import AuditEntry
 
@@ -39,6 +39,7 @@ def people(profile_schema):
     return run, generated
 
 
+@pytest.mark.slow
 def test_values_cover_every_category_of_the_default_schema(people):
     run, _ = people
     categories = set(ProfileValue.objects.values_list("definition__category", flat=True))
@@ -49,6 +50,7 @@ def test_values_cover_every_category_of_the_default_schema(people):
     assert set(ProfileValue.objects.values_list("subject_id", flat=True)) == set(run.subject_ids)
 
 
+@pytest.mark.slow
 def test_events_and_documents_only_where_their_purpose_is_granted(people):
     run, generated = people
     planned = Counter(slug for person in generated for slug, _, _ in person.events)
@@ -67,6 +69,7 @@ def test_events_and_documents_only_where_their_purpose_is_granted(people):
     assert not ProfileEvent.objects.filter(subject_id__in=nobody, kind__purpose__slug="personalization").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("people")
 def test_consents_are_a_plausible_mix_in_a_consistent_ledger():
     events = ConsentEvent.objects.all()
@@ -82,6 +85,7 @@ def test_consents_are_a_plausible_mix_in_a_consistent_ledger():
     assert {"consent.grant", "consent.withdraw", "profile.import"} <= actions
 
 
+@pytest.mark.slow
 def test_values_and_events_decrypt_through_the_gate_as_generated(people):
     _, generated = people
     person = generated[0]
@@ -100,6 +104,7 @@ def test_values_and_events_decrypt_through_the_gate_as_generated(people):
     assert {r.kind for r in views} <= {"page_view"}  # analytics is given only what it may use
 
 
+@pytest.mark.slow
 def test_every_import_is_audited_per_person_naming_fields_never_values(people):
     run, _ = people
     imports = AuditEntry.objects.filter(action="profile.import")
@@ -109,6 +114,7 @@ def test_every_import_is_audited_per_person_naming_fields_never_values(people):
     assert {"given_name", "event.order", "document.social_profile"} <= names
 
 
+@pytest.mark.slow
 def test_the_same_seed_makes_the_same_people_with_new_ids():
     first, second = [], []
     demo_people_create(count=5, seed=3, on_person=first.append)
@@ -167,6 +173,7 @@ def _plaintexts(person) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_a_database_dump_holds_none_of_the_demo_peoples_personal_data(people):
     _, generated = people
     call_command("seed_demo")  # the logins, with their small profiles, too

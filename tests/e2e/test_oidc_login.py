@@ -26,7 +26,7 @@ from accounts.models import SealedSocialAccountData, SealedSocialToken, User
 from accounts.social import social_account_read
 from profiles.gate import ACCOUNT_PURPOSE, RIGHTS_PURPOSE, Actor, profile_read
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 OIDC_DIR = Path(__file__).resolve().parent / "oidc"
 PROVIDER_ID = "e2eidp"

@@ -6,7 +6,7 @@ from allauth.account.models import EmailAddress
 from accounts.models import User
 from consent.selectors import consent_is_granted
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture

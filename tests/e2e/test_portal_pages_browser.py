@@ -15,7 +15,7 @@ from consent.services import consent_grant
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read, profile_write
 from profiles.models import Source
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PASSWORD = "correct horse battery staple"
 PAGES = {

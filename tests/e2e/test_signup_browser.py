@@ -14,7 +14,7 @@ from accounts.models import User
 from consent.models import ConsentEvent, EventType, Method
 from consent.selectors import consent_is_granted
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "var" / "test-artifacts" / "signup"
 EMAIL = "grace@demo.example"

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from profiles.gate import Actor, profile_record_write
 from profiles.models import FieldDefinition, ProfileValue, RecordKind, Source
-from tests.profiles.conftest import fill, grant
+from tests.factories import fill, grant
 from vault.models import AuditEntry
 
 pytestmark = pytest.mark.usefixtures("schema")

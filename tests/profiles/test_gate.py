@@ -32,7 +32,7 @@ from profiles.gate import (
 )
 from profiles.models import ProfileDocument, ProfileEvent, ProfileValue, ProfileValueHistory, RecordKind, Source
 from profiles.services import field_definition_deprecate, profile_restrict
-from tests.profiles.conftest import fill, grant
+from tests.factories import fill, grant
 from vault.errors import InvalidInput
 from vault.models import AuditEntry, AuditPseudonym
 from vault.services import subject_keys_shred

@@ -29,7 +29,7 @@ from profiles.gate import (
 )
 from profiles.models import Merge, ProfileEvent, ProfileValue, RecordKind, Restriction, Source
 from profiles.services import profile_merge, profile_merge_undo, profile_restrict
-from tests.profiles.conftest import fill
+from tests.factories import UserFactory, fill
 from vault.audit import audit_pseudonym_for, audit_verify
 from vault.models import AuditEntry, ErasedSubject
 
@@ -374,7 +374,7 @@ def test_admin_undoes_a_merge_through_the_service(client, admin_user, alice, bob
 def test_staff_without_the_change_permission_cannot_undo_in_the_admin(client, alice, bob):
     from django.contrib.auth.models import Permission
 
-    viewer = User.objects.create_user("viewer@example.com", PASSWORD, is_staff=True)
+    viewer = UserFactory(staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_merge"))
     merge = profile_merge(survivor_id=alice.pk, merged_id=bob.pk, actor=Actor.system("t"), reason="staff")
     client.force_login(viewer)

@@ -12,7 +12,7 @@ from profiles.errors import MergeError
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_history_read, profile_read, profile_record_write
 from profiles.models import ProfileEvent, ProfileValue, ProfileValueHistory, RecordKind, Source
 from profiles.services import profile_merge, profile_merge_undo, retention_run
-from tests.profiles.conftest import fill, grant
+from tests.factories import fill, grant
 from vault.audit import audit_verify
 from vault.models import AuditEntry
 

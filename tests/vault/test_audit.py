@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from tests.conftest import AUDIT_TABLES, set_audit_triggers
+from tests.factories import AUDIT_TABLES, set_audit_triggers
 from vault.audit import (
     InvalidAuditEntry,
     NothingToSign,

@@ -62,6 +62,7 @@ def test_bad_index_definitions_are_rejected():
         BlindIndex("x", bits=4)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_lookup_confirms_candidates_by_decryption(sealed_table):
     tiny = BlindIndex("sealedthing.email.tiny", kind="email", bits=8)  # 256 buckets: collisions happen

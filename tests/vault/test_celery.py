@@ -39,6 +39,8 @@ def worker(transactional_db):
         app.conf.update(task_always_eager=settings.CELERY_TASK_ALWAYS_EAGER, result_backend=None)
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_worker_runs_a_task_end_to_end(worker):
     answer = ping.delay().get(timeout=30)
     assert answer["pong"] is True
@@ -52,6 +54,8 @@ def test_tasks_are_acknowledged_late_and_json_only():
     assert ping.max_retries and ping.retry_backoff
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_tasks_carry_the_request_id_of_their_caller(worker):
     from vault.log import request_id_var
 

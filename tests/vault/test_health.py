@@ -17,6 +17,7 @@ def test_healthy_when_every_dependency_answers(client):
     assert response["Cache-Control"].startswith("max-age=0")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_503_names_an_unreachable_broker(client, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False

@@ -101,6 +101,7 @@ def test_responses_carry_a_request_id(client, db):
     assert forged != "<script>alert(1)</script>"
 
 
+@pytest.mark.slow
 def test_production_logs_are_json_lines(tmp_path):
     import os
     import subprocess

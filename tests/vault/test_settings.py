@@ -10,6 +10,9 @@ import pytest
 
 from vault.keys import new_key_set, write_key_file
 
+# Each test starts manage.py in a subprocess: about a second apiece.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "p" + "r0duct10n-s3cret-" * 4
 
