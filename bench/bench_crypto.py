@@ -154,7 +154,7 @@ def bench_kek_rotation(keys: int = 100_000) -> list[Figure]:
         for _ in range(keys):
             subject = uuid.uuid4()
             kek_id, wrapped = provider.wrap(
-                os.urandom(32), associated_data=crypto._dek_associated_data(subject, DataClass.PROFILE, 1)
+                os.urandom(32), associated_data=crypto.dek_associated_data(subject, DataClass.PROFILE, 1)
             )
             rows.append(DataKey(subject_id=subject, data_class=DataClass.PROFILE, kek_id=kek_id, wrapped=wrapped))
         DataKey.objects.bulk_create(rows, batch_size=5000)

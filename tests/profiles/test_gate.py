@@ -3,6 +3,7 @@ import decimal
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -495,8 +496,8 @@ def test_a_bulk_read_decrypts_values_under_two_data_key_versions_unwrapping_each
 
     fill(alice, shoe_size="40", given_name="Ada")  # under the first data key
     grant(alice, "personalization")
-    raw = crypto.AESGCM.generate_key(bit_length=256)
-    kek_id, wrapped = get_provider().wrap(raw, associated_data=crypto._dek_associated_data(alice.pk, "profile", 2))
+    raw = AESGCM.generate_key(bit_length=256)
+    kek_id, wrapped = get_provider().wrap(raw, associated_data=crypto.dek_associated_data(alice.pk, "profile", 2))
     DataKey.objects.create(subject_id=alice.pk, data_class="profile", version=2, kek_id=kek_id, wrapped=wrapped)
     fill(alice, clothing_size="M", city="Delft")  # under the newest
     versions = {bytes(v.value.ciphertext)[1:5] for v in ProfileValue.objects.filter(subject_id=alice.pk)}

@@ -7,7 +7,7 @@ from django.db import connection
 
 from vault import crypto
 from vault.fields import seal, unseal
-from vault.keys import get_provider
+from vault.keys import VaultError, get_provider
 from vault.models import DataClass, DataKey
 
 PROFILE = DataClass.PROFILE
@@ -44,14 +44,14 @@ def test_the_wrapping_binds_subject_class_and_version(sealed_table):
         crypto.data_keys_create_many([subject], PROFILE)
     row = DataKey.objects.get(subject_id=subject)
     provider = get_provider()
-    ad = crypto._dek_associated_data(subject, PROFILE, 1)
+    ad = crypto.dek_associated_data(subject, PROFILE, 1)
     assert len(provider.unwrap(bytes(row.wrapped), kek_id=row.kek_id, associated_data=ad)) == 32
     for wrong in (
-        crypto._dek_associated_data(other, PROFILE, 1),
-        crypto._dek_associated_data(subject, DataClass.EVENTS, 1),
-        crypto._dek_associated_data(subject, PROFILE, 2),
+        crypto.dek_associated_data(other, PROFILE, 1),
+        crypto.dek_associated_data(subject, DataClass.EVENTS, 1),
+        crypto.dek_associated_data(subject, PROFILE, 2),
     ):
-        with pytest.raises(crypto.VaultError):
+        with pytest.raises(VaultError):
             provider.unwrap(bytes(row.wrapped), kek_id=row.kek_id, associated_data=wrong)
 
 

@@ -165,7 +165,7 @@ def test_serialized_rows_keep_their_ciphertext(thing, sealed_table):
 
 def test_the_subject_is_bound_even_under_the_same_data_key(thing):
     """A value re-labelled to another subject fails even if that subject had the same key."""
-    from vault.crypto import _dek_associated_data
+    from vault.crypto import dek_associated_data
     from vault.keys import get_provider
     from vault.models import DataKey
 
@@ -174,10 +174,10 @@ def test_the_subject_is_bound_even_under_the_same_data_key(thing):
     raw = get_provider().unwrap(
         bytes(original.wrapped),
         kek_id=original.kek_id,
-        associated_data=_dek_associated_data(original.subject_id, original.data_class, 1),
+        associated_data=dek_associated_data(original.subject_id, original.data_class, 1),
     )
     other = uuid.uuid4()
-    kek_id, wrapped = get_provider().wrap(raw, associated_data=_dek_associated_data(other, original.data_class, 1))
+    kek_id, wrapped = get_provider().wrap(raw, associated_data=dek_associated_data(other, original.data_class, 1))
     DataKey.objects.create(subject_id=other, data_class=original.data_class, kek_id=kek_id, wrapped=wrapped)
     row.subject_id = other
     with pytest.raises(DecryptionFailed):
