@@ -12,7 +12,9 @@ import secrets
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -51,6 +53,18 @@ CHECKS = [
     response_schema_conformance,
     error_envelope,
 ]
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_transaction():
+    """Django closes the database connection when a request ends, unless it is its own test
+    client that calls: the WSGI calls here would close the connection inside the test's
+    transaction (on PostgreSQL). Do as Django's test client does."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def _session(user) -> dict[str, dict[str, str]]:
