@@ -1,9 +1,9 @@
 """The overview: what the vault holds about the person at a glance."""
 
-from allauth.mfa.models import Authenticator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.selectors import account_security
 from consent.selectors import consent_states
 from portal.scope import portal_subject
 from profiles.models import Source
@@ -25,6 +25,6 @@ def home(request: HttpRequest) -> HttpResponse:
         "granted": [state for state in choosable if state.is_granted],
         "needs_renewal": [state for state in choosable if state.state == "needs_renewal"],
         "choosable_count": len(choosable),
-        "mfa_enabled": Authenticator.objects.filter(user_id=subject).exists(),
+        "mfa_enabled": account_security(subject_id=subject).has_second_factor,
     }
     return render(request, "portal/home.html", context)

@@ -1,8 +1,6 @@
 """Security: two-factor authentication (allauth.mfa's pages) and the devices signed in."""
 
-from allauth.mfa.models import Authenticator
 from allauth.usersessions.internal.flows.sessions import end_other_sessions
-from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -10,24 +8,28 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.models import User
+from accounts.selectors import account_security, account_sessions
+from portal.scope import portal_subject
+
 
 @login_required
 @require_http_methods(["GET"])
 def security(request: HttpRequest) -> HttpResponse:
     """Two-factor authentication (allauth.mfa's pages) and the devices signed in."""
     user = request.user
-    authenticators = list(Authenticator.objects.filter(user_id=user.pk).only("type", "created_at", "data"))
-    kinds = {a.type for a in authenticators}
-    sessions = sorted(UserSession.objects.purge_and_list(user), key=lambda s: s.created_at, reverse=True)
+    assert isinstance(user, User)  # login_required
+    mfa = account_security(subject_id=portal_subject(request))
+    sessions = account_sessions(user=user)
     context = {
-        "totp": Authenticator.Type.TOTP in kinds,
-        "webauthn_count": sum(1 for a in authenticators if a.type == Authenticator.Type.WEBAUTHN),
-        "recovery_codes": Authenticator.Type.RECOVERY_CODES in kinds,
+        "totp": mfa.totp,
+        "webauthn_count": mfa.webauthn_count,
+        "recovery_codes": mfa.recovery_codes,
         "sessions": [
             {"device": s.user_agent, "created_at": s.created_at, "is_current": s.is_current()} for s in sessions
         ],
         "other_sessions": sum(1 for s in sessions if not s.is_current()),
-        "staff_needs_mfa": getattr(user, "is_staff", False) and not (kinds - {Authenticator.Type.RECOVERY_CODES}),
+        "staff_needs_mfa": user.is_staff and not mfa.has_second_factor,
     }
     return render(request, "portal/security.html", context)
 
