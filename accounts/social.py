@@ -13,7 +13,8 @@ Two things django-allauth would otherwise do are changed here:
 * **Provider data becomes profile data only with the person's agreement.** Social sign-up always
   shows a form (`SOCIALACCOUNT_AUTO_SIGNUP = False`) that offers, per profile field, the value
   the provider gave; only the ticked ones are written, with source "social" and the provider's
-  id as source name.
+  id as source name. A claim that cannot be used (longer than the field allows, malformed) is
+  shown with the reason, not dropped without a word.
 """
 
 import datetime
@@ -32,11 +33,12 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken
-from profiles.errors import ProfileError
+from profiles.errors import ProfileError, ValueTooLong
 from profiles.gate import (
     ACCOUNT_PURPOSE,
     RIGHTS_PURPOSE,
@@ -169,12 +171,35 @@ def _audit(subject_id: uuid.UUID, action: str, fields: list[str]) -> None:
 # --- What a provider's answer can fill in, field by field --------------------------------------
 @dataclass(frozen=True)
 class ImportOffer:
-    """A value the provider gave for a profile field, offered to the person at sign-up."""
+    """A value the provider gave for a profile field, offered to the person at sign-up; or, with
+    a `problem`, one that cannot be copied, shown with the reason (and `value` None)."""
 
     key: str
     label: str
     value: Any
     shown: str
+    problem: str = ""
+
+    @property
+    def importable(self) -> bool:
+        return not self.problem
+
+
+_SHOWN_MAX = 60  # characters of an unusable value shown on the screen
+
+
+def _shown_raw(raw: Any) -> str:
+    text = ", ".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+    return text if len(text) <= _SHOWN_MAX else f"{text[: _SHOWN_MAX - 1]}…"
+
+
+def _problem(definition: FieldDefinition, raw: Any, error: ProfileError) -> str:
+    """Why the provider's value cannot be copied, in words for the sign-up screen."""
+    if isinstance(error, ValueTooLong):
+        if definition.max_length and isinstance(raw, str) and len(raw.strip()) > definition.max_length:
+            return gettext("longer than this field allows (%(count)d characters)") % {"count": definition.max_length}
+        return gettext("longer than this field allows")
+    return gettext("not in a form this field accepts")
 
 
 def _claims(extra_data: dict[str, Any]) -> dict[str, Any]:
@@ -251,8 +276,9 @@ IMPORTS: list[tuple[str, Any, Callable[[dict[str, Any], dict[str, Any]], Any]]] 
 
 
 def social_import_offers(sociallogin: SocialLogin) -> list[ImportOffer]:
-    """What the provider's answer holds for the profile, one offer per field, valid values only
-    (a malformed claim is not offered, rather than failing the sign-up)."""
+    """What the provider's answer holds for the profile, one offer per field. A value the field
+    would refuse (too long, malformed) comes with its `problem` instead of a value: it is shown
+    as not importable, rather than failing the sign-up or vanishing without a word."""
     extra_data = sociallogin.account.extra_data or {}
     if not isinstance(extra_data, dict):
         return []
@@ -282,7 +308,8 @@ def social_import_offers(sociallogin: SocialLogin) -> list[ImportOffer]:
             continue
         try:
             value = value_clean(definition, raw)
-        except ProfileError:
+        except ProfileError as error:
+            offers.append(ImportOffer(key, str(label), None, _shown_raw(raw), _problem(definition, raw, error)))
             continue
         shown = ", ".join(value) if isinstance(value, list) else str(value)
         offers.append(ImportOffer(key, str(label), value, shown))
@@ -293,7 +320,7 @@ def social_claims_import(
     *, subject_id: uuid.UUID, provider: str, offers: list[ImportOffer], keys: list[str]
 ) -> list[str]:
     """Write the offered values the person chose (`keys`) to their profile; returns the keys."""
-    values = {offer.key: offer.value for offer in offers if offer.key in keys}
+    values = {offer.key: offer.value for offer in offers if offer.key in keys and offer.importable}
     if not values:
         return []
     return profile_write(

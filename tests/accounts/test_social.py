@@ -3,6 +3,7 @@ the provider's HTTP answers are faked at allauth's requests session)."""
 
 import datetime
 import json
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -425,12 +426,100 @@ def test_tampered_oauth_state(client, idp):
 
 
 @pytest.mark.django_db
-def test_malformed_claims_are_not_offered(client, idp):
+def test_malformed_claims_are_not_offered_but_shown_with_the_reason(client, idp):
     idp.userinfo = {**USERINFO, "birthdate": "0000-03-14", "address": {"country": "Atlantis"}}
     callback(client, start(client))
     page = client.get("/accounts/3rdparty/signup/").content.decode()
-    assert "Your birthday" not in page and "Your country" not in page
+    assert 'value="birth_date"' not in page and 'value="country"' not in page, "no box to tick"
+    unusable = page.split('id="import-unusable"')[1].split("</div>")[0]
+    assert "Your birthday: 0000-03-14 (not copied: not in a form this field accepts)" in unusable
+    assert "Your country" not in page, "a place we cannot read as a country is not a country claim"
     assert "Your first name: Robin" in page
+
+
+# --- What the provider sent that cannot be used: said, not dropped --------------------------
+ZOE = "zoë.ångström@example.test"
+
+
+@pytest.mark.django_db
+def test_an_address_with_non_ascii_before_the_at_is_explained(client, idp):
+    idp.userinfo = {**USERINFO, "email": ZOE}
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert f"Test IdP gave us {ZOE}, but we cannot send mail to an address with non-ASCII characters" in page
+    assert f'value="{ZOE}"' not in page, "not offered as the address: sending to it would fail"
+
+    response = client.post("/accounts/3rdparty/signup/", {**TYPED, "email": ""})
+    assert response.status_code in (200, 400)
+    assert "This field is required" not in response.content.decode(), "the reason, not a bare 'required'"
+    assert "we cannot send mail to an address with non-ASCII characters" in response.content.decode()
+
+    response = client.post("/accounts/3rdparty/signup/", {**TYPED, "email": ZOE})
+    errors = response.context["form"].errors["email"]
+    assert errors == [
+        "We cannot send mail to an address with non-ASCII characters before the @; please use another address."
+    ]
+    assert not User.objects.exists()
+
+    response = client.post("/accounts/3rdparty/signup/", {**TYPED, "email": "zoe.angstrom@example.test"})
+    assert response.status_code == 302
+    assert User.objects.get().email == "zoe.angstrom@example.test"
+
+
+def test_django_cannot_send_to_a_non_ascii_local_part():
+    """Why the form refuses one (docs/social-login.md): Django's SMTP backend raises on such a
+    recipient and never asks the server for SMTPUTF8; a non-ASCII domain is sent as IDNA."""
+    from django.core.mail.backends.smtp import EmailBackend
+
+    with pytest.raises(ValueError, match="non-ASCII"):
+        EmailBackend.prep_address(None, ZOE)
+    assert EmailBackend.prep_address(None, "zoe@exämple.test") == "zoe@xn--exmple-cua.test"
+
+
+@pytest.mark.django_db
+def test_an_address_with_a_non_ascii_domain_is_used(client, idp):
+    idp.userinfo = {**USERINFO, "email": "robin@exämple.test"}
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert 'value="robin@exämple.test"' in page and "non-ASCII" not in page
+
+
+@pytest.mark.django_db
+def test_a_claim_longer_than_the_field_allows_is_shown_as_not_importable(client, idp):
+    long_name = "Wolfeschlegelsteinhausenbergerdorff" * 4  # 140 characters; the field takes 100
+    idp.userinfo = {**USERINFO, "given_name": long_name}
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert 'value="given_name"' not in page, "nothing to tick"
+    unusable = page.split('id="import-unusable"')[1].split("</div>")[0]
+    reason = "(not copied: longer than this field allows (100 characters))"
+    assert f"Your first name: {long_name[:59]}… {reason}" in unusable
+    assert 'value="family_name"' in page, "the other claims are offered as before"
+
+    response = client.post(
+        "/accounts/3rdparty/signup/", {"email": USERINFO["email"], "import_fields": ["given_name"], **TYPED}
+    )
+    assert "import_fields" in response.context["form"].errors, "an unusable claim cannot be ticked anyway"
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_offers_say_why_a_claim_cannot_be_copied(settings, profile_schema):
+    from allauth.socialaccount.models import SocialLogin
+
+    from accounts.social import ImportOffer, social_claims_import, social_import_offers
+
+    settings.SOCIALACCOUNT_PROVIDERS = {"github": {"APPS": [{"client_id": "g", "secret": "s"}]}}
+    answer = {"id": 2, "name": "Sam Okafor", "location": "x" * 101}
+    github = SocialAccount(provider="github", uid="2", extra_data=answer)
+    offers = {offer.key: offer for offer in social_import_offers(SocialLogin(account=github))}
+    assert offers["given_name"] == ImportOffer("given_name", "Your first name", "Sam", "Sam")
+    city = offers["city"]
+    assert (city.importable, city.value) == (False, None)
+    assert city.problem == "longer than this field allows (100 characters)"
+    assert city.shown == "x" * 59 + "…"
+    # Asked for anyway (a forged form), an unusable offer writes nothing.
+    assert social_claims_import(subject_id=uuid.uuid4(), provider="github", offers=[city], keys=["city"]) == []
 
 
 # --- Linking and unlinking --------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Social sign-up against a real OpenID Connect provider (the npm package oidc-provider) on
 127.0.0.1, in a real browser: the consent and import screen appears, only the claims the person
-agreed to become profile values, and nothing the provider sent stays in plaintext.
+agreed to become profile values, and nothing the provider sent stays in plaintext; what the
+provider sends that cannot be used is said on the screen.
 
 The provider's packages are installed by this module's fixture (`npm ci` from the committed
 lock file) when missing. Without Node.js the test is skipped on a developer machine and fails in
@@ -128,6 +129,24 @@ def _only_local(route: Any) -> None:
         route.abort()
 
 
+def _leave_for_provider(page: Any, live_server: Any, provider_url: str) -> None:
+    """Our page first: allauth asks before leaving for the provider (no sign-in on a bare GET)."""
+    page.goto(f"{live_server.url}/accounts/oidc/{PROVIDER_ID}/login/")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{provider_url}/interaction/**")
+
+
+def _sign_in_at_provider(page: Any, login: str) -> None:
+    """The provider's own pages: its development login form, then its consent form."""
+    page.wait_for_selector("input[name=login]")
+    page.fill("input[name=login]", login)
+    if page.locator("input[name=password]").count():
+        page.fill("input[name=password]", "any password works here")
+    page.click("button[type=submit]")
+    page.wait_for_selector("button:has-text('Continue')")
+    page.click("button:has-text('Continue')")
+
+
 def _all_rows(prefix: str) -> str:
     """Every row of every table whose name starts with `prefix`, as text: a dump's view."""
     rows: list[str] = []
@@ -206,3 +225,51 @@ def test_social_sign_up_through_a_real_openid_connect_provider(
     assert email not in dump
     assert SealedSocialAccountData.objects.filter(subject_id=user.pk).exists()
     assert SealedSocialToken.objects.filter(subject_id=user.pk).exists()
+
+
+def test_an_address_we_cannot_mail_is_explained_and_another_one_asked_for(
+    page, live_server, oidc_app, committed_db, profile_schema
+):
+    page.route("**/*", _only_local)
+    _leave_for_provider(page, live_server, oidc_app)
+    _sign_in_at_provider(page, "zoe")
+
+    page.wait_for_url(f"{live_server.url}/accounts/3rdparty/signup/")
+    screen = page.inner_text("main")
+    assert (
+        "Test Provider gave us zoë.ångström@example.test, but we cannot send mail to an address with "
+        "non-ASCII characters before the @; please use another address."
+    ) in screen
+    assert page.input_value("input[name=email]") == ""
+    _screenshot(page, "address-not-mailable")
+
+    page.fill("input[name=email]", "zoë.ångström@example.test")
+    if page.locator("select[name=country]").count():
+        page.select_option("select[name=country]", "SE")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".has-error")
+    assert "We cannot send mail to an address with non-ASCII characters before the @" in page.inner_text("main")
+    assert not User.objects.exists()
+
+    page.fill("input[name=email]", "zoe.angstrom@example.test")
+    if page.locator("select[name=country]").count():
+        page.select_option("select[name=country]", "SE")
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/3rdparty/signup/" not in url)
+    assert User.objects.get().email == "zoe.angstrom@example.test"
+
+
+def test_a_claim_too_long_for_its_field_is_shown_as_not_copied(
+    page, live_server, oidc_app, committed_db, profile_schema
+):
+    page.route("**/*", _only_local)
+    _leave_for_provider(page, live_server, oidc_app)
+    _sign_in_at_provider(page, "longname")
+
+    page.wait_for_url(f"{live_server.url}/accounts/3rdparty/signup/")
+    unusable = page.inner_text("#import-unusable")
+    assert "Your first name: Wolfeschlegelsteinhausenbergerdorff" in unusable
+    assert "(not copied: longer than this field allows (100 characters))" in unusable
+    assert not page.locator("input[name=import_fields][value=given_name]").count(), "nothing to tick"
+    assert page.locator("input[name=import_fields][value=family_name]").count(), "the rest is offered"
+    _screenshot(page, "claim-too-long")

@@ -7,6 +7,20 @@
 // accepts any name, and a consent form) stand in for a real provider's pages.
 import Provider from "oidc-provider";
 
+// Login names whose claims differ from the default person's: what a provider may send that the
+// vault cannot use as it is.
+const VARIANTS = {
+  // An internationalized address (RFC 6531): non-ASCII before the @.
+  zoe: {
+    email: "zoë.ångström@example.test",
+    name: "Zoë Ångström",
+    given_name: "Zoë",
+    family_name: "Ångström",
+  },
+  // A given name longer than the profile field allows (100 characters).
+  longname: { given_name: "Wolfeschlegelsteinhausenbergerdorff".repeat(4) },
+};
+
 const [port, redirects] = process.argv.slice(2);
 if (!port || !redirects) {
   console.error("usage: node provider.js <port> <redirect_uri>[,<redirect_uri>...]");
@@ -43,6 +57,7 @@ const configuration = {
           given_name: "Marguerite",
           family_name: "Oidcperson",
           birthdate: "1984-11-23",
+          ...(VARIANTS[sub] || {}),
         };
       },
     };
