@@ -13,7 +13,12 @@ Two things django-allauth would otherwise do are changed here:
 * **Provider data becomes profile data only with the person's agreement.** Social sign-up always
   shows a form (`SOCIALACCOUNT_AUTO_SIGNUP = False`) that offers, per profile field, the value
   the provider gave; only the ticked ones are written, with source "social" and the provider's
-  id as source name.
+  id as source name. A claim that cannot be used (longer than the field allows, malformed) is
+  shown with the reason, not dropped without a word.
+
+A provider that is down, slow or answers nonsense gives the friendly error page (502) and one
+log line without personal data; an OpenID Connect login is bound to its authorization request
+by a nonce (accounts/social_oidc.py).
 """
 
 import datetime
@@ -21,22 +26,36 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+import requests
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
+from allauth.socialaccount.helpers import render_authentication_error
 from allauth.socialaccount.models import SocialAccount, SocialLogin, SocialToken
+from allauth.socialaccount.providers import registry
+from allauth.socialaccount.providers.base.constants import AuthError
 from allauth.socialaccount.signals import social_account_removed
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken
-from profiles.errors import ProfileError
+from accounts.social_oidc import (
+    PROVIDER_FAILURES,
+    IdTokenNonceMismatch,
+    oidc_nonce_check,
+    oidc_provider,
+    provider_failure_summary,
+)
+from profiles.errors import ProfileError, ValueTooLong
 from profiles.gate import (
     ACCOUNT_PURPOSE,
     RIGHTS_PURPOSE,
@@ -169,12 +188,35 @@ def _audit(subject_id: uuid.UUID, action: str, fields: list[str]) -> None:
 # --- What a provider's answer can fill in, field by field --------------------------------------
 @dataclass(frozen=True)
 class ImportOffer:
-    """A value the provider gave for a profile field, offered to the person at sign-up."""
+    """A value the provider gave for a profile field, offered to the person at sign-up; or, with
+    a `problem`, one that cannot be copied, shown with the reason (and `value` None)."""
 
     key: str
     label: str
     value: Any
     shown: str
+    problem: str = ""
+
+    @property
+    def importable(self) -> bool:
+        return not self.problem
+
+
+_SHOWN_MAX = 60  # characters of an unusable value shown on the screen
+
+
+def _shown_raw(raw: Any) -> str:
+    text = ", ".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+    return text if len(text) <= _SHOWN_MAX else f"{text[: _SHOWN_MAX - 1]}…"
+
+
+def _problem(definition: FieldDefinition, raw: Any, error: ProfileError) -> str:
+    """Why the provider's value cannot be copied, in words for the sign-up screen."""
+    if isinstance(error, ValueTooLong):
+        if definition.max_length and isinstance(raw, str) and len(raw.strip()) > definition.max_length:
+            return gettext("longer than this field allows (%(count)d characters)") % {"count": definition.max_length}
+        return gettext("longer than this field allows")
+    return gettext("not in a form this field accepts")
 
 
 def _claims(extra_data: dict[str, Any]) -> dict[str, Any]:
@@ -251,8 +293,9 @@ IMPORTS: list[tuple[str, Any, Callable[[dict[str, Any], dict[str, Any]], Any]]] 
 
 
 def social_import_offers(sociallogin: SocialLogin) -> list[ImportOffer]:
-    """What the provider's answer holds for the profile, one offer per field, valid values only
-    (a malformed claim is not offered, rather than failing the sign-up)."""
+    """What the provider's answer holds for the profile, one offer per field. A value the field
+    would refuse (too long, malformed) comes with its `problem` instead of a value: it is shown
+    as not importable, rather than failing the sign-up or vanishing without a word."""
     extra_data = sociallogin.account.extra_data or {}
     if not isinstance(extra_data, dict):
         return []
@@ -282,7 +325,8 @@ def social_import_offers(sociallogin: SocialLogin) -> list[ImportOffer]:
             continue
         try:
             value = value_clean(definition, raw)
-        except ProfileError:
+        except ProfileError as error:
+            offers.append(ImportOffer(key, str(label), None, _shown_raw(raw), _problem(definition, raw, error)))
             continue
         shown = ", ".join(value) if isinstance(value, list) else str(value)
         offers.append(ImportOffer(key, str(label), value, shown))
@@ -293,7 +337,7 @@ def social_claims_import(
     *, subject_id: uuid.UUID, provider: str, offers: list[ImportOffer], keys: list[str]
 ) -> list[str]:
     """Write the offered values the person chose (`keys`) to their profile; returns the keys."""
-    values = {offer.key: offer.value for offer in offers if offer.key in keys}
+    values = {offer.key: offer.value for offer in offers if offer.key in keys and offer.importable}
     if not values:
         return []
     return profile_write(
@@ -306,12 +350,79 @@ def social_claims_import(
     )
 
 
+ERROR_TEMPLATE = "socialaccount/authentication_error.html"
+PROVIDER_FAILED = "provider_failed"  # the error page's code for a provider that failed us
+PROVIDER_FAILED_STATUS = 502  # Bad Gateway: the provider, not the person, is what went wrong
+
+
+def _raise_for_server_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """A 5xx is never an answer (allauth reads some as a refusal, some as a body to parse)."""
+    if response.status_code >= 500:
+        response.raise_for_status()
+
+
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     """Social sign-up creates everything or nothing: the account, its sealed provider data,
     consents and the imported profile values commit together."""
 
     def is_auto_signup_allowed(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
         return False  # always through the consent screen, whatever the settings say
+
+    def get_requests_session(self) -> requests.Session:
+        """allauth's session for every call to a provider (discovery, token, userinfo, keys),
+        with its timeout (SOCIALACCOUNT_REQUESTS_TIMEOUT); a 5xx answer raises, so that it
+        counts as the provider failing."""
+        session = super().get_requests_session()
+        session.hooks["response"].append(_raise_for_server_error)
+        return session
+
+    def get_provider(self, request: HttpRequest, provider: Any, client_id: Any = None) -> Any:
+        """allauth's OpenID Connect provider with a nonce (accounts/social_oidc.py)."""
+        return oidc_provider(super().get_provider(request, provider, client_id))
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        """Before allauth looks the login up or stores anything: an OpenID Connect ID token must
+        carry the nonce of this login's authorization request (accounts/social_oidc.py)."""
+        try:
+            oidc_nonce_check(request, sociallogin)
+        except IdTokenNonceMismatch as error:
+            response = render_authentication_error(
+                request,
+                sociallogin.provider,
+                error=AuthError.UNKNOWN,
+                exception=error,
+                extra_context={"state": sociallogin.state},
+            )
+            raise ImmediateHttpResponse(response) from None
+        super().pre_social_login(request, sociallogin)
+
+    def on_authentication_error(
+        self,
+        request: HttpRequest,
+        provider: Any,
+        error: Any = None,
+        exception: Any = None,
+        extra_context: Any = None,
+    ) -> None:
+        """Every failed social login passes here (allauth's own refusals, and the failures the
+        provider subclass and the middleware hand over): one log line, without the exception's
+        text (it can quote a provider's answer, a code or a token) or any query string. A
+        provider that failed (unreachable, timed out, 5xx, an answer that is not the expected
+        JSON) gets the error page with 502; a refusal keeps allauth's 401. Headless flows keep
+        allauth's handling (a redirect back to the app with the error)."""
+        state = (extra_context or {}).get("state") or {}
+        failed = isinstance(exception, PROVIDER_FAILURES)
+        logger.log(
+            logging.INFO if error == AuthError.CANCELLED else logging.WARNING,
+            "Social login with %s failed: %s, %s",
+            getattr(provider, "sub_id", provider) or "-",
+            PROVIDER_FAILED if failed else (error or AuthError.UNKNOWN),
+            provider_failure_summary(exception),
+        )
+        if failed and not (isinstance(state, dict) and state.get("headless")):
+            context = {"auth_error": {"provider": provider, "code": PROVIDER_FAILED}}
+            raise ImmediateHttpResponse(render(request, ERROR_TEMPLATE, context, status=PROVIDER_FAILED_STATUS))
+        super().on_authentication_error(request, provider, error, exception, extra_context)
 
     def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form: Any = None) -> Any:
         with transaction.atomic():
@@ -388,8 +499,8 @@ def session_pending_unseal(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 class SocialLoginMiddleware:
-    """Holds provider logins to the configured scopes, and turns a provider answer allauth
-    cannot parse into the friendly error page. (Pending sign-in state is sealed by the session
+    """Holds provider logins to the configured scopes, and turns a provider failure that escapes
+    allauth's views into the friendly error page. (Pending sign-in state is sealed by the session
     backend, `accounts.sessions`.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -410,16 +521,20 @@ class SocialLoginMiddleware:
                     setattr(request, params, copy)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """A provider's answer of the wrong shape (userinfo without a subject, a list) raises deep
-        in allauth's callback view. Nothing was stored by then: accounts are created only after
-        the sign-up form."""
+        """allauth's callback view catches network errors of the token and userinfo calls, but
+        not those raised before (the OpenID Connect discovery document, fetched again for the
+        callback) nor an answer of the wrong shape (userinfo without a subject, a list), which
+        raises deep inside it; a provider's sign-in start may fail the same way. Nothing was
+        stored by then: accounts are created only after the sign-up form. The error goes
+        through allauth's error page, and so through the adapter's `on_authentication_error`
+        (the log line, the status)."""
         match = request.resolver_match
-        if match is None or not (match.url_name or "").endswith("_callback"):
+        if match is None or not isinstance(exception, PROVIDER_FAILURES):
             return None
-        if not isinstance(exception, (KeyError, TypeError, ValueError, AttributeError)):
-            return None
-        # The exception's text may quote the provider's answer: only its type is logged.
-        logger.warning("Social login callback %s failed: %s", match.url_name, type(exception).__name__)
-        return render(
-            request, "socialaccount/authentication_error.html", {"auth_error": {"code": "unknown"}}, status=400
-        )
+        provider_class, _, step = (match.url_name or "").rpartition("_")
+        if step not in ("login", "callback") or registry.get_class(provider_class) is None:
+            return None  # not a provider's own view (`account_login` is allauth's password login)
+        provider: Any = None
+        with suppress(Exception):  # a provider gone from the settings: the page names none
+            provider = get_adapter(request).get_provider(request, match.kwargs.get("provider_id") or provider_class)
+        return render_authentication_error(request, provider, exception=exception)

@@ -7,12 +7,19 @@ named here so the screen keeps asking them whatever that setting says), recorded
 adapter in the same transaction as the account. A person who lets us copy their birthday or country from the provider
 need not type it as well (the age gate reads the copy); one who types a different date than the
 one they let us copy is asked which is right.
+
+What the provider sent that cannot be used is said, not dropped: a claim the profile field
+would refuse is listed with the reason, and an e-mail address we cannot send mail to (one with
+non-ASCII characters before the @: Django's SMTP backend refuses such a recipient and does not
+speak SMTPUTF8) is named with a request for another address.
 """
 
 from typing import Any
 
 from allauth.socialaccount.forms import SignupForm
 from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext
@@ -22,6 +29,25 @@ from accounts.social import ImportOffer, social_import_offers
 from portal.forms import ConsentChoicesMixin
 
 IMPORT_FIELDS = "import_fields"
+NON_ASCII_LOCAL_PART = _(
+    "We cannot send mail to an address with non-ASCII characters before the @; please use another address."
+)
+
+
+def has_non_ascii_local_part(address: str) -> bool:
+    local_part, at, _domain = address.rpartition("@")
+    return bool(at) and not local_part.isascii()
+
+
+def validate_mailable_email(value: str) -> None:
+    """Django's e-mail check, saying plainly why an internationalized local part is refused
+    (Django's check would only call it invalid). A non-ASCII domain is fine: mail goes to its
+    IDNA (xn--) form."""
+    if has_non_ascii_local_part(value):
+        raise ValidationError(NON_ASCII_LOCAL_PART, code="non_ascii_local_part")
+    validate_email(value)
+
+
 # Fields the consent part of the form asks for that an import can answer instead.
 _ANSWERED_BY_IMPORT = ("birth_date", "country")
 
@@ -36,13 +62,46 @@ class SocialSignupForm(ConsentChoicesMixin, SignupForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.import_offers: list[ImportOffer] = social_import_offers(self.sociallogin)
+        self._explain_unusable_email()
+        offers = social_import_offers(self.sociallogin)
+        self.import_offers: list[ImportOffer] = [offer for offer in offers if offer.importable]
+        self.unusable_offers: list[ImportOffer] = [offer for offer in offers if not offer.importable]
         field = self.fields[IMPORT_FIELDS]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [(offer.key, f"{offer.label}: {offer.shown}") for offer in self.import_offers]
         if not self.import_offers:
             del self.fields[IMPORT_FIELDS]
         self._importable = {offer.key: offer for offer in self.import_offers}
+
+    def provider_email(self) -> str:
+        """The address the provider gave, usable or not (allauth keeps only usable ones)."""
+        for address in self.sociallogin.email_addresses:
+            if address.email:
+                return str(address.email)
+        account = self.sociallogin.account
+        try:
+            common = account.get_provider().extract_common_fields(account.extra_data or {}) or {}
+        except Exception:  # a provider's parser meeting a malformed answer
+            return ""
+        email = common.get("email")
+        return email.strip() if isinstance(email, str) else ""
+
+    def _explain_unusable_email(self) -> None:
+        field = self.fields.get("email")
+        if field is None:
+            return
+        field.validators = [validate_mailable_email if check is validate_email else check for check in field.validators]
+        initial = str(self.initial.get("email") or "")
+        provider_email = initial or self.provider_email()
+        if not has_non_ascii_local_part(provider_email):
+            return
+        self.initial["email"] = ""  # offered, it would only be refused on sending
+        explained = gettext(
+            "%(provider)s gave us %(address)s, but we cannot send mail to an address with non-ASCII characters "
+            "before the @; please use another address."
+        ) % {"provider": self.sociallogin.provider.name, "address": provider_email}
+        field.help_text = explained
+        field.error_messages = {**field.error_messages, "required": explained}
 
     def clean(self) -> dict[str, Any]:
         # Fill what the import answers before the consent checks (the age gate) read it.

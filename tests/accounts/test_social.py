@@ -3,9 +3,12 @@ the provider's HTTP answers are faked at allauth's requests session)."""
 
 import datetime
 import json
+import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import jwt
 import pytest
 import requests
 from allauth.account.models import EmailAddress
@@ -40,6 +43,10 @@ USERINFO = {
     "address": {"locality": "Utrecht", "country": "NL"},
 }
 SECRETS = [ACCESS, REFRESH, USERINFO["name"], "Quartermaine", USERINFO["birthdate"], "Utrecht"]
+# The authorization requests made so far, by state: the fake provider binds each code to one,
+# as a real provider does, and echoes its nonce into the ID token.
+AUTHORIZATIONS: dict[str, dict[str, str]] = {}
+ECHO = object()  # FakeIdP.id_token_nonce: echo the authorization request's nonce
 
 
 def _app(provider_id: str, name: str) -> dict[str, Any]:
@@ -64,8 +71,21 @@ class FakeIdP:
             "expires_in": 3600,
         }
         self.userinfo: Any = dict(USERINFO)
+        self.id_token_nonce: Any = ECHO  # or a nonce of its own, or None for an ID token without one
+        self.issue_id_token = True
 
-    def answer(self, method: str, url: str) -> requests.Response:
+    def id_token(self, data: dict[str, Any]) -> str:
+        """A signed ID token for the authorization request the code was issued to (allauth does
+        not check the signature of an ID token it fetched itself over TLS, so any key will do)."""
+        authorization = AUTHORIZATIONS.get(data.get("code", "").removeprefix("code-"), {})
+        now = int(time.time())
+        claims = {"iss": IDP, "aud": data.get("client_id"), "sub": USERINFO["sub"], "iat": now, "exp": now + 300}
+        nonce = authorization.get("nonce") if self.id_token_nonce is ECHO else self.id_token_nonce
+        if nonce is not None:
+            claims["nonce"] = nonce
+        return jwt.encode(claims, "fake-idp-signing-key-of-32-bytes!", algorithm="HS256")
+
+    def answer(self, method: str, url: str, data: dict[str, Any] | None = None) -> requests.Response:
         config = {
             "issuer": IDP,
             "authorization_endpoint": f"{IDP}/auth",
@@ -74,9 +94,12 @@ class FakeIdP:
             "jwks_uri": f"{IDP}/jwks",
             "token_endpoint_auth_methods_supported": ["client_secret_post"],
         }
+        token_body = self.token_body
+        if self.token_status == 200 and isinstance(token_body, dict) and self.issue_id_token:
+            token_body = {**token_body, "id_token": self.id_token(data or {})}
         routes = {
             ("GET", f"{IDP}/.well-known/openid-configuration"): (200, config),
-            ("POST", f"{IDP}/token"): (self.token_status, self.token_body),
+            ("POST", f"{IDP}/token"): (self.token_status, token_body),
             ("GET", f"{IDP}/me"): (200, self.userinfo),
         }
         status, body = routes[(method.upper(), url)]
@@ -99,13 +122,13 @@ class FakeSession:
         return None
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return self.idp.answer(method, url)
+        return self.idp.answer(method, url, kwargs.get("data"))
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         return self.idp.answer("GET", url)
 
     def post(self, url: str, **kwargs: Any) -> requests.Response:
-        return self.idp.answer("POST", url)
+        return self.idp.answer("POST", url, kwargs.get("data"))
 
 
 @pytest.fixture
@@ -124,11 +147,16 @@ def start(client, provider_id: str = "testidp", **params: str) -> str:
     assert response.status_code == 302, response.content
     location = urlparse(response["Location"])
     assert location.netloc == "idp.test"
-    return parse_qs(location.query)["state"][0]
+    query = {name: values[0] for name, values in parse_qs(location.query).items()}
+    AUTHORIZATIONS[query["state"]] = query
+    return query["state"]
 
 
 def callback(client, state: str, provider_id: str = "testidp", **params: str):
-    return client.get(f"/accounts/oidc/{provider_id}/login/callback/", {"code": "c0de", "state": state, **params})
+    """The provider sends the browser back with a code for the authorization request `state`."""
+    return client.get(
+        f"/accounts/oidc/{provider_id}/login/callback/", {"code": f"code-{state}", "state": state, **params}
+    )
 
 
 # The consent part of every sign-up form (portal/forms.py): date of birth and country, typed.
@@ -385,8 +413,10 @@ def test_a_copied_birthday_feeds_the_age_gate(client, idp):
 
 
 # --- Bad provider answers: a friendly page, nothing created -----------------------------------
-def assert_friendly_failure(response) -> None:
-    assert response.status_code in (400, 401)
+def assert_friendly_failure(response, status: int = 401) -> None:
+    """A refusal is allauth's 401; a provider that failed (down, 5xx, an answer we cannot read)
+    gives 502 (docs/social-login.md)."""
+    assert response.status_code == status
     page = response.content.decode()
     assert "Signing in did not work" in page and "Nothing was created" in page
     assert not User.objects.exists() and not SocialAccount.objects.exists() and not SocialToken.objects.exists()
@@ -415,7 +445,7 @@ def test_token_endpoint_refusing(client, idp):
 @pytest.mark.django_db
 def test_malformed_userinfo(client, idp, userinfo):
     idp.userinfo = userinfo
-    assert_friendly_failure(callback(client, start(client)))
+    assert_friendly_failure(callback(client, start(client)), status=502)
 
 
 @pytest.mark.django_db
@@ -425,12 +455,148 @@ def test_tampered_oauth_state(client, idp):
 
 
 @pytest.mark.django_db
-def test_malformed_claims_are_not_offered(client, idp):
+def test_malformed_claims_are_not_offered_but_shown_with_the_reason(client, idp):
     idp.userinfo = {**USERINFO, "birthdate": "0000-03-14", "address": {"country": "Atlantis"}}
     callback(client, start(client))
     page = client.get("/accounts/3rdparty/signup/").content.decode()
-    assert "Your birthday" not in page and "Your country" not in page
+    assert 'value="birth_date"' not in page and 'value="country"' not in page, "no box to tick"
+    unusable = page.split('id="import-unusable"')[1].split("</div>")[0]
+    assert "Your birthday: 0000-03-14 (not copied: not in a form this field accepts)" in unusable
+    assert "Your country" not in page, "a place we cannot read as a country is not a country claim"
     assert "Your first name: Robin" in page
+
+
+# --- The OpenID Connect nonce (accounts/social_oidc.py) ----------------------------------------
+@pytest.mark.django_db
+def test_each_openid_connect_login_sends_a_fresh_nonce_kept_server_side(client, idp):
+    first, second = start(client), start(client)
+    nonces = [AUTHORIZATIONS[first]["nonce"], AUTHORIZATIONS[second]["nonce"]]
+    assert all(len(nonce) >= 40 for nonce in nonces) and nonces[0] != nonces[1]
+    states = client.session["socialaccount_states"]
+    assert [states[first][0]["oidc_nonce"], states[second][0]["oidc_nonce"]] == nonces
+    # A login's `auth_params` parameter (allauth passes it on to the provider) cannot pick it.
+    response = client.post("/accounts/oidc/testidp/login/?auth_params=nonce%3Dchosen-by-attacker")
+    assert parse_qs(urlparse(response["Location"]).query)["nonce"] != ["chosen-by-attacker"]
+
+
+@pytest.mark.django_db
+def test_the_nonce_the_provider_echoes_is_accepted(client, idp):
+    response = callback(client, start(client))
+    assert response.status_code == 302 and response["Location"] == "/accounts/3rdparty/signup/"
+
+
+@pytest.mark.parametrize(
+    "id_token_nonce",
+    ["a-nonce-from-another-authorization-request", None, "", "ünïcode"],
+    ids=["another-nonce", "no-nonce", "empty-nonce", "non-ascii"],
+)
+@pytest.mark.django_db
+def test_an_id_token_without_this_logins_nonce_is_refused(client, idp, caplog, id_token_nonce):
+    idp.id_token_nonce = id_token_nonce
+    assert_friendly_failure(callback(client, start(client)))
+    [line] = [record.getMessage() for record in caplog.records if record.name == "accounts.social"]
+    assert line == "Social login with testidp failed: unknown, IdTokenNonceMismatch"
+
+
+@pytest.mark.django_db
+def test_a_token_response_without_an_id_token_is_refused(client, idp):
+    idp.issue_id_token = False
+    assert_friendly_failure(callback(client, start(client)))
+
+
+@pytest.mark.django_db
+def test_an_id_token_of_another_login_cannot_connect_an_account(client, idp, alice):
+    client.force_login(alice)
+    state = start(client, process="connect")
+    AUTHORIZATIONS[state] = {**AUTHORIZATIONS[state], "nonce": "nonce-of-the-attackers-own-login"}
+    response = callback(client, state)
+    assert response.status_code == 401 and "Signing in did not work" in response.content.decode()
+    assert not SocialAccount.objects.exists()
+
+
+# --- What the provider sent that cannot be used: said, not dropped --------------------------
+ZOE = "zoë.ångström@example.test"
+
+
+@pytest.mark.django_db
+def test_an_address_with_non_ascii_before_the_at_is_explained(client, idp):
+    idp.userinfo = {**USERINFO, "email": ZOE}
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert f"Test IdP gave us {ZOE}, but we cannot send mail to an address with non-ASCII characters" in page
+    assert f'value="{ZOE}"' not in page, "not offered as the address: sending to it would fail"
+
+    response = client.post("/accounts/3rdparty/signup/", {**TYPED, "email": ""})
+    assert response.status_code in (200, 400)
+    assert "This field is required" not in response.content.decode(), "the reason, not a bare 'required'"
+    assert "we cannot send mail to an address with non-ASCII characters" in response.content.decode()
+
+    response = client.post("/accounts/3rdparty/signup/", {**TYPED, "email": ZOE})
+    errors = response.context["form"].errors["email"]
+    assert errors == [
+        "We cannot send mail to an address with non-ASCII characters before the @; please use another address."
+    ]
+    assert not User.objects.exists()
+
+    response = client.post("/accounts/3rdparty/signup/", {**TYPED, "email": "zoe.angstrom@example.test"})
+    assert response.status_code == 302
+    assert User.objects.get().email == "zoe.angstrom@example.test"
+
+
+def test_django_cannot_send_to_a_non_ascii_local_part():
+    """Why the form refuses one (docs/social-login.md): Django's SMTP backend raises on such a
+    recipient and never asks the server for SMTPUTF8; a non-ASCII domain is sent as IDNA."""
+    from django.core.mail.backends.smtp import EmailBackend
+
+    with pytest.raises(ValueError, match="non-ASCII"):
+        EmailBackend.prep_address(None, ZOE)
+    assert EmailBackend.prep_address(None, "zoe@exämple.test") == "zoe@xn--exmple-cua.test"
+
+
+@pytest.mark.django_db
+def test_an_address_with_a_non_ascii_domain_is_used(client, idp):
+    idp.userinfo = {**USERINFO, "email": "robin@exämple.test"}
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert 'value="robin@exämple.test"' in page and "non-ASCII" not in page
+
+
+@pytest.mark.django_db
+def test_a_claim_longer_than_the_field_allows_is_shown_as_not_importable(client, idp):
+    long_name = "Wolfeschlegelsteinhausenbergerdorff" * 4  # 140 characters; the field takes 100
+    idp.userinfo = {**USERINFO, "given_name": long_name}
+    callback(client, start(client))
+    page = client.get("/accounts/3rdparty/signup/").content.decode()
+    assert 'value="given_name"' not in page, "nothing to tick"
+    unusable = page.split('id="import-unusable"')[1].split("</div>")[0]
+    reason = "(not copied: longer than this field allows (100 characters))"
+    assert f"Your first name: {long_name[:59]}… {reason}" in unusable
+    assert 'value="family_name"' in page, "the other claims are offered as before"
+
+    response = client.post(
+        "/accounts/3rdparty/signup/", {"email": USERINFO["email"], "import_fields": ["given_name"], **TYPED}
+    )
+    assert "import_fields" in response.context["form"].errors, "an unusable claim cannot be ticked anyway"
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_offers_say_why_a_claim_cannot_be_copied(settings, profile_schema):
+    from allauth.socialaccount.models import SocialLogin
+
+    from accounts.social import ImportOffer, social_claims_import, social_import_offers
+
+    settings.SOCIALACCOUNT_PROVIDERS = {"github": {"APPS": [{"client_id": "g", "secret": "s"}]}}
+    answer = {"id": 2, "name": "Sam Okafor", "location": "x" * 101}
+    github = SocialAccount(provider="github", uid="2", extra_data=answer)
+    offers = {offer.key: offer for offer in social_import_offers(SocialLogin(account=github))}
+    assert offers["given_name"] == ImportOffer("given_name", "Your first name", "Sam", "Sam")
+    city = offers["city"]
+    assert (city.importable, city.value) == (False, None)
+    assert city.problem == "longer than this field allows (100 characters)"
+    assert city.shown == "x" * 59 + "…"
+    # Asked for anyway (a forged form), an unusable offer writes nothing.
+    assert social_claims_import(subject_id=uuid.uuid4(), provider="github", offers=[city], keys=["city"]) == []
 
 
 # --- Linking and unlinking --------------------------------------------------------------------

@@ -1,15 +1,33 @@
 // A real OpenID Connect provider on 127.0.0.1 for the social-login end-to-end test.
 //
-//   node provider.js <port> <redirect_uri>[,<redirect_uri>...]
+//   node provider.js <port> <redirect_uri>[,<redirect_uri>...] [--exit-after-authorization]
+//
+// With --exit-after-authorization the provider stops as soon as it has sent the browser back
+// with a code: the client's token request then finds nobody, as when a provider goes down.
 //
 // One static client; every login name is an account whose claims are fixed below, so the test
 // knows what the provider will say. oidc-provider's development interactions (a login form that
-// accepts any name, and a consent form) stand in for a real provider's pages.
+// accepts any name, and a consent form) stand in for a real provider's pages. A `nonce` sent with
+// the authorization request is echoed into the ID token (oidc-provider does that by itself).
 import Provider from "oidc-provider";
 
-const [port, redirects] = process.argv.slice(2);
+// Login names whose claims differ from the default person's: what a provider may send that the
+// vault cannot use as it is.
+const VARIANTS = {
+  // An internationalized address (RFC 6531): non-ASCII before the @.
+  zoe: {
+    email: "zoë.ångström@example.test",
+    name: "Zoë Ångström",
+    given_name: "Zoë",
+    family_name: "Ångström",
+  },
+  // A given name longer than the profile field allows (100 characters).
+  longname: { given_name: "Wolfeschlegelsteinhausenbergerdorff".repeat(4) },
+};
+
+const [port, redirects, mode] = process.argv.slice(2);
 if (!port || !redirects) {
-  console.error("usage: node provider.js <port> <redirect_uri>[,<redirect_uri>...]");
+  console.error("usage: node provider.js <port> <redirect_uri>[,<redirect_uri>...] [--exit-after-authorization]");
   process.exit(2);
 }
 
@@ -43,6 +61,7 @@ const configuration = {
           given_name: "Marguerite",
           family_name: "Oidcperson",
           birthdate: "1984-11-23",
+          ...(VARIANTS[sub] || {}),
         };
       },
     };
@@ -57,6 +76,14 @@ const configuration = {
 
 const provider = new Provider(`http://127.0.0.1:${port}`, configuration);
 provider.on("server_error", (ctx, error) => console.error("server_error", error));
+if (mode === "--exit-after-authorization") {
+  provider.on("authorization.success", (ctx) => {
+    ctx.res.once("finish", () => {
+      console.log("authorization sent; stopping as asked");
+      process.exit(0);
+    });
+  });
+}
 provider.listen(Number(port), "127.0.0.1", () => {
   console.log(`oidc-provider listening on http://127.0.0.1:${port}`);
 });
