@@ -73,7 +73,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-# --- Sealed social-provider data (DESIGN.md invariant 1; accounts/social.py writes these) -------
+# --- Sealed social-provider data (DESIGN.md invariant 1; accounts/social/sealing.py writes these) -------
 class SealedSocialAccountData(models.Model):
     """The provider's profile response of one linked social account, sealed under the person's
     "tokens" key. django-allauth's own `SocialAccount.extra_data` column is kept empty; the row

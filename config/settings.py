@@ -236,7 +236,7 @@ if PRODUCTION and MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN:
 # devices, with sign-out of the others. IP and user agent are reduced before they are stored.
 USERSESSIONS_TRACK_ACTIVITY = False
 ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "mandatory", ("mandatory", "optional", "none"))
-# --- Social login (accounts/social.py, accounts/social_providers.py) ------------------------------
+# --- Social login (accounts/social/, accounts/social_providers.py) ------------------------------
 # Providers exist only when their client id and secret are set (README: SOCIAL_*). The accounts
 # app builds SOCIALACCOUNT_PROVIDERS from those variables when it starts (and adds each provider's
 # sign-in origin to CSP form-action), so this module reads the environment and imports no app.

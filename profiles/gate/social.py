@@ -1,4 +1,4 @@
-"""Social-login data that accounts keeps sealed (accounts/social.py seals it): a linked
+"""Social-login data that accounts keeps sealed (accounts/social/sealing.py seals it): a linked
 account's provider answer and tokens, and pending sign-in state held in the session. accounts
 reads its rows and passes them, or the sealed state, in; the gate checks the purpose, decrypts
 and writes the audit entry, as it does for profile data."""

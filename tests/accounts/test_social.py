@@ -358,12 +358,12 @@ def test_a_login_cannot_ask_for_more_than_the_configured_scopes(client, idp):
 
 @pytest.mark.django_db
 def test_a_failing_import_leaves_no_half_created_account(client, idp, monkeypatch):
-    import accounts.social
+    import accounts.social.imports
 
     def broken(**kwargs: Any) -> list[str]:
         raise RuntimeError("profile store unavailable")
 
-    monkeypatch.setattr(accounts.social, "profile_write", broken)
+    monkeypatch.setattr(accounts.social.imports, "profile_write", broken)
     with pytest.raises(RuntimeError):
         sign_up(client, import_fields=["birth_date"])
     assert not User.objects.exists()
@@ -466,7 +466,7 @@ def test_malformed_claims_are_not_offered_but_shown_with_the_reason(client, idp)
     assert "Your first name: Robin" in page
 
 
-# --- The OpenID Connect nonce (accounts/social_oidc.py) ----------------------------------------
+# --- The OpenID Connect nonce (accounts/social/oidc.py) ----------------------------------------
 @pytest.mark.django_db
 def test_each_openid_connect_login_sends_a_fresh_nonce_kept_server_side(client, idp):
     first, second = start(client), start(client)

@@ -231,7 +231,7 @@ def test_an_app_starting_a_login_through_the_headless_api_is_sent_back_with_the_
 def test_the_log_line_names_the_endpoint_without_its_query_string():
     import requests
 
-    from accounts.social_oidc import provider_failure_summary
+    from accounts.social.oidc import provider_failure_summary
 
     request = requests.Request("GET", "https://idp.test/me?access_token=at-secret&email=kim%40example.com").prepare()
     response = requests.Response()

@@ -32,7 +32,7 @@ No monkey-patching: allauth's modules and registry are left as they are.
 For OpenID Connect the login start already talks to the provider (the discovery document), so
 the subclass's `redirect()` also turns a provider that cannot be reached there into allauth's
 error page. `PROVIDER_FAILURES` is what counts as the provider failing rather than refusing; the
-social account adapter's `on_authentication_error()` answers those with 502 (accounts/social.py).
+social account adapter's `on_authentication_error()` answers those with 502 (accounts/social/adapter.py).
 """
 
 import hmac

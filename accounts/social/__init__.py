@@ -1,0 +1,52 @@
+"""Social login under the vault's rules (DESIGN.md invariants 1 and 6).
+
+Two things django-allauth would otherwise do are changed here:
+
+* **Nothing the provider sent stays in plaintext.** allauth keeps the access and refresh token in
+  `SocialToken.token` / `token_secret` and the provider's profile response in
+  `SocialAccount.extra_data`. Signal handlers take those values off the instance just before
+  every save (whoever saves: sign-up, login, connecting another provider, the admin) and seal
+  them under the person's "tokens" key (`SealedSocialToken`, `SealedSocialAccountData`), so the
+  columns are written empty. The values stay on the in-memory instance for the rest of the
+  request. Reading them back (`social_account_read`) passes the rows to the gate, which
+  unseals them (`profiles.gate.social_account_unseal`: purpose checked, audited).
+* **Provider data becomes profile data only with the person's agreement.** Social sign-up always
+  shows a form (`SOCIALACCOUNT_AUTO_SIGNUP = False`) that offers, per profile field, the value
+  the provider gave; only the ticked ones are written, with source "social" and the provider's
+  id as source name. A claim that cannot be used (longer than the field allows, malformed) is
+  shown with the reason, not dropped without a word.
+
+A provider that is down, slow or answers nonsense gives the friendly error page (502) and one
+log line without personal data; an OpenID Connect login is bound to its authorization request
+by a nonce (accounts/social/oidc.py).
+"""
+
+from accounts.social.adapter import SocialAccountAdapter
+from accounts.social.imports import ImportOffer, social_claims_import, social_import_offers
+from accounts.social.middleware import SocialLoginMiddleware
+from accounts.social.pending import (
+    PENDING_CONTEXT,
+    PENDING_SESSION_KEY,
+    SEALED_SESSION_KEY,
+    session_pending_seal,
+    session_pending_unseal,
+    social_pending_seal,
+)
+from accounts.social.sealing import social_account_data_seal, social_account_read, social_token_seal
+
+__all__ = [
+    "PENDING_CONTEXT",
+    "PENDING_SESSION_KEY",
+    "SEALED_SESSION_KEY",
+    "ImportOffer",
+    "SocialAccountAdapter",
+    "SocialLoginMiddleware",
+    "session_pending_seal",
+    "session_pending_unseal",
+    "social_account_data_seal",
+    "social_account_read",
+    "social_claims_import",
+    "social_import_offers",
+    "social_pending_seal",
+    "social_token_seal",
+]
