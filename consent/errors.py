@@ -22,6 +22,8 @@ class ConsentCode(StrEnum):
     GPC_OPT_OUT = "gpc_opt_out"
     PARENTAL_CONSENT_REQUIRED = "parental_consent_required"
     AGE_UNKNOWN = "age_unknown"
+    INVALID_BIRTH_DATE = "invalid_birth_date"
+    BIRTH_DATE_MISMATCH = "birth_date_mismatch"
     ALREADY_GRANTED = "already_granted"
     INVALID_LINK = "invalid_link"
     LINK_EXPIRED = "link_expired"
@@ -126,6 +128,27 @@ class AgeUnknown(ConsentError):
 
     code = ConsentCode.AGE_UNKNOWN
     message = "Tell us your date of birth first: below a certain age a parent or guardian has to consent."
+    param_name = "birth_date"
+
+
+class InvalidBirthDate(ConsentError):
+    """A date of birth no one alive has: in the future, or before 1900 (`birth_date_check`)."""
+
+    code = ConsentCode.INVALID_BIRTH_DATE
+    message = "Not a possible date of birth."
+    param_name = "birth_date"
+
+
+class BirthDateMismatch(ConsentError):
+    """A declared date of birth that differs from the one in the person's profile. The stored
+    one decides; a correction is a rectification of the profile, validated and audited there."""
+
+    kind = ErrorKind.CONFLICT
+    code = ConsentCode.BIRTH_DATE_MISMATCH
+    message = (
+        "This date of birth differs from the one in your profile. If your profile is wrong, "
+        "correct it there first; then send the same date, or none."
+    )
     param_name = "birth_date"
 
 

@@ -8,7 +8,7 @@ provides it): consent sits below accounts and must not import it."""
 import smtplib
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -87,6 +87,7 @@ def _request_and_mail(
     jurisdiction: str,
     evidence: Evidence | None,
     age: int | None,
+    birth_date: date | None,
     gpc: bool,
     to: str,
     subject_line: str,
@@ -108,6 +109,7 @@ def _request_and_mail(
             actor_type=AuditActorType.PERSON,
             actor_id="",
             age=age,
+            birth_date=birth_date,
             guard=_not_granted(subject_id, purpose),
         )
         text = body.format(purpose=event.purpose.name, description=event.purpose.description, link=_link(event, method))
@@ -130,11 +132,13 @@ def consent_request(
     evidence: Evidence | None = None,
     jurisdiction: str = "",
     age: int | None = None,
+    birth_date: date | None = None,
     gpc: bool = False,
 ) -> ConsentEvent:
     """Ask for a purpose that needs double opt-in: the state becomes pending and the person gets
     an e-mail with a signed, expiring link; only following it grants. Asking again (the link
-    expired, the mail was lost) sends a new link and voids the old one."""
+    expired, the mail was lost) sends a new link and voids the old one. `age` and `birth_date`
+    as for `consent_grant`."""
     if not purpose_named(purpose).requires_double_opt_in:
         raise InvalidMethod("This purpose is granted directly; it needs no confirmation.")
     email = _account_address(subject_id)
@@ -147,6 +151,7 @@ def consent_request(
         jurisdiction=jurisdiction,
         evidence=evidence,
         age=age,
+        birth_date=birth_date,
         gpc=gpc,
         to=email,
         subject_line="Please confirm: {purpose}",
@@ -163,15 +168,17 @@ def consent_parental_request(
     purpose: str,
     parent_email: str,
     age: int | None = None,
+    birth_date: date | None = None,
     evidence: Evidence | None = None,
     jurisdiction: str = "",
     gpc: bool = False,
 ) -> ConsentEvent:
     """A person below the age of digital consent asks a parent or guardian: the parent gets a
     signed, expiring link, and their confirmation grants with method "parental consent".
-    The parent's address is used to send that one message and is not stored."""
+    The parent's address is used to send that one message and is not stored. `age` and
+    `birth_date` as for `consent_grant`."""
     target = purpose_named(purpose)
-    age, jurisdiction = age_known(subject_id, age, jurisdiction)
+    age, jurisdiction = age_known(subject_id, age, jurisdiction, birth_date)
     if age is None:
         raise AgeUnknown()
     if age >= digital_consent_age(target, jurisdiction):
@@ -186,6 +193,7 @@ def consent_parental_request(
         jurisdiction=jurisdiction,
         evidence=evidence,
         age=None,
+        birth_date=None,
         gpc=gpc,
         to=parent_email,
         subject_line="Your child asks for your consent: {purpose}",

@@ -81,7 +81,9 @@ def test_forged_and_misused_links_grant_nothing(client, alice):
     assert not ConsentEvent.objects.filter(event_type="grant").exists()
 
 
-def test_below_the_age_of_digital_consent_a_parent_must_consent(client, alice):
+def test_below_the_age_of_digital_consent_a_parent_must_consent(client, profile_schema):
+    # Someone whose profile holds no birth date: the one sent is used for the decision only.
+    alice = UserFactory(email="alice@example.com")
     client.force_login(alice)
     child = {"birth_date": "2015-06-01"}
     refused = post(client, "/api/v1/consent/analytics/grant/", child)
