@@ -27,6 +27,7 @@ class ConsentCode(StrEnum):
     ALREADY_GRANTED = "already_granted"
     INVALID_LINK = "invalid_link"
     LINK_EXPIRED = "link_expired"
+    LINK_USED = "link_used"
     PARENTAL_CONSENT_NOT_NEEDED = "parental_consent_not_needed"
     INVALID_PARENT_EMAIL = "invalid_parent_email"
     NO_ACCOUNT = "no_account"
@@ -166,9 +167,25 @@ class InvalidLink(ConsentError):
     param_name = "token"
 
 
+class LinkReplaced(InvalidLink):
+    """A link never followed, made void by a later choice or a newer link for the same purpose."""
+
+    message = "This link was replaced by a later choice or a newer link; it records nothing."
+
+
 class LinkExpired(ConsentError):
     code = ConsentCode.LINK_EXPIRED
     message = "This confirmation link has expired: ask for a new one."
+    param_name = "token"
+
+
+class LinkUsed(ConsentError):
+    """A confirmation link that already granted, followed again after the person's choice
+    changed: it grants nothing more (`consent_link_state` tells what the choice is now)."""
+
+    kind = ErrorKind.CONFLICT
+    code = ConsentCode.LINK_USED
+    message = "This link was already used; a later choice replaced what it recorded."
     param_name = "token"
 
 

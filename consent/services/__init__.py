@@ -29,8 +29,9 @@ from consent.services.ledger import (
     consent_withdraw,
 )
 from consent.services.links import (
+    LinkState,
     consent_link_confirm,
-    consent_link_request,
+    consent_link_state,
     consent_parental_request,
     consent_request,
     consent_requests_expire,
@@ -43,6 +44,7 @@ __all__ = [
     "PUBLISH_GRACE",
     "AgeSource",
     "Evidence",
+    "LinkState",
     "RebuildReport",
     "UserAgentSummary",
     "age_in_years",
@@ -51,7 +53,7 @@ __all__ = [
     "consent_grant",
     "consent_import_many",
     "consent_link_confirm",
-    "consent_link_request",
+    "consent_link_state",
     "consent_parental_request",
     "consent_projection_rebuild",
     "consent_refuse",

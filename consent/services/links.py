@@ -8,6 +8,7 @@ provides it): consent sits below accounts and must not import it."""
 import smtplib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -27,6 +28,8 @@ from consent.errors import (
     InvalidMethod,
     InvalidParentEmail,
     LinkExpired,
+    LinkReplaced,
+    LinkUsed,
     MailNotSent,
     NoAccount,
     ParentalConsentNotNeeded,
@@ -205,45 +208,102 @@ def consent_parental_request(
     )
 
 
-def consent_link_request(*, token: str, method: str) -> ConsentEvent:
-    """The request event a confirmation link names, if the link is genuine, unexpired and the
-    latest one for that person and purpose."""
+@dataclass(frozen=True)
+class LinkState:
+    """What a genuine confirmation link names, and where things stand now: what its page shows,
+    and what decides whether following it grants."""
+
+    request: ConsentEvent  # the request the link names
+    used_by: ConsentEvent | None  # the grant that following this link recorded, if any
+    status: str  # the person's current status for the purpose (a stored `ConsentStatus`)
+    changed_at: datetime | None  # since when
+    last_seq: int  # the sequence number of their latest event for the purpose
+    expired: bool  # older than `CONSENT_LINK_MAX_AGE_SECONDS`
+
+    @property
+    def stands(self) -> bool:
+        """The link was followed and what it recorded is still the person's latest choice."""
+        return self.used_by is not None and self.last_seq == self.used_by.seq
+
+    @property
+    def status_label(self) -> str:
+        return ConsentStatus(self.status).label if self.status in ConsentStatus.values else self.status
+
+    def refusal(self) -> ConsentError | None:
+        """The error that following the link now meets, or None when it grants (or already did and
+        that still stands): used and since replaced, expired, or replaced before it was used."""
+        if self.stands:
+            return None
+        if self.used_by is not None:
+            return LinkUsed()
+        if self.expired:
+            return LinkExpired()
+        if self.last_seq != self.request.seq:
+            return LinkReplaced()
+        return None
+
+
+def _link_event_id(token: str, method: str) -> tuple[str, bool]:
+    """The request event id a link names, and whether the link has expired. A link we did not
+    sign for this use is `InvalidLink`; an expired one is still ours, and still says which
+    request it was for."""
+    salt = _LINK_SALTS.get(method)
+    if salt is None:
+        raise InvalidLink()
     try:
-        event_id = signing.loads(token, salt=_LINK_SALTS[method], max_age=settings.CONSENT_LINK_MAX_AGE_SECONDS)
+        return signing.loads(token, salt=salt, max_age=settings.CONSENT_LINK_MAX_AGE_SECONDS), False
     except signing.SignatureExpired:
-        raise LinkExpired() from None
-    except (signing.BadSignature, KeyError):
+        return signing.loads(token, salt=salt), True
+    except signing.BadSignature:
         raise InvalidLink() from None
-    event = (
+
+
+def consent_link_state(*, token: str, method: str) -> LinkState:
+    """Where a confirmation link stands (`InvalidLink` if it is not a genuine one for `method`):
+    its page says whether following it grants, or what happened instead."""
+    event_id, expired = _link_event_id(token, method)
+    request = (
         ConsentEvent.objects.select_related("purpose", "policy_version")
         .filter(id=event_id, event_type=EventType.REQUEST, method=method)
         .first()
     )
-    if event is None:
+    if request is None:
         raise InvalidLink()
-    return event
+    following = (
+        ConsentEvent.objects.filter(subject_id=request.subject_id, purpose=request.purpose, seq=request.seq + 1)
+        .only("id", "seq", "event_type", "method", "occurred_at")
+        .first()
+    )
+    used_by = None
+    if following is not None and following.event_type == EventType.GRANT and following.method == method:
+        used_by = following
+    current = (
+        ConsentState.objects.filter(subject_id=request.subject_id, purpose=request.purpose)
+        .values_list("status", "last_seq", "changed_at")
+        .first()
+    )
+    status, last_seq, changed_at = current or ("", request.seq, None)
+    return LinkState(
+        request=request, used_by=used_by, status=status, changed_at=changed_at, last_seq=last_seq, expired=expired
+    )
 
 
 def consent_link_confirm(*, token: str, method: str, evidence: Evidence | None = None) -> ConsentEvent:
     """Follow a double opt-in or parental link: grant the purpose under the version the request
-    named (it must still be in force), if nothing happened since the request. Following the
-    link again returns the grant it already made."""
-    request = consent_link_request(token=token, method=method)
-
-    def made_by_this_link() -> ConsentEvent | None:
-        following = ConsentEvent.objects.filter(
-            subject_id=request.subject_id, purpose=request.purpose, seq=request.seq + 1
-        ).first()
-        if following is not None and following.event_type == EventType.GRANT and following.method == method:
-            return following
-        return None
+    named (it must still be in force), if nothing happened since the request. Following the link
+    again while its grant stands returns that grant; once a later choice replaced it (a
+    withdrawal), following it again is `LinkUsed` and records nothing: a link grants once."""
+    link = consent_link_state(token=token, method=method)
+    if link.stands and link.used_by is not None:
+        return link.used_by
+    if (refusal := link.refusal()) is not None:
+        raise refusal
+    request = link.request
 
     def still_latest(state: ConsentState, created: bool) -> None:
         if state.last_seq != request.seq:
-            raise InvalidLink("A newer choice or link replaced this one.")
+            raise LinkReplaced()
 
-    if (done := made_by_this_link()) is not None:
-        return done
     parental = method == Method.PARENTAL_CONSENT
     try:
         return event_record(
@@ -259,9 +319,10 @@ def consent_link_confirm(*, token: str, method: str, evidence: Evidence | None =
             actor_id="consent.parental-link" if parental else "",
             guard=still_latest,
         )
-    except InvalidLink:
-        if (done := made_by_this_link()) is not None:  # the same link, posted twice at once
-            return done
+    except LinkReplaced:
+        again = consent_link_state(token=token, method=method)
+        if again.stands and again.used_by is not None:  # the same link, posted twice at once
+            return again.used_by
         raise
 
 
