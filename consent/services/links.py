@@ -97,7 +97,9 @@ def _request_and_mail(
     body: str,
 ) -> ConsentEvent:
     """Record the request and send its link in one transaction: if the mail cannot be handed
-    over, nothing stays pending. Mail errors are not logged with the address."""
+    over, nothing stays pending. Mail errors are not logged with the address. The mail speaks
+    in words: it names the purpose, never a person or an internal id (the link's token names
+    only the request)."""
     if gpc and purpose_named(purpose).is_sale_or_sharing:
         raise GlobalPrivacyControlOptOut()
     with transaction.atomic():
@@ -159,7 +161,9 @@ def consent_request(
         to=email,
         subject_line="Please confirm: {purpose}",
         body=(
-            f"You asked to receive {{purpose}}. To confirm, open this link within {_validity()}:\n\n"
+            "The account registered to this address asked to allow: {purpose}.\n"
+            "{description}\n\n"
+            f"If that was you, open this link within {_validity()} to confirm:\n\n"
             "{link}\n\nIf you did not ask for this, ignore this message: nothing changes."
         ),
     )
@@ -199,11 +203,14 @@ def consent_parental_request(
         birth_date=None,
         gpc=gpc,
         to=parent_email,
-        subject_line="Your child asks for your consent: {purpose}",
+        subject_line="A request for your consent as a parent or guardian: {purpose}",
         body=(
-            "Your child (or someone in your care) asked to allow: {purpose}.\n{description}\n\n"
-            f"To consent on their behalf, open this link within {_validity()}:\n\n"
-            "{link}\n\nIf you do not agree, ignore this message: nothing changes."
+            "Someone who gave this address as their parent's or guardian's asks you to allow: {purpose}.\n"
+            "{description}\n\n"
+            "They are below the age at which the law lets them agree to this on their own. "
+            f"If you are their parent or guardian and agree, open this link within {_validity()}:\n\n"
+            "{link}\n\nIf you do not know about this, or do not agree, ignore this message: nothing changes. "
+            "We used your address only to send this message and have not kept it."
         ),
     )
 

@@ -313,3 +313,31 @@ def test_a_link_replaced_before_it_was_used_says_what_the_choice_is_now(client, 
     assert opened.status_code == 400
     assert b"Yes, I confirm" not in opened.content, "no button that cannot work"
     assert b"replaced" in opened.content and b"is: withdrawn on" in opened.content
+
+
+UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+
+
+def mail_text(message) -> str:
+    """What the recipient reads: the subject and the body without the link (whose token is
+    opaque and checked on its own in the tests above)."""
+    return f"{message.subject}\n{PATH.sub('<link>', str(message.body))}"
+
+
+def test_the_mails_speak_in_words_without_ids_or_personal_data(client, profile_schema):
+    child = give_birth_date(UserFactory(email="child@example.com"), "2015-06-01")
+    client.force_login(child)
+    post(client, "/api/v1/consent/personalization/parental-request/", {"parent_email": "parent@example.net"})
+    parental = mail_text(mail.outbox[-1])
+    assert "Someone who gave this address as their parent's or guardian's" in parental
+    assert "Your child" not in parental, "the mail does not claim who the sender is to the parent"
+    adult = give_birth_date(UserFactory(email="adult@example.com"))
+    client.force_login(adult)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    double_opt_in = mail_text(mail.outbox[-1])
+    assert "E-mail marketing" in double_opt_in
+
+    for text, person in ((parental, child), (double_opt_in, adult)):
+        assert not UUID.search(text), "no internal id"
+        assert str(person.pk) not in text and person.pk.hex not in text
+        assert "child@example.com" not in text and "2015" not in text, "nothing about the person"
