@@ -4,7 +4,6 @@ Every view derives from `PersonAPIView`: the subject is always the caller, never
 so no one can read or change another person's consent through it.
 """
 
-import datetime
 import uuid
 from typing import Any
 
@@ -20,7 +19,7 @@ from consent.gpc import request_evidence
 from consent.models import ConsentEvent, Method
 from consent.receipts import consent_receipt, consent_receipt_jws
 from consent.selectors import consent_history, consent_receipt_event, consent_states
-from consent.services import age_in_years, consent_grant, consent_parental_request, consent_request, consent_withdraw
+from consent.services import consent_grant, consent_parental_request, consent_request, consent_withdraw
 from vault.api import Pagination, PersonAPIView, paginated
 
 
@@ -67,21 +66,28 @@ class WithdrawInput(ChoiceInput):
 class GrantInput(ChoiceInput):
     birth_date = serializers.DateField(
         required=False,
-        help_text="Only for the age gate: used to decide, never stored; default: the birth date in the profile.",
+        help_text=(
+            "Only for the age gate, never stored: where the profile holds a birth date, it must be that one "
+            "(a different one is refused, birth_date_mismatch); between 1900 and today."
+        ),
     )
 
 
 class RequestInput(serializers.Serializer):
     birth_date = serializers.DateField(
         required=False,
-        help_text="Only for the age gate: used to decide, never stored; default: the birth date in the profile.",
+        help_text=(
+            "Only for the age gate, never stored: where the profile holds a birth date, it must be that one "
+            "(a different one is refused, birth_date_mismatch); between 1900 and today."
+        ),
     )
 
 
 class ParentalRequestInput(serializers.Serializer):
     parent_email = serializers.EmailField(help_text="Where the parent's link goes; not stored.")
     birth_date = serializers.DateField(
-        required=False, help_text="Only for the age gate: used to decide, never stored; default: the profile's."
+        required=False,
+        help_text="As for a grant: compared with the profile's birth date, never stored.",
     )
 
 
@@ -94,12 +100,6 @@ class ConsentListView(PersonAPIView):
     @extend_schema(responses=PurposeStateOutput(many=True), operation_id="consent_list")
     def get(self, request: Request) -> Response:
         return Response(PurposeStateOutput(consent_states(subject_id=self.subject), many=True).data)
-
-
-def _age(birth_date: datetime.date | None) -> int | None:
-    if birth_date is None:
-        return None
-    return age_in_years(birth_date)
 
 
 class _ChoiceView(PersonAPIView):
@@ -135,7 +135,7 @@ class GrantView(_ChoiceView):
             method=Method.API,
             evidence=request_evidence(request),
             gpc=getattr(request, "gpc", False),  # no override through the API: only in the portal
-            age=_age(data.get("birth_date")),
+            birth_date=data.get("birth_date"),
         )
 
 
@@ -172,7 +172,7 @@ class RequestView(_ChoiceView):
             subject_id=self.subject,
             purpose=purpose,
             evidence=request_evidence(request),
-            age=_age(data.get("birth_date")),
+            birth_date=data.get("birth_date"),
             gpc=getattr(request, "gpc", False),
         )
 
@@ -189,12 +189,11 @@ class ParentalRequestView(_ChoiceView):
         return super().post(request, purpose)
 
     def _choose(self, request: Request, purpose: str, data: dict[str, Any]) -> ConsentEvent:
-        age = _age(data.get("birth_date"))
         return consent_parental_request(
             subject_id=self.subject,
             purpose=purpose,
             parent_email=data["parent_email"],
-            age=age,
+            birth_date=data.get("birth_date"),
             evidence=request_evidence(request),
             gpc=getattr(request, "gpc", False),
         )

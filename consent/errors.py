@@ -22,9 +22,12 @@ class ConsentCode(StrEnum):
     GPC_OPT_OUT = "gpc_opt_out"
     PARENTAL_CONSENT_REQUIRED = "parental_consent_required"
     AGE_UNKNOWN = "age_unknown"
+    INVALID_BIRTH_DATE = "invalid_birth_date"
+    BIRTH_DATE_MISMATCH = "birth_date_mismatch"
     ALREADY_GRANTED = "already_granted"
     INVALID_LINK = "invalid_link"
     LINK_EXPIRED = "link_expired"
+    LINK_USED = "link_used"
     PARENTAL_CONSENT_NOT_NEEDED = "parental_consent_not_needed"
     INVALID_PARENT_EMAIL = "invalid_parent_email"
     NO_ACCOUNT = "no_account"
@@ -129,6 +132,27 @@ class AgeUnknown(ConsentError):
     param_name = "birth_date"
 
 
+class InvalidBirthDate(ConsentError):
+    """A date of birth no one alive has: in the future, or before 1900 (`birth_date_check`)."""
+
+    code = ConsentCode.INVALID_BIRTH_DATE
+    message = "Not a possible date of birth."
+    param_name = "birth_date"
+
+
+class BirthDateMismatch(ConsentError):
+    """A declared date of birth that differs from the one in the person's profile. The stored
+    one decides; a correction is a rectification of the profile, validated and audited there."""
+
+    kind = ErrorKind.CONFLICT
+    code = ConsentCode.BIRTH_DATE_MISMATCH
+    message = (
+        "This date of birth differs from the one in your profile. If your profile is wrong, "
+        "correct it there first; then send the same date, or none."
+    )
+    param_name = "birth_date"
+
+
 class AlreadyGranted(ConsentError):
     code = ConsentCode.ALREADY_GRANTED
     message = "This consent is already given."
@@ -143,9 +167,25 @@ class InvalidLink(ConsentError):
     param_name = "token"
 
 
+class LinkReplaced(InvalidLink):
+    """A link never followed, made void by a later choice or a newer link for the same purpose."""
+
+    message = "This link was replaced by a later choice or a newer link; it records nothing."
+
+
 class LinkExpired(ConsentError):
     code = ConsentCode.LINK_EXPIRED
     message = "This confirmation link has expired: ask for a new one."
+    param_name = "token"
+
+
+class LinkUsed(ConsentError):
+    """A confirmation link that already granted, followed again after the person's choice
+    changed: it grants nothing more (`consent_link_state` tells what the choice is now)."""
+
+    kind = ErrorKind.CONFLICT
+    code = ConsentCode.LINK_USED
+    message = "This link was already used; a later choice replaced what it recorded."
     param_name = "token"
 
 

@@ -1,24 +1,26 @@
 """Global Privacy Control (https://w3c.github.io/gpc/), all of it: a request carries the signal
-only when its `Sec-GPC` header is exactly "1"; `request.gpc` tells the consent services not to
-grant a sale/sharing purpose in this request without the person's explicit override; for a
-signed-in person the signal is honoured once (`consent_gpc_apply`: their sale/sharing purposes
-are withdrawn or refused, method "gpc"); `/.well-known/gpc.json` declares that we honour it.
+only when its `Sec-GPC` header is "1" (the only value the specification gives a meaning; any
+other is no signal, and is ignored like an absent header); `request.gpc` tells the consent
+services not to grant a sale/sharing purpose in this request without the person's explicit
+override; for a signed-in person, whether by the browser's session cookie or by an app's
+session token, the signal is honoured once (`consent_gpc_apply`: their sale/sharing purposes are
+withdrawn or refused, method "gpc"); `/.well-known/gpc.json` declares that we honour it.
 
 `consent.services` re-exports `consent_gpc_apply`, so this module imports the services package
 only inside its functions: at load time the package may be the one importing it."""
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from consent.models import NO_CHOICE_BASES, ConsentEvent, ConsentState, ConsentStatus, EventType, Method, Purpose
-from vault.envelope import json_error_response
+from vault.errors import ApplicationError
 from vault.models import AuditActorType
 
 if TYPE_CHECKING:
@@ -87,22 +89,47 @@ def request_evidence(request: HttpRequest) -> "Evidence":
     return Evidence(ip_address=request.META.get("REMOTE_ADDR", ""), user_agent=request.headers.get("User-Agent", ""))
 
 
+def request_person(request: HttpRequest) -> uuid.UUID | None:
+    """Whom a request is for: the person signed in by the browser's session cookie, or the one
+    whose session an app's token names (allauth headless's `X-Session-Token`). Django's
+    middleware knows only the first; the API's authentication classes resolve the second, inside
+    DRF's views, after every middleware. They are asked here too (without making the request
+    authenticated: each view still authenticates it its own way), so that a signal means the same
+    whichever way the person signed in. A token that does not authenticate names no one."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        pk: uuid.UUID = user.pk
+        return pk
+    from rest_framework.authentication import BaseAuthentication
+    from rest_framework.exceptions import APIException
+    from rest_framework.request import Request
+    from rest_framework.settings import api_settings
+
+    api_request = Request(request)
+    classes = cast(list[type[BaseAuthentication]], api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    for authentication_class in classes:
+        try:
+            result = authentication_class().authenticate(api_request)
+        except (APIException, ApplicationError):  # refused (a bad token, staff without MFA): the view says so
+            return None
+        if result is not None and getattr(result[0], "is_authenticated", False):
+            found: uuid.UUID = result[0].pk
+            return found
+    return None
+
+
 class GlobalPrivacyControlMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        value = request.headers.get(HEADER)
-        if value is not None and value != "1":
-            message = 'Sec-GPC must be exactly "1" (or absent).'
-            if request.path.startswith("/api/"):
-                return json_error_response(400, "invalid_gpc_header", message)
-            return HttpResponseBadRequest(message)
-        request.gpc = value == "1"  # type: ignore[attr-defined]
-        user = getattr(request, "user", None)
-        if request.gpc and user is not None and user.is_authenticated:  # type: ignore[attr-defined]
-            # Cheap when already honoured: it records nothing for purposes already opted out of.
-            consent_gpc_apply(subject_id=user.pk, evidence=request_evidence(request))
+        # HTTP strips the whitespace around a field value; any value but "1" is no signal.
+        request.gpc = request.headers.get(HEADER, "").strip() == "1"  # type: ignore[attr-defined]
+        if request.gpc:  # type: ignore[attr-defined]
+            subject_id = request_person(request)
+            if subject_id is not None:
+                # Cheap when already honoured: it records nothing for purposes already opted out of.
+                consent_gpc_apply(subject_id=subject_id, evidence=request_evidence(request))
         return self.get_response(request)
 
 

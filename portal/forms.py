@@ -50,13 +50,13 @@ from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from accounts.signup import CONSENTS, ConsentChoice, SignupChoices, signup_consents_record
+from consent.errors import InvalidBirthDate
 from consent.gpc import request_evidence
 from consent.models import NO_CHOICE_BASES, LegalBasis, Purpose
 from consent.selectors import PurposeConsent, consent_states
-from consent.services import age_in_years, digital_consent_age
+from consent.services import age_in_years, birth_date_check, digital_consent_age
 
 POLICY_PREFIX = "policy_"
-OLDEST = 125  # years: an earlier birth date is a typing mistake
 
 
 @dataclass(frozen=True)
@@ -165,12 +165,12 @@ class _ConsentChoices(forms.Form):
             make_password(cleaned.get("password1") or cleaned.get("password") or secrets.token_urlsafe())
         today = timezone.localdate()
         born = cleaned.get("birth_date")
-        if born is not None and born > today:
-            self.add_error("birth_date", gettext("Your date of birth cannot be in the future."))
-            born = None
-        elif born is not None and age_in_years(born, today) > OLDEST:
-            self.add_error("birth_date", gettext("Please check the year of your date of birth."))
-            born = None
+        if born is not None:
+            try:
+                birth_date_check(born, today=today)  # the rule the profile and the consent API apply
+            except InvalidBirthDate as error:
+                self.add_error("birth_date", error.message)
+                born = None
         country = cleaned.get("country") or ""
         offers = {offer.slug: offer for offer in self.consent_offers}
         ticked = [offers[slug] for slug in cleaned.get(CONSENTS) or [] if slug in offers]

@@ -2,6 +2,8 @@
 
 `value_clean` turns what a form or the API sent into the value stored (and returned): a phone
 becomes E.164, a date a `date`, a decimal a `Decimal`. Errors name the field, never the value.
+A few fields have a rule of their own on top of their type's (`_FIELD_RULES`): the date of birth
+follows consent's one rule for it, which sign-up and the consent API apply too.
 """
 
 import datetime
@@ -16,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django_countries import countries
 
+from consent.errors import InvalidBirthDate
+from consent.services import birth_date_check
 from profiles.errors import InvalidValue, ValueTooLong
 from profiles.models import FieldDefinition, FieldType
 from vault import blind_index
@@ -125,6 +129,19 @@ _CLEANERS: dict[str, Callable[[Any], Any]] = {
     FieldType.JSON: _document,
 }
 
+
+def _birth_date(value: Any) -> Any:
+    if isinstance(value, datetime.date):  # a field of another type keeps its own rules only
+        try:
+            birth_date_check(value)
+        except InvalidBirthDate as error:
+            raise InvalidValue(error.message) from None
+    return value
+
+
+# Rules of particular fields, applied after their type's, by field key.
+_FIELD_RULES: dict[str, Callable[[Any], Any]] = {"birth_date": _birth_date}
+
 # How each type is normalized for its blind index (vault.blind_index kinds).
 INDEX_KINDS = {FieldType.EMAIL: "email", FieldType.PHONE: "phone", FieldType.DATE: "date"}
 
@@ -133,6 +150,8 @@ def value_clean(definition: FieldDefinition, value: Any) -> Any:
     """The value to store for `definition`, or `InvalidValue`/`ValueTooLong` naming the field."""
     try:
         cleaned = _clean(definition, value)
+        if rule := _FIELD_RULES.get(definition.key):
+            cleaned = rule(cleaned)
         _check_size(definition, cleaned)
     except (InvalidValue, ValueTooLong) as error:
         raise type(error)(error.message, param=definition.key) from None

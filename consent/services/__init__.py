@@ -4,14 +4,15 @@ so the rules live here once, and everything is importable from `consent.services
 - `ledger`: granting, withdrawing, refusing, and the projection rebuilt from the ledger;
 - `policies`: publishing a purpose's policy versions, and which one a choice names;
 - `links`: double opt-in and parental consent, confirmed by an e-mailed link;
-- `age_gate`: the age of digital consent, and the age source that tells a person's age;
+- `age_gate`: the age of digital consent, the age source that tells a person's birth date, and
+  the one rule for a date of birth (`birth_date_check`);
 - `evidence`: what a choice records about its request (IP hash, browser family, jurisdiction);
 - `bulk_import`: many choices collected elsewhere, written in bulk;
 - Global Privacy Control lives in `consent/gpc.py`, with the middleware that receives it.
 """
 
 from consent.gpc import consent_gpc_apply
-from consent.services.age_gate import AgeSource, age_in_years, digital_consent_age
+from consent.services.age_gate import AgeSource, age_in_years, birth_date_check, digital_consent_age
 from consent.services.bulk_import import consent_import_many
 from consent.services.evidence import (
     DEVICE_LABELS,
@@ -28,8 +29,9 @@ from consent.services.ledger import (
     consent_withdraw,
 )
 from consent.services.links import (
+    LinkState,
     consent_link_confirm,
-    consent_link_request,
+    consent_link_state,
     consent_parental_request,
     consent_request,
     consent_requests_expire,
@@ -42,14 +44,16 @@ __all__ = [
     "PUBLISH_GRACE",
     "AgeSource",
     "Evidence",
+    "LinkState",
     "RebuildReport",
     "UserAgentSummary",
     "age_in_years",
+    "birth_date_check",
     "consent_gpc_apply",
     "consent_grant",
     "consent_import_many",
     "consent_link_confirm",
-    "consent_link_request",
+    "consent_link_state",
     "consent_parental_request",
     "consent_projection_rebuild",
     "consent_refuse",

@@ -1,7 +1,8 @@
 """The age gate (GDPR Art. 8, COPPA): below the age of digital consent a person cannot consent
-alone. Ages the caller does not give come from an age source named by `CONSENT_AGE_SOURCE`
-(profiles provides it, from the birth date in the profile): consent sits below profiles and
-must not import it."""
+alone. The person's birth date comes from an age source named by `CONSENT_AGE_SOURCE` (profiles
+provides it, from the birth date in the profile): consent sits below profiles and must not
+import it. A birth date the caller declares is compared with the stored one, never preferred to
+it. `birth_date_check` is the one rule for a date of birth, wherever one is typed in."""
 
 import uuid
 from abc import ABC, abstractmethod
@@ -15,19 +16,24 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from consent.errors import AgeUnknown, ParentalConsentRequired
+from consent.errors import AgeUnknown, BirthDateMismatch, InvalidBirthDate, ParentalConsentRequired
 from consent.models import Purpose
 from consent.services.evidence import jurisdiction_clean
 
 # A person's age in completed years (None when not known) and country code ("" when not known).
 AgeAndCountry = tuple[int | None, str]
+# A person's date of birth (None when not known) and country code ("" when not known).
+BirthDateAndCountry = tuple[date | None, str]
+
+# No one born earlier is alive: an earlier date is a typing mistake (or a probe).
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
 
 class AgeSource(ABC):
-    """Where the age gate learns a person's age and country when the caller did not say."""
+    """Where the age gate learns a person's date of birth and country."""
 
     @abstractmethod
-    def age(self, *, subject_id: uuid.UUID) -> AgeAndCountry:
+    def birth_date(self, *, subject_id: uuid.UUID) -> BirthDateAndCountry:
         """(None, "") when nothing is known."""
 
     @abstractmethod
@@ -50,6 +56,17 @@ def _age_source(path: str) -> AgeSource:
     return source
 
 
+def birth_date_check(born: date, *, today: date | None = None) -> date:
+    """The one rule for a date of birth, wherever it comes in (the profile, sign-up, the consent
+    API): not in the future, not before 1900. Returns it; raises `InvalidBirthDate`."""
+    today = today or timezone.localdate()
+    if born > today:
+        raise InvalidBirthDate("A date of birth cannot be in the future.")
+    if born < EARLIEST_BIRTH_DATE:
+        raise InvalidBirthDate("Please check the year: a date of birth before 1900 is not accepted.")
+    return born
+
+
 def age_in_years(born: date, today: date | None = None) -> int:
     """Completed years between a birth date and `today` (default: the local date): the age the
     age gate compares with the age of digital consent."""
@@ -65,20 +82,35 @@ def digital_consent_age(purpose: Purpose, jurisdiction: str = "") -> int:
     return max(ages.get(country, ages["default"]), purpose.min_age or 0)
 
 
-def age_known(subject_id: uuid.UUID, age: int | None, jurisdiction: str) -> AgeAndCountry:
-    """The caller's age and jurisdiction (a sign-up declaration), completed from the age source:
-    its age when the caller gave none, its country when the caller gave no jurisdiction."""
-    if age is None or not jurisdiction:
-        known_age, country = age_source().age(subject_id=subject_id)
-        age = known_age if age is None else age
-        jurisdiction = jurisdiction or country
-    return age, jurisdiction
+def age_known(
+    subject_id: uuid.UUID, age: int | None, jurisdiction: str, birth_date: date | None = None
+) -> AgeAndCountry:
+    """The age the gate decides on, and the jurisdiction (the caller's, else the person's country).
+
+    The birth date the age source holds (the profile's) decides. A `birth_date` the caller
+    declares (the consent API's) must agree with it: a different one is refused
+    (`BirthDateMismatch`), since changing one's birth date is a rectification of the profile,
+    validated and audited there; where none is stored, the declared one is used and not stored.
+    `age` is what an internal caller already knows (sign-up works it out from the date it stores
+    in the same transaction; tests): used only when no birth date is stored."""
+    if birth_date is not None:
+        birth_date_check(birth_date)
+    stored, country = age_source().birth_date(subject_id=subject_id)
+    if stored is not None:
+        if birth_date is not None and birth_date != stored:
+            raise BirthDateMismatch()
+        age = age_in_years(stored)
+    elif birth_date is not None:
+        age = age_in_years(birth_date)
+    return age, jurisdiction or country
 
 
-def age_check(subject_id: uuid.UUID, purpose: Purpose, age: int | None, jurisdiction: str) -> str:
+def age_check(
+    subject_id: uuid.UUID, purpose: Purpose, age: int | None, jurisdiction: str, birth_date: date | None = None
+) -> str:
     """Refuse a person below the age of digital consent, or whose age is not known. Returns the
     jurisdiction the event records (the person's country when the caller gave none)."""
-    age, jurisdiction = age_known(subject_id, age, jurisdiction)
+    age, jurisdiction = age_known(subject_id, age, jurisdiction, birth_date)
     if age is None:
         raise AgeUnknown()
     if age < digital_consent_age(purpose, jurisdiction):

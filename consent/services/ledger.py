@@ -7,7 +7,7 @@ written. Only `bulk_import` writes events otherwise, in bulk, under the same rul
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from itertools import batched
 from typing import NotRequired, TypedDict, Unpack
 
@@ -26,7 +26,7 @@ from consent.models import (
     Method,
     Purpose,
 )
-from consent.services.age_gate import age_check
+from consent.services.age_gate import age_check, birth_date_check
 from consent.services.evidence import Evidence, evidence_columns, jurisdiction_clean
 from consent.services.policies import purpose_named, version_chosen
 from vault.audit import audit_record
@@ -84,20 +84,24 @@ def event_record(
     actor_type: str,
     actor_id: str,
     age: int | None = None,
+    birth_date: date | None = None,
     guard: Callable[[ConsentState, bool], None] | None = None,
 ) -> ConsentEvent:
     """Validate everything first, then write the event, the projection and the audit entry in one
     transaction, holding the projection row's lock so one person's choices for one purpose are
     applied one at a time, in `seq` order. `guard(state, created)` runs under that lock, for
-    conditions on the current state that must not change between checking and writing."""
+    conditions on the current state that must not change between checking and writing.
+    `age` and `birth_date` are for the age gate (`age_gate.age_known` says which decides)."""
     now = timezone.now()
+    if birth_date is not None:
+        birth_date_check(birth_date)  # refused even where the age gate does not apply
     target = purpose_named(purpose)
     if target.legal_basis in NO_CHOICE_BASES:
         raise NotConsentBased()
     method_check(target, action, method)
     alone = action in (EventType.GRANT, EventType.REQUEST) and method != Method.PARENTAL_CONSENT
     if alone and target.legal_basis == LegalBasis.CONSENT:
-        jurisdiction = age_check(subject_id, target, age, jurisdiction)
+        jurisdiction = age_check(subject_id, target, age, jurisdiction, birth_date)
     version = version_chosen(target, policy_version, now=now, current_only=action == EventType.GRANT)
     region = jurisdiction_clean(jurisdiction)
     ip_hash, ua_family = evidence_columns(evidence)
@@ -157,6 +161,7 @@ def consent_grant(
     gpc: bool = False,
     gpc_override: bool = False,
     age: int | None = None,
+    birth_date: date | None = None,
 ) -> ConsentEvent:
     """Record that the subject consents to `purpose` under the policy version in force (naming
     another raises `PolicyNotCurrent`). Granting again while granted is recorded as a renewal.
@@ -164,7 +169,10 @@ def consent_grant(
 
     `gpc`: the request carries Global Privacy Control, which refuses a sale/sharing purpose
     unless `gpc_override`, the explicit choice the person makes in the portal.
-    `age`: when known, a person below the age of digital consent cannot grant alone."""
+    `birth_date`: the one the person declares with this choice (the API's): checked, compared
+    with the one in the profile (a different one is refused) and not stored.
+    `age`: an age the caller knows, for a person whose profile holds no birth date.
+    A person below the age of digital consent cannot grant alone."""
     if method in LINK_METHODS:
         raise InvalidMethod("Only following the e-mailed link records this kind of confirmation.")
     if gpc and not gpc_override and purpose_named(purpose).is_sale_or_sharing:
@@ -180,6 +188,7 @@ def consent_grant(
         actor_type=actor_type,
         actor_id=actor_id,
         age=age,
+        birth_date=birth_date,
     )
 
 

@@ -8,7 +8,8 @@ provides it): consent sits below accounts and must not import it."""
 import smtplib
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -27,6 +28,8 @@ from consent.errors import (
     InvalidMethod,
     InvalidParentEmail,
     LinkExpired,
+    LinkReplaced,
+    LinkUsed,
     MailNotSent,
     NoAccount,
     ParentalConsentNotNeeded,
@@ -87,13 +90,16 @@ def _request_and_mail(
     jurisdiction: str,
     evidence: Evidence | None,
     age: int | None,
+    birth_date: date | None,
     gpc: bool,
     to: str,
     subject_line: str,
     body: str,
 ) -> ConsentEvent:
     """Record the request and send its link in one transaction: if the mail cannot be handed
-    over, nothing stays pending. Mail errors are not logged with the address."""
+    over, nothing stays pending. Mail errors are not logged with the address. The mail speaks
+    in words: it names the purpose, never a person or an internal id (the link's token names
+    only the request)."""
     if gpc and purpose_named(purpose).is_sale_or_sharing:
         raise GlobalPrivacyControlOptOut()
     with transaction.atomic():
@@ -108,6 +114,7 @@ def _request_and_mail(
             actor_type=AuditActorType.PERSON,
             actor_id="",
             age=age,
+            birth_date=birth_date,
             guard=_not_granted(subject_id, purpose),
         )
         text = body.format(purpose=event.purpose.name, description=event.purpose.description, link=_link(event, method))
@@ -130,11 +137,13 @@ def consent_request(
     evidence: Evidence | None = None,
     jurisdiction: str = "",
     age: int | None = None,
+    birth_date: date | None = None,
     gpc: bool = False,
 ) -> ConsentEvent:
     """Ask for a purpose that needs double opt-in: the state becomes pending and the person gets
     an e-mail with a signed, expiring link; only following it grants. Asking again (the link
-    expired, the mail was lost) sends a new link and voids the old one."""
+    expired, the mail was lost) sends a new link and voids the old one. `age` and `birth_date`
+    as for `consent_grant`."""
     if not purpose_named(purpose).requires_double_opt_in:
         raise InvalidMethod("This purpose is granted directly; it needs no confirmation.")
     email = _account_address(subject_id)
@@ -147,11 +156,14 @@ def consent_request(
         jurisdiction=jurisdiction,
         evidence=evidence,
         age=age,
+        birth_date=birth_date,
         gpc=gpc,
         to=email,
         subject_line="Please confirm: {purpose}",
         body=(
-            f"You asked to receive {{purpose}}. To confirm, open this link within {_validity()}:\n\n"
+            "The account registered to this address asked to allow: {purpose}.\n"
+            "{description}\n\n"
+            f"If that was you, open this link within {_validity()} to confirm:\n\n"
             "{link}\n\nIf you did not ask for this, ignore this message: nothing changes."
         ),
     )
@@ -163,15 +175,17 @@ def consent_parental_request(
     purpose: str,
     parent_email: str,
     age: int | None = None,
+    birth_date: date | None = None,
     evidence: Evidence | None = None,
     jurisdiction: str = "",
     gpc: bool = False,
 ) -> ConsentEvent:
     """A person below the age of digital consent asks a parent or guardian: the parent gets a
     signed, expiring link, and their confirmation grants with method "parental consent".
-    The parent's address is used to send that one message and is not stored."""
+    The parent's address is used to send that one message and is not stored. `age` and
+    `birth_date` as for `consent_grant`."""
     target = purpose_named(purpose)
-    age, jurisdiction = age_known(subject_id, age, jurisdiction)
+    age, jurisdiction = age_known(subject_id, age, jurisdiction, birth_date)
     if age is None:
         raise AgeUnknown()
     if age >= digital_consent_age(target, jurisdiction):
@@ -186,56 +200,117 @@ def consent_parental_request(
         jurisdiction=jurisdiction,
         evidence=evidence,
         age=None,
+        birth_date=None,
         gpc=gpc,
         to=parent_email,
-        subject_line="Your child asks for your consent: {purpose}",
+        subject_line="A request for your consent as a parent or guardian: {purpose}",
         body=(
-            "Your child (or someone in your care) asked to allow: {purpose}.\n{description}\n\n"
-            f"To consent on their behalf, open this link within {_validity()}:\n\n"
-            "{link}\n\nIf you do not agree, ignore this message: nothing changes."
+            "Someone who gave this address as their parent's or guardian's asks you to allow: {purpose}.\n"
+            "{description}\n\n"
+            "They are below the age at which the law lets them agree to this on their own. "
+            f"If you are their parent or guardian and agree, open this link within {_validity()}:\n\n"
+            "{link}\n\nIf you do not know about this, or do not agree, ignore this message: nothing changes. "
+            "We used your address only to send this message and have not kept it."
         ),
     )
 
 
-def consent_link_request(*, token: str, method: str) -> ConsentEvent:
-    """The request event a confirmation link names, if the link is genuine, unexpired and the
-    latest one for that person and purpose."""
+@dataclass(frozen=True)
+class LinkState:
+    """What a genuine confirmation link names, and where things stand now: what its page shows,
+    and what decides whether following it grants."""
+
+    request: ConsentEvent  # the request the link names
+    used_by: ConsentEvent | None  # the grant that following this link recorded, if any
+    status: str  # the person's current status for the purpose (a stored `ConsentStatus`)
+    changed_at: datetime | None  # since when
+    last_seq: int  # the sequence number of their latest event for the purpose
+    expired: bool  # older than `CONSENT_LINK_MAX_AGE_SECONDS`
+
+    @property
+    def stands(self) -> bool:
+        """The link was followed and what it recorded is still the person's latest choice."""
+        return self.used_by is not None and self.last_seq == self.used_by.seq
+
+    @property
+    def status_label(self) -> str:
+        return ConsentStatus(self.status).label if self.status in ConsentStatus.values else self.status
+
+    def refusal(self) -> ConsentError | None:
+        """The error that following the link now meets, or None when it grants (or already did and
+        that still stands): used and since replaced, expired, or replaced before it was used."""
+        if self.stands:
+            return None
+        if self.used_by is not None:
+            return LinkUsed()
+        if self.expired:
+            return LinkExpired()
+        if self.last_seq != self.request.seq:
+            return LinkReplaced()
+        return None
+
+
+def _link_event_id(token: str, method: str) -> tuple[str, bool]:
+    """The request event id a link names, and whether the link has expired. A link we did not
+    sign for this use is `InvalidLink`; an expired one is still ours, and still says which
+    request it was for."""
+    salt = _LINK_SALTS.get(method)
+    if salt is None:
+        raise InvalidLink()
     try:
-        event_id = signing.loads(token, salt=_LINK_SALTS[method], max_age=settings.CONSENT_LINK_MAX_AGE_SECONDS)
+        return signing.loads(token, salt=salt, max_age=settings.CONSENT_LINK_MAX_AGE_SECONDS), False
     except signing.SignatureExpired:
-        raise LinkExpired() from None
-    except (signing.BadSignature, KeyError):
+        return signing.loads(token, salt=salt), True
+    except signing.BadSignature:
         raise InvalidLink() from None
-    event = (
+
+
+def consent_link_state(*, token: str, method: str) -> LinkState:
+    """Where a confirmation link stands (`InvalidLink` if it is not a genuine one for `method`):
+    its page says whether following it grants, or what happened instead."""
+    event_id, expired = _link_event_id(token, method)
+    request = (
         ConsentEvent.objects.select_related("purpose", "policy_version")
         .filter(id=event_id, event_type=EventType.REQUEST, method=method)
         .first()
     )
-    if event is None:
+    if request is None:
         raise InvalidLink()
-    return event
+    following = (
+        ConsentEvent.objects.filter(subject_id=request.subject_id, purpose=request.purpose, seq=request.seq + 1)
+        .only("id", "seq", "event_type", "method", "occurred_at")
+        .first()
+    )
+    used_by = None
+    if following is not None and following.event_type == EventType.GRANT and following.method == method:
+        used_by = following
+    current = (
+        ConsentState.objects.filter(subject_id=request.subject_id, purpose=request.purpose)
+        .values_list("status", "last_seq", "changed_at")
+        .first()
+    )
+    status, last_seq, changed_at = current or ("", request.seq, None)
+    return LinkState(
+        request=request, used_by=used_by, status=status, changed_at=changed_at, last_seq=last_seq, expired=expired
+    )
 
 
 def consent_link_confirm(*, token: str, method: str, evidence: Evidence | None = None) -> ConsentEvent:
     """Follow a double opt-in or parental link: grant the purpose under the version the request
-    named (it must still be in force), if nothing happened since the request. Following the
-    link again returns the grant it already made."""
-    request = consent_link_request(token=token, method=method)
-
-    def made_by_this_link() -> ConsentEvent | None:
-        following = ConsentEvent.objects.filter(
-            subject_id=request.subject_id, purpose=request.purpose, seq=request.seq + 1
-        ).first()
-        if following is not None and following.event_type == EventType.GRANT and following.method == method:
-            return following
-        return None
+    named (it must still be in force), if nothing happened since the request. Following the link
+    again while its grant stands returns that grant; once a later choice replaced it (a
+    withdrawal), following it again is `LinkUsed` and records nothing: a link grants once."""
+    link = consent_link_state(token=token, method=method)
+    if link.stands and link.used_by is not None:
+        return link.used_by
+    if (refusal := link.refusal()) is not None:
+        raise refusal
+    request = link.request
 
     def still_latest(state: ConsentState, created: bool) -> None:
         if state.last_seq != request.seq:
-            raise InvalidLink("A newer choice or link replaced this one.")
+            raise LinkReplaced()
 
-    if (done := made_by_this_link()) is not None:
-        return done
     parental = method == Method.PARENTAL_CONSENT
     try:
         return event_record(
@@ -251,9 +326,10 @@ def consent_link_confirm(*, token: str, method: str, evidence: Evidence | None =
             actor_id="consent.parental-link" if parental else "",
             guard=still_latest,
         )
-    except InvalidLink:
-        if (done := made_by_this_link()) is not None:  # the same link, posted twice at once
-            return done
+    except LinkReplaced:
+        again = consent_link_state(token=token, method=method)
+        if again.stands and again.used_by is not None:  # the same link, posted twice at once
+            return again.used_by
         raise
 
 

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -214,9 +214,9 @@ def profile_find(*, field: str, value: Any, purpose: str, actor: Actor) -> list[
     return [subject for subject, values in found.items() if field in values and normalize(values[field]) == wanted]
 
 
-def profile_age(*, subject_id: uuid.UUID) -> tuple[int | None, str]:
-    """The person's age in years and country code, for the consent age gate; (None, "") when
-    their profile holds no birth date.
+def profile_birth_date(*, subject_id: uuid.UUID) -> tuple[date | None, str]:
+    """The person's date of birth and country code, for the consent age gate; (None, "") when
+    their profile holds neither.
 
     Read for the legal-obligation purpose: the age gate is the law's (GDPR Art. 8), and it runs
     when the person makes a choice, so a restriction of processing must not stop it."""
@@ -230,17 +230,15 @@ def profile_age(*, subject_id: uuid.UUID) -> tuple[int | None, str]:
     except (UnknownField, UnknownPurpose, PersonErased):
         return None, ""
     country = held["country"].value if "country" in held else ""
-    if "birth_date" not in held:
-        return None, country
-    return age_in_years(held["birth_date"].value), country
+    return (held["birth_date"].value if "birth_date" in held else None), country
 
 
 def profile_ages(*, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[int | None, str]]:
-    """`profile_age` for many people at once (a consent import), read for the same purpose and
-    so with the same answers; people the profile says nothing about are left out."""
+    """The age in years and country of many people at once (a consent import), read as
+    `profile_birth_date` reads them; people the profile says nothing about are left out."""
     today = timezone.localdate()
     try:
-        # The rights purpose in bulk, which `profile_read_many` refuses: as `profile_age` reads
+        # The rights purpose in bulk, which `profile_read_many` refuses: as `profile_birth_date` reads
         # it, for these two fields only, so that the law's age gate sees through a restriction.
         held = _read_many_any_purpose(subject_ids, ["birth_date", "country"], RIGHTS_PURPOSE, Actor.system("age-gate"))
     except (UnknownField, UnknownPurpose):

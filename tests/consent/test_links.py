@@ -81,7 +81,9 @@ def test_forged_and_misused_links_grant_nothing(client, alice):
     assert not ConsentEvent.objects.filter(event_type="grant").exists()
 
 
-def test_below_the_age_of_digital_consent_a_parent_must_consent(client, alice):
+def test_below_the_age_of_digital_consent_a_parent_must_consent(client, profile_schema):
+    # Someone whose profile holds no birth date: the one sent is used for the decision only.
+    alice = UserFactory(email="alice@example.com")
     client.force_login(alice)
     child = {"birth_date": "2015-06-01"}
     refused = post(client, "/api/v1/consent/analytics/grant/", child)
@@ -238,3 +240,104 @@ def test_a_person_who_restricted_processing_can_still_make_choices(client, alice
     client.force_login(alice)
     assert post(client, "/api/v1/consent/analytics/grant/").status_code == 201
     assert post(client, "/api/v1/consent/analytics/withdraw/").status_code == 201
+
+
+def test_a_link_replayed_after_a_withdrawal_says_so_and_records_nothing(client, alice):
+    client.force_login(alice)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    path = link_in_last_mail()
+    assert client.post(path).status_code == 200
+    assert post(client, "/api/v1/consent/email-marketing/withdraw/").status_code == 201
+    events = ConsentEvent.objects.count()
+    withdrawn_on = timezone.localtime(ConsentEvent.objects.latest("occurred_at").occurred_at).strftime("%-d %B %Y")
+
+    client.logout()
+    for replay in (client.get(path), client.post(path)):
+        page = replay.content.decode()
+        assert replay.status_code == 409
+        assert "Thank you" not in page and "is recorded" not in page
+        assert "already used" in page
+        assert f"current choice for <strong>E-mail marketing</strong> is: withdrawn on {withdrawn_on}" in page
+        assert "Yes, I confirm" not in page
+    assert ConsentEvent.objects.count() == events, "no grant"
+    assert not consent_is_granted(subject_id=alice.id, purpose="email-marketing")
+
+    from consent.errors import LinkUsed
+    from consent.services import consent_link_confirm
+
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    with pytest.raises(LinkUsed):
+        consent_link_confirm(token=token, method=Method.DOUBLE_OPT_IN)
+
+
+def test_a_parental_link_replayed_after_a_withdrawal_says_so_and_records_nothing(client, profile_schema):
+    child = give_birth_date(UserFactory(email="child@example.com"), "2015-06-01")
+    client.force_login(child)
+    asked = post(client, "/api/v1/consent/personalization/parental-request/", {"parent_email": "parent@example.net"})
+    assert asked.status_code == 201
+    path = link_in_last_mail()
+    parent = type(client)()
+    assert b"Thank you" in parent.post(path).content
+    assert post(client, "/api/v1/consent/personalization/withdraw/").status_code == 201
+
+    replay = parent.post(path)
+    assert replay.status_code == 409
+    assert b"already used" in replay.content and b"withdrawn on" in replay.content
+    assert b"Thank you" not in replay.content
+    assert not consent_is_granted(subject_id=child.id, purpose="personalization")
+    grants = ConsentEvent.objects.filter(subject_id=child.id, event_type="grant")
+    assert grants.count() == 1
+
+
+def test_a_link_whose_grant_stands_says_it_is_already_confirmed(client, alice, settings):
+    client.force_login(alice)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    path = link_in_last_mail()
+    assert b"Thank you" in client.post(path).content
+    for again in (client.post(path), client.get(path)):
+        assert again.status_code == 200
+        assert b"Already confirmed" in again.content
+        assert b"Yes, I confirm" not in again.content
+    settings.CONSENT_LINK_MAX_AGE_SECONDS = -1
+    expired = client.get(path)
+    assert b"Already confirmed" in expired.content, "what it did is still true once the link is old"
+    assert ConsentEvent.objects.filter(subject_id=alice.id, event_type="grant").count() == 1
+
+
+def test_a_link_replaced_before_it_was_used_says_what_the_choice_is_now(client, alice):
+    client.force_login(alice)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    path = link_in_last_mail()
+    post(client, "/api/v1/consent/email-marketing/withdraw/")
+    opened = client.get(path)
+    assert opened.status_code == 400
+    assert b"Yes, I confirm" not in opened.content, "no button that cannot work"
+    assert b"replaced" in opened.content and b"is: withdrawn on" in opened.content
+
+
+UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+
+
+def mail_text(message) -> str:
+    """What the recipient reads: the subject and the body without the link (whose token is
+    opaque and checked on its own in the tests above)."""
+    return f"{message.subject}\n{PATH.sub('<link>', str(message.body))}"
+
+
+def test_the_mails_speak_in_words_without_ids_or_personal_data(client, profile_schema):
+    child = give_birth_date(UserFactory(email="child@example.com"), "2015-06-01")
+    client.force_login(child)
+    post(client, "/api/v1/consent/personalization/parental-request/", {"parent_email": "parent@example.net"})
+    parental = mail_text(mail.outbox[-1])
+    assert "Someone who gave this address as their parent's or guardian's" in parental
+    assert "Your child" not in parental, "the mail does not claim who the sender is to the parent"
+    adult = give_birth_date(UserFactory(email="adult@example.com"))
+    client.force_login(adult)
+    post(client, "/api/v1/consent/email-marketing/request/")
+    double_opt_in = mail_text(mail.outbox[-1])
+    assert "E-mail marketing" in double_opt_in
+
+    for text, person in ((parental, child), (double_opt_in, adult)):
+        assert not UUID.search(text), "no internal id"
+        assert str(person.pk) not in text and person.pk.hex not in text
+        assert "child@example.com" not in text and "2015" not in text, "nothing about the person"

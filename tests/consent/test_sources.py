@@ -3,12 +3,13 @@ neither: a person's age and country (CONSENT_AGE_SOURCE, profiles by default) an
 address for confirmation mail (CONSENT_MAIL_ADDRESS_SOURCE, accounts by default)."""
 
 import uuid
+from datetime import date
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 
-from consent.errors import AgeUnknown, NoAccount, ParentalConsentRequired
+from consent.errors import AgeUnknown, BirthDateMismatch, NoAccount, ParentalConsentRequired
 from consent.models import ConsentEvent
 from consent.services import AgeSource, consent_grant, consent_import_many, consent_request
 
@@ -18,12 +19,18 @@ pytestmark = pytest.mark.django_db
 ADULT, CHILD, STRANGER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
 
+def years_ago(years: int) -> date:
+    today = date.today()
+    return today.replace(year=today.year - years, day=1)
+
+
 class KnownAges(AgeSource):
     known = {ADULT: (30, "DE"), CHILD: (12, "DE")}
     bulk_calls: list[list[uuid.UUID]] = []
 
-    def age(self, *, subject_id):
-        return self.known.get(subject_id, (None, ""))
+    def birth_date(self, *, subject_id):
+        age, country = self.known.get(subject_id, (None, ""))
+        return (None if age is None else years_ago(age)), country
 
     def ages(self, *, subject_ids):
         subject_ids = list(subject_ids)
@@ -50,6 +57,17 @@ def test_the_age_gate_asks_the_configured_source(known_ages, newsletter):
     with pytest.raises(AgeUnknown):
         consent_grant(subject_id=STRANGER, purpose="newsletter", method="web_form")
     consent_grant(subject_id=STRANGER, purpose="newsletter", method="web_form", age=40, jurisdiction="NL")
+
+
+def test_the_birth_date_the_source_holds_outranks_what_a_caller_says(known_ages, newsletter):
+    """A declared birth date must agree with the stored one; an age an internal caller passes
+    counts only for someone the source knows nothing about."""
+    with pytest.raises(BirthDateMismatch):
+        consent_grant(subject_id=CHILD, purpose="newsletter", method="api", birth_date=years_ago(40))
+    with pytest.raises(ParentalConsentRequired):
+        consent_grant(subject_id=CHILD, purpose="newsletter", method="web_form", age=40)
+    event = consent_grant(subject_id=ADULT, purpose="newsletter", method="api", birth_date=years_ago(30))
+    assert event.event_type == "grant", "the same date as the stored one is fine"
 
 
 def test_an_import_asks_the_source_in_bulk_for_those_it_was_told_nothing_about(known_ages, newsletter):
