@@ -52,6 +52,11 @@ if PRODUCTION:
         raise ImproperlyConfigured(
             f"{' and '.join(missing)} (or the matching _FILE variable) must be set when DJANGO_ENV=production."
         )
+# Signed audit checkpoints are copied here as they are made (docs/audit.md): a JSON-lines file, or
+# a directory that gets one file per checkpoint, on storage the database's administrators cannot
+# rewrite. Empty: checkpoints stay in the database only (`check --deploy` warns in production).
+AUDIT_CHECKPOINT_SINK = env_str("AUDIT_CHECKPOINT_SINK", "" if PRODUCTION else str(VAR_DIR / "audit-checkpoints.jsonl"))
+AUDIT_CHECKPOINT_SINK_BACKEND = env_str("AUDIT_CHECKPOINT_SINK_BACKEND", "vault.audit.sink.FileCheckpointSink")
 # Phone numbers without a country code are read as from this region (ISO 3166 alpha-2) when
 # blind-indexed; empty means they must carry one.
 VAULT_PHONE_REGION = env_str("VAULT_PHONE_REGION", "")

@@ -1,7 +1,9 @@
-"""System checks: `manage.py check` (and migrate, runserver) fail clearly on unusable keys."""
+"""System checks: `manage.py check` (and migrate, runserver) fail clearly on unusable keys, and
+`check --deploy` warns when audit checkpoints are not exported."""
 
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
@@ -15,3 +17,18 @@ def check_vault_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
     except (ImproperlyConfigured, VaultError) as exc:
         return [checks.Error(str(exc), hint="`manage.py vault_keys init` creates local keys.", id="vault.E001")]
     return []
+
+
+@checks.register("vault", deploy=True)
+def check_audit_checkpoint_sink(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Checkpoints kept only in the database can be deleted by whoever can write it."""
+    if settings.AUDIT_CHECKPOINT_SINK:
+        return []
+    return [
+        checks.Warning(
+            "AUDIT_CHECKPOINT_SINK is not set: signed audit checkpoints stay in the database only, where "
+            "whoever can write the database can delete them and rewrite the log after the last one left.",
+            hint="Point it at write-once storage the database's administrators cannot rewrite (docs/audit.md).",
+            id="vault.W001",
+        )
+    ]

@@ -24,10 +24,10 @@ import json
 import os
 import secrets
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -46,7 +46,10 @@ from django.utils.module_loading import import_string
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEY_SET_FORMAT = "vault-keys/1"
-# How often a long-running process looks whether `vault_keys rotate` changed the key file.
+# Every process sees a changed key file at its next key read (`LocalKeyProvider._current`).
+# Work that read the previous key set just before a rotation may still be finishing (a data key
+# wrapped under the previous KEK, not yet committed): `retire` refuses the previous KEK until
+# twice this long after the new one became active. (The name is older than the check per read.)
 RELOAD_CHECK_SECONDS = 30.0
 
 
@@ -149,8 +152,38 @@ def new_key_set() -> dict[str, Any]:
     }
 
 
+# A key file's identity and version as the file system reports it: `write_key_file` replaces the
+# file (a new inode), and any other edit changes its modification time or size.
+FileStamp = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class _KeySet:
+    """One parsed key set. A process swaps the whole object when the file changes, so a reader
+    never sees half of an old key set and half of a new one."""
+
+    data: dict[str, Any]
+    keks: dict[str, AESGCM]
+    frames: dict[str, bytes]
+    active: str
+    audit_key: Ed25519PrivateKey
+    receipt_key: Ed25519PrivateKey
+    retired_receipt_keys: tuple[Ed25519PublicKey, ...]
+    index_key: bytes
+
+
+def _stamp(status: os.stat_result) -> FileStamp:
+    return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+
+
 class LocalKeyProvider(KeyProvider):
-    """Keys from the environment or a local file. The file can be changed by `vault_keys`."""
+    """Keys from the environment or a local file. The file can be changed by `vault_keys`.
+
+    Every key read first compares the file's stamp (device, inode, modification time, size: one
+    `stat`, a few microseconds) with the one it was loaded from, and reloads it when they differ.
+    So a rotation made by any process (`vault_keys rotate`, `rotate-receipt-key`) is what every
+    process signs, wraps and publishes with from its next key read on, without a restart.
+    """
 
     def __init__(self, *, key_set_json: str = "", path: str = "", index_key: str = ""):
         if not key_set_json and not path:
@@ -159,19 +192,25 @@ class LocalKeyProvider(KeyProvider):
             )
         self.path = Path(path) if path and not key_set_json else None
         self._index_key_override = index_key
-        self._lock = threading.Lock()
-        self._checked_at = time.monotonic()
-        self._mtime = self._file_mtime()
-        self._load(key_set_json or self._read_file())
+        self._lock = threading.RLock()
+        self._stamp: FileStamp | None = None
+        if self.path is None:
+            self._keys = self._parse(key_set_json)
+        else:
+            text, self._stamp = self._read_file()
+            self._keys = self._parse(text)
 
     @classmethod
     def from_settings(cls) -> "LocalKeyProvider":
         return cls(key_set_json=settings.VAULT_KEKS, path=settings.VAULT_KEKS_FILE, index_key=settings.VAULT_INDEX_KEY)
 
-    def _read_file(self) -> str:
+    def _read_file(self) -> tuple[str, FileStamp]:
+        """The file's text and the stamp of exactly that version (taken from the open file, so a
+        replacement in between cannot pair new text with an old stamp)."""
         assert self.path is not None
         try:
-            return self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8") as handle:
+                return handle.read(), _stamp(os.fstat(handle.fileno()))
         except FileNotFoundError:
             raise ImproperlyConfigured(
                 f"Vault key file {self.path} does not exist; `manage.py vault_keys init` creates one."
@@ -179,7 +218,7 @@ class LocalKeyProvider(KeyProvider):
         except OSError as exc:
             raise ImproperlyConfigured(f"Vault key file {self.path} cannot be read: {exc.strerror}.") from None
 
-    def _load(self, text: str) -> None:
+    def _parse(self, text: str) -> _KeySet:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -203,81 +242,92 @@ class LocalKeyProvider(KeyProvider):
         if not index:
             raise ImproperlyConfigured("No blind-index key: set VAULT_INDEX_KEY (or index_key in the key set).")
         index_key = _decode_key("VAULT_INDEX_KEY", index)
-        # Only a fully valid key set replaces the current one.
-        self._data, self._keks, self._active = data, parsed, str(active)
-        self._frames = {kek_id: _frame(kek_id) for kek_id in parsed}
         retired = data.get("retired_receipt_public_keys", [])
         if not isinstance(retired, list):
             raise ImproperlyConfigured("Vault key set: retired_receipt_public_keys must be a list.")
-        retired_keys = [
+        retired_keys = tuple(
             Ed25519PublicKey.from_public_bytes(_decode_key("retired_receipt_public_keys", value)) for value in retired
-        ]
-        self._signing_key, self._receipt_key, self._index_key = signing_key, receipt_key, index_key
-        self._retired_receipt_keys = retired_keys
+        )
+        return _KeySet(
+            data=data,
+            keks=parsed,
+            frames={kek_id: _frame(kek_id) for kek_id in parsed},
+            active=str(active),
+            audit_key=signing_key,
+            receipt_key=receipt_key,
+            retired_receipt_keys=retired_keys,
+            index_key=index_key,
+        )
 
-    def _file_mtime(self) -> float | None:
+    def _file_stamp(self) -> FileStamp | None:
         try:
-            return self.path.stat().st_mtime if self.path is not None else None
+            return _stamp(self.path.stat()) if self.path is not None else None
         except OSError:
             return None
 
     def reload(self) -> None:
-        """Re-read the key file: another process (`vault_keys rotate`) may have added a KEK."""
+        """Re-read the key file now. Key reads do this themselves when the file changed."""
         if self.path is not None:
             with self._lock:
-                self._mtime = self._file_mtime()
-                self._load(self._read_file())
+                text, stamp = self._read_file()
+                # Only a fully valid key set replaces the current one.
+                self._keys, self._stamp = self._parse(text), stamp
 
-    def _reload_if_changed(self) -> None:
-        now = time.monotonic()
-        if self.path is None or now - self._checked_at < RELOAD_CHECK_SECONDS:
-            return
-        self._checked_at = now
-        if self._file_mtime() != self._mtime:
-            self.reload()
+    def _current(self) -> _KeySet:
+        """The key set as the file holds it now: reloaded when the file's stamp changed since it
+        was read. A file that disappeared or broke fails this read clearly, as it would at start."""
+        if self.path is not None and self._file_stamp() != self._stamp:
+            with self._lock:
+                if self._file_stamp() != self._stamp:  # another thread may have reloaded meanwhile
+                    self.reload()
+        return self._keys
 
     def active_kek_id(self) -> str:
-        self._reload_if_changed()
-        return self._active
+        return self._current().active
 
     def kek_ids(self) -> list[str]:
-        return list(self._keks)
+        return list(self._current().keks)
 
     # The kek_id is bound into the associated data too, so a wrapped key relabelled with
     # another kek_id fails to unwrap instead of being tried under the wrong key.
     def wrap(self, key: bytes, *, associated_data: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(NONCE_BYTES)
-        kek_id = self.active_kek_id()
-        return kek_id, nonce + self._keks[kek_id].encrypt(nonce, key, associated_data + self._frames[kek_id])
+        keys = self._current()
+        kek_id = keys.active
+        return kek_id, nonce + keys.keks[kek_id].encrypt(nonce, key, associated_data + keys.frames[kek_id])
 
     def unwrap(self, wrapped: bytes, *, kek_id: str, associated_data: bytes) -> bytes:
-        kek = self._keks.get(kek_id)
-        if kek is None:
-            self.reload()
-            kek = self._keks.get(kek_id)
-            if kek is None:
+        keys = self._current()
+        if kek_id not in keys.keks:
+            self.reload()  # the stamp missed a change (an edit within the clock's resolution)
+            keys = self._keys
+            if kek_id not in keys.keks:
                 raise UnknownKek(f"KEK {kek_id!r} is not in the key set (retired or never known here).")
         try:
-            return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], associated_data + self._frames[kek_id])
+            return keys.keks[kek_id].decrypt(
+                wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], associated_data + keys.frames[kek_id]
+            )
         except InvalidTag:
             raise UnwrapFailed(f"A data key wrapped by {kek_id!r} did not authenticate.") from None
 
     def index_root_key(self) -> bytes:
-        return self._index_key
+        return self._current().index_key
 
     def audit_signing_key(self) -> Ed25519PrivateKey:
-        return self._signing_key
+        return self._current().audit_key
 
     def receipt_signing_key(self) -> Ed25519PrivateKey:
-        return self._receipt_key
+        return self._current().receipt_key
 
     def receipt_verify_keys(self) -> list[Ed25519PublicKey]:
-        return [self._receipt_key.public_key(), *self._retired_receipt_keys]
+        keys = self._current()
+        return [keys.receipt_key.public_key(), *keys.retired_receipt_keys]
 
     def rotate_receipt_key(self) -> None:
-        """A new receipt signing key; the old one's public half stays published for verifying."""
+        """A new receipt signing key. The old one's public half stays published for good: a
+        receipt is kept as long as the consent it records, and must verify all that time."""
         with self._edit() as data:
-            old_public = self._receipt_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            old_public = self._keys.receipt_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
             data["retired_receipt_public_keys"] = [
                 _encode_key(old_public),
                 *data.get("retired_receipt_public_keys", []),
@@ -298,12 +348,12 @@ class LocalKeyProvider(KeyProvider):
         lock_path = self.path.with_name(f".{self.path.name}.lock")
         with self._lock, open(lock_path, "a") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
-            self._load(self._read_file())
-            data = json.loads(json.dumps(self._data))  # a deep copy to edit
+            self.reload()
+            data = json.loads(json.dumps(self._keys.data))  # a deep copy to edit
             yield data
+            keys = self._parse(json.dumps(data))  # only a valid key set is written
             write_key_file(self.path, data, overwrite=True)
-            self._mtime = self._file_mtime()
-            self._load(json.dumps(data))
+            self._keys, self._stamp = keys, self._file_stamp()
 
     def add_kek(self) -> str:
         """A new random KEK, made active. Older KEKs stay for unwrapping until retired."""
@@ -318,7 +368,8 @@ class LocalKeyProvider(KeyProvider):
 
     def active_since(self) -> datetime | None:
         """When the active KEK became active (None for key sets written without the time)."""
-        stamp = self._data.get("activated", {}).get(self._active)
+        keys = self._current()
+        stamp = keys.data.get("activated", {}).get(keys.active)
         return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
 
     def remove_kek(self, kek_id: str, *, still_used: Callable[[str], int]) -> None:

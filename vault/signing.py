@@ -94,7 +94,8 @@ def _ed25519_key(jwk: dict[str, Any], kid: Any) -> Ed25519PublicKey:
     return public_key
 
 
+# Short enough that a cached copy soon shows a rotated key (`vault_keys rotate-receipt-key`).
 @require_GET
-@cache_control(public=True, max_age=3600)
+@cache_control(public=True, max_age=300)
 def jwks_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(jwks())

@@ -5,7 +5,7 @@ from typing import Any
 from celery import shared_task
 from django.db import connection
 
-from vault.audit import NothingToSign, audit_checkpoint_sign, checkpoint_record
+from vault.audit import CheckpointExportFailed, NothingToSign, audit_checkpoint_sign, checkpoint_record
 from vault.log import request_id_var
 
 checkpoint_logger = logging.getLogger("vault.audit.checkpoints")
@@ -25,11 +25,15 @@ def ping() -> dict[str, Any]:
 
 @shared_task(name="vault.audit_checkpoint")
 def audit_checkpoint() -> dict[str, Any] | None:
-    """Periodic (Celery beat): verify the audit chain and sign its head. The signed record goes
-    to the log, which ships it to a store the database's administrators cannot rewrite."""
+    """Periodic (Celery beat): verify the audit chain, sign its head and export the checkpoint to
+    AUDIT_CHECKPOINT_SINK. The record goes to the log too, a second copy outside the database.
+    A failed export fails the task (after logging the record); the next run exports its own."""
     try:
         record = checkpoint_record(audit_checkpoint_sign())
     except NothingToSign:
         return None
+    except CheckpointExportFailed as exc:
+        checkpoint_logger.error("audit checkpoint %s not exported: %s", json.dumps(exc.record, sort_keys=True), exc)
+        raise
     checkpoint_logger.info("audit checkpoint %s", json.dumps(record, sort_keys=True))
     return record

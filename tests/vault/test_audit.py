@@ -1,6 +1,7 @@
 """The tamper-evident audit log: appends, verification, checkpoints, erasure, the PostgreSQL
 append-only trigger and concurrent writers (vault/audit/, docs/audit.md)."""
 
+import base64
 import hashlib
 import itertools
 import json
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -18,6 +20,7 @@ from django.db import DatabaseError, connection, transaction
 
 from tests.factories import AUDIT_TABLES, set_audit_triggers
 from vault.audit import (
+    CheckpointExportFailed,
     InvalidAuditEntry,
     NothingToSign,
     Problem,
@@ -27,8 +30,10 @@ from vault.audit import (
     audit_pseudonym_for,
     audit_pseudonym_unlink,
     audit_record,
+    audit_record_many,
     audit_verify,
     checkpoint_record,
+    exported_checkpoints_read,
 )
 from vault.crypto import SubjectErased, subject_shred
 from vault.keys import get_provider, new_key_set, write_key_file
@@ -36,6 +41,7 @@ from vault.log import request_id_var
 from vault.models import AUDIT_GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead, AuditPseudonym
 from vault.signing import jwk_thumbprint
 
+APPEND_ONLY_TABLES = ("vault_auditentry", "vault_auditcheckpoint")
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="the append-only trigger and concurrent appends need PostgreSQL (set DATABASE_URL=postgres://...)",
@@ -309,12 +315,14 @@ def test_a_relinked_chain_without_rehashing_is_found(subject):
 @pytest.mark.django_db
 def test_a_wrong_or_missing_head_is_found(subject):
     _read(subject, n=3)
-    AuditHead.objects.update(hash="f" * 64)
+    with tampering():
+        AuditHead.objects.update(hash="f" * 64)
     failure = audit_verify().failure
     assert failure is not None
     assert (failure.seq, failure.problem) == (3, Problem.HEAD_MISMATCH)
 
-    AuditHead.objects.all().delete()
+    with tampering():
+        AuditHead.objects.all().delete()
     failure = audit_verify().failure
     assert failure is not None
     assert failure.problem == Problem.HEAD_MISMATCH
@@ -345,8 +353,9 @@ def test_a_tail_cut_off_with_the_head_rolled_back_is_caught_by_a_checkpoint(subj
         AuditHead.objects.update(seq=3, hash=entries[2].hash)
     failure = audit_verify().failure
     assert failure is not None
-    assert (failure.seq, failure.problem) == (4, Problem.MISSING)
-    assert "checkpoint" in failure.reason
+    assert (failure.seq, failure.problem) == (4, Problem.HEAD_BEHIND)
+    assert "behind the checkpoint at entry 5" in failure.reason
+    assert "entries 4..5 were cut off" in failure.reason
 
 
 @pytest.mark.django_db
@@ -458,6 +467,297 @@ def test_audit_checkpoint_command_signs_and_prints_the_head(subject):
     assert "1 checkpoint(s) verified" in verify_out.getvalue()
 
 
+# --- Checkpoints exported outside the database ----------------------------------------------------
+# Each attack below is one an outside tester made work against a verifier that only read the
+# database's checkpoints: the attacker writes the database with the triggers off, deletes the
+# checkpoint rows in the way, and the database alone then verifies. The exported copy does not.
+
+
+@pytest.fixture
+def sign(django_capture_on_commit_callbacks):
+    """Sign a checkpoint and export it, as the command and the beat task do: the export runs when
+    the checkpoint commits (the test's transaction never does, so the callbacks run here)."""
+
+    def sign_and_export() -> AuditCheckpoint:
+        with django_capture_on_commit_callbacks(execute=True):
+            return audit_checkpoint_sign()
+
+    return sign_and_export
+
+
+def _verify_against(path) -> str:
+    """`audit_verify --checkpoints path`: its output when it passes, CommandError when not."""
+    out = StringIO()
+    call_command("audit_verify", "--checkpoints", str(path), stdout=out)
+    return out.getvalue()
+
+
+def _rehash_from(seq: int, **changes) -> None:
+    """Edit entry `seq` and re-hash it and every entry after it, head included, as someone able
+    to compute hashes would (the triggers must be off)."""
+    entries = list(AuditEntry.objects.filter(seq__gte=seq))
+    for name, value in changes.items():
+        setattr(entries[0], name, value)
+    prev_hash = AuditEntry.objects.get(seq=seq - 1).hash if seq > 1 else AUDIT_GENESIS_HASH
+    for entry in entries:
+        entry.prev_hash = prev_hash
+        entry.hash = prev_hash = audit_entry_hash(entry)
+        entry.save()
+    AuditHead.objects.update(seq=entries[-1].seq, hash=prev_hash)
+
+
+@pytest.mark.django_db
+def test_the_command_and_the_beat_task_export_each_checkpoint_as_they_sign_it(
+    subject, checkpoint_sink, django_capture_on_commit_callbacks, caplog
+):
+    from vault.tasks import audit_checkpoint
+
+    _read(subject, n=2)
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("audit_checkpoint", stdout=out)
+    printed = json.loads(out.getvalue().splitlines()[-1])
+    assert f"Exported to {checkpoint_sink}" in out.getvalue()
+    _read(subject)
+    with django_capture_on_commit_callbacks(execute=True):
+        logged = audit_checkpoint()
+
+    lines = [json.loads(line) for line in checkpoint_sink.read_text().splitlines()]
+    assert lines == [printed, logged]
+    assert [line["seq"] for line in lines] == [2, 3]
+    assert lines == [checkpoint_record(c) for c in AuditCheckpoint.objects.all()]
+
+
+@pytest.mark.django_db
+def test_a_checkpoint_rolled_back_is_never_exported(subject, checkpoint_sink, django_capture_on_commit_callbacks):
+    _read(subject)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        audit_checkpoint_sign()
+        transaction.set_rollback(True)
+    assert not checkpoint_sink.exists()
+
+
+@pytest.mark.django_db
+def test_an_honest_chain_verifies_against_its_exported_checkpoints(subject, sign, checkpoint_sink):
+    _read(subject, n=2)
+    sign()
+    _read(subject, n=3)
+    sign()
+    entries = _read(subject, n=2)
+
+    out = _verify_against(checkpoint_sink)
+    assert out.startswith(f"OK: 7 entries, head {entries[-1].hash}, 2 checkpoint(s) verified")
+    assert "2 exported checkpoint(s) matched (newest at entry 5)" in out
+    assert "Entries 6..7 come after the newest exported checkpoint" in out
+    result = audit_verify(exported=exported_checkpoints_read(checkpoint_sink))
+    assert result.ok, result.failure
+    assert (result.exported, result.newest_exported) == (2, 5)
+
+    plain = StringIO()
+    call_command("audit_verify", stdout=plain)
+    assert "read from the database only" in plain.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_directory_sink_gets_one_new_file_per_checkpoint(subject, sign, settings, tmp_path):
+    exported = tmp_path / "write-once"
+    exported.mkdir()
+    settings.AUDIT_CHECKPOINT_SINK = str(exported)
+    _read(subject)
+    sign()
+    _read(subject)
+    sign()
+    files = sorted(exported.iterdir())
+    assert [f.name[:23] for f in files] == ["checkpoint-000000000001", "checkpoint-000000000002"]
+    assert "2 exported checkpoint(s) matched" in _verify_against(exported)
+
+
+@pytest.mark.django_db
+def test_attack_a_chain_rewritten_and_checkpoint_rows_deleted(subject, sign, checkpoint_sink):
+    _read(subject, n=5)
+    sign()
+    with tampering():
+        _rechain_from(3, insert_forged=True)
+        AuditCheckpoint.objects.all().delete()
+    assert audit_verify().ok, "the database alone no longer tells"
+
+    with pytest.raises(CommandError, match=r"^FAILED at entry 5: the chain differs from the exported checkpoint") as e:
+        _verify_against(checkpoint_sink)
+    assert "entries 1..5 were rewritten" in str(e.value)
+    failure = audit_verify(exported=exported_checkpoints_read(checkpoint_sink)).failure
+    assert failure is not None
+    assert (failure.seq, failure.problem) == (5, Problem.CHECKPOINT_MISMATCH)
+
+
+@pytest.mark.django_db
+def test_a_deleted_checkpoint_row_alone_is_a_failure_not_zero_verified(subject, sign, checkpoint_sink):
+    _read(subject, n=3)
+    sign()
+    with tampering():
+        AuditCheckpoint.objects.all().delete()
+    with pytest.raises(CommandError, match=r"^FAILED at entry 3: the checkpoint exported at entry 3 .* is not in"):
+        _verify_against(checkpoint_sink)
+
+    sign()  # a new one, then its row replaced by the older one's values under the same time
+    with tampering():
+        AuditCheckpoint.objects.update(hash=AuditEntry.objects.get(seq=2).hash)
+    failure = audit_verify(exported=exported_checkpoints_read(checkpoint_sink)).failure
+    assert failure is not None
+    assert failure.problem in (Problem.CHECKPOINT_SIGNATURE, Problem.CHECKPOINT_MISSING)
+
+
+@pytest.mark.django_db
+def test_attack_b_tail_cut_after_the_newest_database_checkpoint_and_head_moved_back(subject, sign, checkpoint_sink):
+    _read(subject, n=3)
+    sign()
+    entries = _read(subject, n=3)
+    sign()
+    with tampering():
+        AuditCheckpoint.objects.filter(seq=6).delete()
+        AuditEntry.objects.filter(seq__gte=5).delete()
+        AuditHead.objects.update(seq=4, hash=entries[0].hash)
+    assert audit_verify().ok, "the database alone no longer tells"
+
+    with pytest.raises(CommandError, match=r"^FAILED at entry 5: the head is at entry 4, behind the exported") as e:
+        _verify_against(checkpoint_sink)
+    assert "checkpoint at entry 6" in str(e.value) and "entries 5..6 were cut off" in str(e.value)
+    failure = audit_verify(exported=exported_checkpoints_read(checkpoint_sink)).failure
+    assert failure is not None
+    assert (failure.seq, failure.problem) == (5, Problem.HEAD_BEHIND)
+
+
+@pytest.mark.django_db
+def test_attack_b_head_moved_back_with_the_entries_left_in_place(subject, sign, checkpoint_sink):
+    entries = _read(subject, n=4)
+    sign()
+    with tampering():
+        AuditCheckpoint.objects.all().delete()
+        AuditHead.objects.update(seq=2, hash=entries[1].hash)
+    assert audit_verify().ok, "the database alone no longer tells"
+    with pytest.raises(CommandError, match=r"^FAILED at entry 3: the head is at entry 2, behind the exported"):
+        _verify_against(checkpoint_sink)
+
+
+@pytest.mark.django_db
+def test_attack_c_entries_edited_after_the_newest_database_checkpoint_and_rehashed(subject, sign, checkpoint_sink):
+    _read(subject, n=3)
+    sign()
+    _read(subject, n=3)
+    sign()
+    with tampering():
+        AuditCheckpoint.objects.filter(seq=6).delete()
+        _rehash_from(5, action="profile.export", purpose="marketing")
+    assert audit_verify().ok, "the database alone no longer tells"
+
+    with pytest.raises(CommandError, match=r"^FAILED at entry 6: the chain differs from the exported checkpoint") as e:
+        _verify_against(checkpoint_sink)
+    assert "entries 4..6 were rewritten" in str(e.value)
+
+
+@pytest.mark.django_db
+def test_attack_c_an_entry_forged_after_the_newest_database_checkpoint(subject, sign, checkpoint_sink):
+    _read(subject, n=3)
+    sign()
+    _read(subject, n=2)
+    sign()
+    with tampering():
+        AuditCheckpoint.objects.filter(seq=5).delete()
+        _rechain_from(4, insert_forged=True)
+    assert audit_verify().ok, "the database alone no longer tells"
+    with pytest.raises(CommandError, match=r"^FAILED at entry 5: the chain differs from the exported checkpoint"):
+        _verify_against(checkpoint_sink)
+
+
+@pytest.mark.django_db
+def test_entries_after_the_newest_exported_checkpoint_are_not_protected(subject, sign, checkpoint_sink):
+    """What docs/audit.md says plainly: someone able to write the database can cut or forge the
+    entries after the newest exported checkpoint, and nothing can tell. Sign often."""
+    _read(subject, n=3)
+    sign()
+    _read(subject, n=3)
+    with tampering():
+        _rehash_from(5, action="profile.export")
+        AuditEntry.objects.filter(seq=6).delete()
+        AuditHead.objects.update(seq=5, hash=AuditEntry.objects.get(seq=5).hash)
+    out = _verify_against(checkpoint_sink)
+    assert out.startswith("OK: 5 entries")
+    assert "Entries 4..5 come after the newest exported checkpoint: only the chain protects them" in out
+
+
+@pytest.mark.django_db
+def test_an_exported_checkpoint_that_does_not_verify_is_a_failure(subject, sign, checkpoint_sink, tmp_path):
+    _read(subject, n=2)
+    sign()
+    record = json.loads(checkpoint_sink.read_text())
+    forged = tmp_path / "forged.jsonl"
+    forged.write_text(json.dumps({**record, "hash": "e" * 64}) + "\n")
+    with pytest.raises(CommandError, match=r"^FAILED at entry 2: the exported checkpoint signed at .* bad signature"):
+        _verify_against(forged)
+
+    other = new_key_set()
+    signing_key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(other["audit_signing_key"]))
+    signed_at = datetime.fromisoformat(record["signed_at"])
+    message = "\x1f".join(
+        ("vault-audit-checkpoint/1", "2", record["hash"], signed_at.isoformat(timespec="microseconds"))
+    )
+    forged.write_text(
+        json.dumps(
+            {
+                **record,
+                "key_fingerprint": jwk_thumbprint(signing_key.public_key()),
+                "signature": base64.b64encode(signing_key.sign(message.encode())).decode(),
+            }
+        )
+    )
+    with pytest.raises(CommandError, match=r"^FAILED at entry 2: the exported checkpoint .* not the audit key"):
+        _verify_against(forged)
+
+
+@pytest.mark.django_db
+def test_an_unreadable_or_empty_export_is_a_failure(subject, sign, checkpoint_sink, tmp_path):
+    _read(subject)
+    with pytest.raises(CommandError, match=r"^FAILED: .* does not exist"):
+        _verify_against(checkpoint_sink)
+    checkpoint_sink.write_text("\n")
+    with pytest.raises(CommandError, match="holds no checkpoints: nothing outside the database vouches"):
+        _verify_against(checkpoint_sink)
+    sign()
+    with checkpoint_sink.open("a") as sink:
+        sink.write('{"seq": 1, "hash": "abc"}\n')
+    with pytest.raises(CommandError, match=r"exported-checkpoints.jsonl:3 is not a signed checkpoint record: hash"):
+        _verify_against(checkpoint_sink)
+
+
+def test_a_failed_export_is_reported_and_the_checkpoint_kept(committed_db, subject, settings, tmp_path, caplog):
+    """Committed for real (no test transaction around it), so the export runs as in production:
+    right after the checkpoint commits, inside the command and the task."""
+    from vault.tasks import audit_checkpoint
+
+    settings.AUDIT_CHECKPOINT_SINK = str(tmp_path / "not-mounted" / "checkpoints.jsonl")
+    _read(subject)
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"Checkpoint at entry 1 was signed, but not exported to .*not-mounted"):
+        call_command("audit_checkpoint", stdout=out)
+    assert AuditCheckpoint.objects.count() == 1
+    assert json.loads(out.getvalue())["seq"] == 1, "the record is printed, to be copied by hand"
+    assert not (tmp_path / "not-mounted").exists(), "no local directory made in place of a missing mount"
+
+    with caplog.at_level("ERROR", logger="vault.audit.checkpoints"), pytest.raises(CheckpointExportFailed):
+        audit_checkpoint()
+    assert "not exported" in caplog.text
+    assert AuditCheckpoint.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_without_a_sink_the_command_says_the_checkpoint_is_in_the_database_only(subject, settings):
+    settings.AUDIT_CHECKPOINT_SINK = ""
+    _read(subject)
+    err = StringIO()
+    call_command("audit_checkpoint", stdout=StringIO(), stderr=err)
+    assert "AUDIT_CHECKPOINT_SINK is not set" in err.getvalue()
+    assert AuditCheckpoint.objects.count() == 1
+
+
 # --- PostgreSQL: the append-only trigger and concurrent writers --------------------------------
 
 
@@ -470,7 +770,7 @@ def test_the_trigger_refuses_update_delete_and_truncate(subject):
         AuditEntry.objects.filter(seq=1).update(action="profile.export")
     with pytest.raises(DatabaseError, match="audit log is append-only"), transaction.atomic():
         AuditEntry.objects.filter(seq=2).delete()
-    for table in AUDIT_TABLES:
+    for table in APPEND_ONLY_TABLES:
         with (
             pytest.raises(DatabaseError, match="audit log is append-only"),
             transaction.atomic(),
@@ -480,7 +780,53 @@ def test_the_trigger_refuses_update_delete_and_truncate(subject):
     with pytest.raises(DatabaseError, match="audit log is append-only"), transaction.atomic():
         AuditCheckpoint.objects.update(hash="0" * 64)
 
-    AuditHead.objects.update(seq=2)  # the head is not append-only: appends move it
+    AuditHead.objects.update(seq=2)  # a no-op update of the head is let through
+    assert audit_verify().ok
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_the_head_only_moves_forward_to_an_entry_that_exists_with_its_hash(subject):
+    """Without disabling triggers (what the application's database role, or an injected
+    statement, can do), the head cannot be set back, nor to an entry or hash that does not exist."""
+    entries = _read(subject, n=3)
+    refused = [
+        ({"seq": 2, "hash": entries[1].hash}, "audit head only moves forward"),  # back, consistently
+        ({"seq": 3, "hash": "f" * 64}, "audit head only moves forward"),  # same place, other hash
+        ({"seq": 4, "hash": entries[2].hash}, "must name an existing entry"),  # ahead of the log
+        ({"seq": 0, "hash": AUDIT_GENESIS_HASH}, "audit head only moves forward"),
+    ]
+    for change, message in refused:
+        with pytest.raises(DatabaseError, match=message), transaction.atomic():
+            AuditHead.objects.update(**change)
+    with pytest.raises(DatabaseError, match="audit head only moves forward"), transaction.atomic():
+        AuditHead.objects.all().delete()
+    with (
+        pytest.raises(DatabaseError, match="audit head only moves forward"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("TRUNCATE vault_audithead")
+
+    # An entry inserted by hand (INSERT is allowed) must carry the right hash to be the head.
+    forged = AuditEntry(
+        seq=4,
+        created_at=entries[2].created_at,
+        actor_type="system",
+        actor_id="mallory",
+        action="profile.read",
+        prev_hash=entries[2].hash,
+    )
+    forged.hash = audit_entry_hash(forged)
+    forged.save(force_insert=True)
+    with pytest.raises(DatabaseError, match="must name an existing entry"), transaction.atomic():
+        AuditHead.objects.update(seq=4, hash="e" * 64)
+    AuditHead.objects.update(seq=4, hash=forged.hash)  # forward, to what is there: allowed
+
+    assert AuditHead.objects.get().seq == 4
+    _read(subject, n=2)  # appends still move it, one by one and in bulk
+    audit_record_many(actor_type="system", actor_id="export", action="profile.read", subject_ids=[uuid.uuid4()])
+    assert AuditHead.objects.get().seq == 7
     assert audit_verify().ok
 
 

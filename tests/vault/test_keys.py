@@ -88,6 +88,44 @@ def test_init_writes_a_private_file_and_refuses_to_overwrite(tmp_path, capsys):
     assert path.read_text() == before
 
 
+def test_every_key_read_sees_a_change_made_by_another_process_at_once(vault_keys, monkeypatch):
+    """Another process's `vault_keys` (here: a second provider on the same file) rotates; this
+    process's very next read of each key is the new one, without waiting or restarting."""
+    provider = get_provider()
+    old_kek, old_receipt = provider.active_kek_id(), provider.receipt_signing_key().public_key()
+    old_audit = provider.audit_signing_key().public_key()
+    elsewhere = LocalKeyProvider(path=str(vault_keys))
+    new_kek = elsewhere.add_kek()
+    elsewhere.rotate_receipt_key()
+
+    assert provider.active_kek_id() == new_kek != old_kek
+    assert provider.wrap(b"\x00" * 32, associated_data=b"ad")[0] == new_kek
+    assert set(provider.kek_ids()) == {old_kek, new_kek}
+    current = provider.receipt_signing_key().public_key()
+    assert current == elsewhere.receipt_signing_key().public_key() != old_receipt
+    assert provider.receipt_verify_keys() == [current, old_receipt], "the old key stays published"
+    assert provider.audit_signing_key().public_key() == old_audit
+
+    # An unchanged file costs a stat per read, not a parse.
+    parses = []
+    parse = LocalKeyProvider._parse
+    monkeypatch.setattr(LocalKeyProvider, "_parse", lambda self, text: parses.append(1) or parse(self, text))
+    for _ in range(100):
+        provider.receipt_signing_key()
+        provider.active_kek_id()
+    assert parses == []
+
+
+def test_a_key_file_broken_by_hand_fails_reads_until_it_is_mended(vault_keys):
+    provider = get_provider()
+    good = vault_keys.read_text()
+    vault_keys.write_text("{not json")
+    with pytest.raises(ImproperlyConfigured, match="not valid JSON"):
+        provider.receipt_signing_key()
+    vault_keys.write_text(good + "\n")
+    assert provider.active_kek_id() == json.loads(good)["active_kek"]
+
+
 @pytest.mark.django_db
 def test_rotate_rewraps_every_data_key_and_values_still_decrypt(thing, vault_keys, capsys, monkeypatch):
     rows = [thing(f"v{i}", subject_id=uuid.uuid4()) for i in range(7)]

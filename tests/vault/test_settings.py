@@ -43,6 +43,7 @@ def production_env(tmp_path) -> dict[str, str]:
         "VAULT_VAR_DIR": str(tmp_path),
         "VAULT_SITE_URL": "https://vault.example.com",
         "CACHE_URL": "redis://127.0.0.1:6379/3",
+        "AUDIT_CHECKPOINT_SINK": str(tmp_path / "checkpoints"),
     }
 
 
@@ -50,6 +51,13 @@ def test_production_passes_check_deploy_without_warnings(production_env):
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_audit_checkpoints_are_not_exported(production_env):
+    del production_env["AUDIT_CHECKPOINT_SINK"]
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env)
+    assert result.returncode != 0
+    assert "vault.W001" in result.stderr and "AUDIT_CHECKPOINT_SINK is not set" in result.stderr
 
 
 @pytest.mark.parametrize(

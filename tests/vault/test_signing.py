@@ -7,7 +7,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from vault.keys import get_provider
+from vault.keys import LocalKeyProvider, get_provider
 from vault.signing import ALGORITHM, jwk_thumbprint, jws_sign, jws_verify
 
 
@@ -48,7 +48,9 @@ def test_receipts_signed_before_a_key_rotation_still_verify(client):
     old = jws_sign({"consentReceiptID": "r-old"}, content_type="test")
     call_command("vault_keys", "rotate-receipt-key")
     new = jws_sign({"consentReceiptID": "r-new"}, content_type="test")
-    key_set = client.get("/.well-known/jwks.json").json()
+    response = client.get("/.well-known/jwks.json")
+    assert "max-age=300" in response["Cache-Control"], "a cached copy soon shows the new key"
+    key_set = response.json()
     assert len(key_set["keys"]) == 2
     assert jws_verify(old, key_set)["consentReceiptID"] == "r-old"
     assert jws_verify(new, key_set)["consentReceiptID"] == "r-new"
@@ -89,3 +91,103 @@ def test_receipts_signed_under_the_legacy_kid_still_verify(client):
     unknown = jwt.encode({"consentReceiptID": "r-x"}, private_key, algorithm=ALGORITHM, headers={"kid": "no-such-key"})
     with pytest.raises(jwt.InvalidKeyError, match="No published key"):
         jws_verify(unknown, key_set)
+
+
+# A process that signs and publishes, started before a rotation and asked again after it: its
+# first answer goes to argv[1] (written whole, then renamed), its second to stdout once argv[2]
+# exists. Bounded: it gives up after 30 s without the go-ahead.
+_SIGNER = """
+import json, os, sys, time
+from pathlib import Path
+
+import django
+
+django.setup()
+from django.test import Client
+
+from vault.signing import jws_sign
+
+
+def answer(label):
+    published = Client().get("/.well-known/jwks.json", HTTP_HOST="127.0.0.1")
+    return {"token": jws_sign({"consentReceiptID": label}, content_type="test"), "jwks": published.json()}
+
+
+first, go = Path(sys.argv[1]), Path(sys.argv[2])
+partial = first.with_suffix(".partial")
+partial.write_text(json.dumps(answer("r-before")))
+os.replace(partial, first)
+for _ in range(3000):
+    if go.exists():
+        break
+    time.sleep(0.01)
+else:
+    sys.exit("no go-ahead within 30 s")
+print(json.dumps(answer("r-after")))
+"""
+
+
+@pytest.mark.slow
+def test_a_running_process_signs_and_publishes_with_a_key_rotated_by_another(vault_keys, tmp_path):
+    """Several workers share one key file: after `vault_keys rotate-receipt-key` in another
+    process, a running one signs with the new key and publishes it (with the old one) at its
+    very next read, without a restart, so every receipt verifies against every worker's JWKS."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VAULT_", "DATABASE_"))}
+    # Requests to the JWK Set never reach a database; this one keeps the child off any other.
+    env = {
+        **base,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "VAULT_KEKS_FILE": str(vault_keys),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    first, go = tmp_path / "first.json", tmp_path / "go"
+    signer = subprocess.Popen(
+        [sys.executable, "-c", _SIGNER, str(first), str(go)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):  # up to 30 s for Django to start
+            if first.exists() or signer.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert first.exists(), signer.communicate(timeout=10)
+        before = json.loads(first.read_text())
+
+        rotated = subprocess.run(
+            [sys.executable, "manage.py", "vault_keys", "rotate-receipt-key"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert rotated.returncode == 0, rotated.stderr
+        go.touch()
+        out, err = signer.communicate(timeout=60)
+    finally:
+        if signer.poll() is None:
+            signer.kill()
+            signer.wait(timeout=10)
+    assert signer.returncode == 0, err
+    after = json.loads(out)
+
+    old_kid = jwt.get_unverified_header(before["token"])["kid"]
+    new_kid = jwt.get_unverified_header(after["token"])["kid"]
+    assert [key["kid"] for key in before["jwks"]["keys"]] == [old_kid]
+    rotated_key = LocalKeyProvider(path=str(vault_keys)).receipt_signing_key().public_key()
+    assert new_kid == jwk_thumbprint(rotated_key) != old_kid, "the running process signs with the new key"
+    assert [key["kid"] for key in after["jwks"]["keys"]] == [new_kid, old_kid], "and publishes it, the old one kept"
+    assert jws_verify(before["token"], after["jwks"])["consentReceiptID"] == "r-before"
+    assert jws_verify(after["token"], after["jwks"])["consentReceiptID"] == "r-after"

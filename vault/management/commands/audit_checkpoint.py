@@ -1,7 +1,8 @@
 """Sign a checkpoint of the audit chain's head (Celery beat runs the same every AUDIT_CHECKPOINT_SECONDS).
 
-The printed JSON line is meant to be copied somewhere the database's administrators cannot
-write (a log service, another account's bucket): it later proves the log was not rewritten.
+The checkpoint is stored in the database and exported to AUDIT_CHECKPOINT_SINK, which should be
+storage the database's administrators cannot rewrite; `audit_verify --checkpoints` later compares
+the two. The JSON line printed is the exported record, for copying by hand as well.
 """
 
 import json
@@ -9,11 +10,18 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from vault.audit import AuditChainBroken, NothingToSign, audit_checkpoint_sign, checkpoint_record
+from vault.audit import (
+    AuditChainBroken,
+    CheckpointExportFailed,
+    NothingToSign,
+    audit_checkpoint_sign,
+    checkpoint_record,
+    checkpoint_sink,
+)
 
 
 class Command(BaseCommand):
-    help = "Verify the audit chain, then sign its head with the audit signing key."
+    help = "Verify the audit chain, sign its head with the audit signing key, and export the checkpoint."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -28,7 +36,18 @@ class Command(BaseCommand):
         except NothingToSign as exc:
             self.stdout.write(str(exc))
             return
+        except CheckpointExportFailed as exc:
+            self.stdout.write(json.dumps(exc.record, sort_keys=True))
+            raise CommandError(str(exc)) from None
         except AuditChainBroken as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(self.style.SUCCESS(f"Signed checkpoint at entry {checkpoint.seq}, head {checkpoint.hash}"))
+        sink = checkpoint_sink()
+        if sink is None:
+            self.stderr.write(
+                "AUDIT_CHECKPOINT_SINK is not set: this checkpoint is in the database only, where whoever "
+                "can write the database can delete it. Copy the line below somewhere they cannot write."
+            )
+        else:
+            self.stdout.write(f"Exported to {sink}")
         self.stdout.write(json.dumps(checkpoint_record(checkpoint), sort_keys=True))
