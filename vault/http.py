@@ -76,14 +76,19 @@ def json_depth(body: str) -> int:
 
 def _unstorable_text(value: object) -> bool:
     """A NUL character (PostgreSQL refuses it in text) or a lone surrogate (no UTF-8 column can
-    store one) anywhere in a parsed JSON body, keys included."""
-    text = json.dumps(value, ensure_ascii=False)
-    if "\\u0000" in text:
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return True
+    store one) anywhere in a parsed JSON body, keys included (the depth is already bounded)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unstorable_text(key) or _unstorable_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable_text(item) for item in value)
     return False
 
 

@@ -133,3 +133,14 @@ def test_a_write_for_an_erased_person_answers_410(lenient, alice, profile_schema
     subject_keys_shred(subject_id=alice.pk, actor_type="system", actor_id="test")
     body = json.dumps({"values": {"given_name": "Ada"}})
     _envelope(lenient.patch("/api/v1/me/profile/", body, content_type="application/json"), 410, "person_erased")
+
+
+@pytest.mark.django_db
+def test_text_that_merely_spells_a_nul_escape_is_kept(lenient, alice, profile_schema):
+    """A person may write a backslash and 'u0000' as text; only a real NUL character is refused."""
+    lenient.force_login(alice)
+    body = json.dumps({"values": {"given_name": "\\u0000 is how JSON writes NUL"}})
+    response = lenient.patch("/api/v1/me/profile/", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    real = json.dumps({"values": {"given_name": "a\x00b"}})
+    _envelope(lenient.patch("/api/v1/me/profile/", real, content_type="application/json"), 400, "invalid_characters")
