@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from consent.selectors import consent_states
 from portal.scope import portal_subject
 from profiles.selectors import person_fields
-from vault.audit.selectors import audit_entries_about
+from vault.audit.selectors import AccessEntry, audit_entries_about
 from vault.models import AuditActorType
 
 
@@ -74,10 +74,24 @@ def _action(code: str) -> str:
     return str(_ACTIONS.get(code, _("Other processing")))
 
 
-def _actor_name(actor_type: str, name: str) -> str:
-    if actor_type == AuditActorType.SYSTEM:
-        return str(_SYSTEM_JOBS.get(name, ""))
-    return name
+# Some jobs read for a purpose of their own, whatever purpose label their reads carry.
+_JOB_PURPOSES = {"age-gate": gettext_lazy("Checking you are old enough to consent on your own (required by law)")}
+
+
+def _purpose(entry: AccessEntry, purposes: dict[str, str]) -> str:
+    job_purpose = _JOB_PURPOSES.get(entry.actor_name) if entry.actor_type == AuditActorType.SYSTEM else None
+    return str(job_purpose or purposes.get(entry.purpose, entry.purpose))
+
+
+def _actor(entry: AccessEntry) -> tuple[str, str]:
+    """(who, their name): people and partners by kind and client id, jobs by what they do."""
+    if entry.by_self:
+        return str(_("You")), ""
+    if entry.actor_type == AuditActorType.SYSTEM:
+        job = _SYSTEM_JOBS.get(entry.actor_name)
+        return (str(job), "") if job else (str(_ACTORS[AuditActorType.SYSTEM]), "")
+    kinds: dict[str, str] = {str(kind): str(label) for kind, label in _ACTORS.items()}
+    return kinds.get(entry.actor_type, entry.actor_type), entry.actor_name
 
 
 @login_required
@@ -97,9 +111,9 @@ def access_log(request: HttpRequest) -> HttpResponse:
             "when": entry.when,
             "action": _action(entry.action),
             "fields": [labels.get(name, name) for name in entry.fields],
-            "purpose": purposes.get(entry.purpose, entry.purpose),
-            "actor": _("You") if entry.by_self else _ACTORS.get(entry.actor_type, entry.actor_type),
-            "actor_name": _actor_name(entry.actor_type, entry.actor_name),
+            "purpose": _purpose(entry, purposes),
+            "actor": _actor(entry)[0],
+            "actor_name": _actor(entry)[1],
         }
         for entry in page.object_list
     ]

@@ -348,6 +348,7 @@ def test_who_accessed_speaks_in_words_with_time_zones(alice):
     assert "consent.grant" not in page and "age-gate" not in page, "no raw codes or job names"
     assert "Recorded your consent" in page
     assert "Age check before a consent" in page
+    assert "Checking you are old enough to consent on your own" in page, "the check says why it read"
     assert re.search(r"\d{2}:\d{2} UTC", page), "times name their zone"
 
 
