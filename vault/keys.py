@@ -297,9 +297,13 @@ class LocalKeyProvider(KeyProvider):
         return kek_id, nonce + keys.keks[kek_id].encrypt(nonce, key, associated_data + keys.frames[kek_id])
 
     def unwrap(self, wrapped: bytes, *, kek_id: str, associated_data: bytes) -> bytes:
-        keys = self._current()
+        # No stamp check here, on the hot path of every read: a rotation only adds a KEK, so the
+        # keys already loaded still unwrap everything they know; a KEK they do not know (added by
+        # another process) reloads the file. A retired KEK stays usable in this process until its
+        # next reload, which is harmless: nothing is wrapped under it any more.
+        keys = self._keys
         if kek_id not in keys.keks:
-            self.reload()  # the stamp missed a change (an edit within the clock's resolution)
+            self.reload()
             keys = self._keys
             if kek_id not in keys.keks:
                 raise UnknownKek(f"KEK {kek_id!r} is not in the key set (retired or never known here).")
