@@ -94,6 +94,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             getattr(provider, "sub_id", provider) or "-",
             PROVIDER_FAILED if failed else (error or AuthError.UNKNOWN),
             provider_failure_summary(exception),
+            # A network error is the provider's; an answer of the wrong shape may also be a bug
+            # of ours on the same path: its traceback goes to the log (scrubbed by the filter).
+            exc_info=exception if failed and not isinstance(exception, requests.RequestException) else None,
         )
         if failed and not (isinstance(state, dict) and state.get("headless")):
             context = {"auth_error": {"provider": provider, "code": PROVIDER_FAILED}}

@@ -14,6 +14,8 @@ from accounts.social.oidc import (
     PROVIDER_FAILURES,
 )
 
+_CALLER_PARAMS = ("scope", "auth_params")
+
 
 class SocialLoginMiddleware:
     """Holds provider logins to the configured scopes, and turns a provider failure that escapes
@@ -27,14 +29,18 @@ class SocialLoginMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
-        """allauth lets a `scope` parameter add scopes to a provider login; the configured,
-        minimal scopes are all a login may ask for."""
+        """allauth lets a login's `scope` parameter add scopes, and its `auth_params` parameter
+        add anything to the provider's authorization URL (a scope, a state of the caller's
+        choosing). The configured, minimal scopes and allauth's own state are all a login may
+        send: both parameters are dropped."""
         match = request.resolver_match
         if match is not None and (match.url_name or "").endswith("_login"):
             for params in ("GET", "POST"):
-                if "scope" in getattr(request, params):
+                present = [name for name in _CALLER_PARAMS if name in getattr(request, params)]
+                if present:
                     copy = getattr(request, params).copy()
-                    copy.pop("scope")
+                    for name in present:
+                        copy.pop(name)
                     setattr(request, params, copy)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

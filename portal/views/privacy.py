@@ -112,10 +112,11 @@ def access_log(request: HttpRequest) -> HttpResponse:
             "action": _action(entry.action),
             "fields": [labels.get(name, name) for name in entry.fields],
             "purpose": _purpose(entry, purposes),
-            "actor": _actor(entry)[0],
-            "actor_name": _actor(entry)[1],
+            "actor": who,
+            "actor_name": name,
         }
         for entry in page.object_list
+        for who, name in [_actor(entry)]
     ]
     context = {"page": page, "entries": entries, "include_own": include_own, "own_param": "1" if include_own else ""}
     return render(request, "portal/access_log.html", context)

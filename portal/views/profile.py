@@ -21,6 +21,7 @@ from profiles.gate import RIGHTS_PURPOSE, Actor, profile_write
 from profiles.models import Category, FieldType, Source
 from profiles.selectors import profile_listing
 from vault.errors import ApplicationError
+from vault.http import MAX_JSON_DEPTH, json_depth
 
 _INPUT_TYPES = {
     FieldType.EMAIL: "email",
@@ -153,6 +154,9 @@ def _changes(rows: list[ProfileRow], data: Any) -> dict[str, Any]:
         if submitted in ("", []):
             changes[row.key] = None
         elif row.field_type == FieldType.JSON:
+            if json_depth(submitted) > MAX_JSON_DEPTH:  # Python's parser recurses: bound it first
+                row.error = _("This nests too deeply.")
+                continue
             try:
                 changes[row.key] = json.loads(submitted)
             except ValueError:

@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import jwt
 import pytest
@@ -354,6 +354,18 @@ def test_a_login_cannot_ask_for_more_than_the_configured_scopes(client, idp):
     response = client.post("/accounts/oidc/testidp/login/", {"scope": "offline_access,address"})
     scope = parse_qs(urlparse(response["Location"]).query)["scope"][0]
     assert set(scope.split()) == {"openid", "profile", "email"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", ["query", "form"])
+def test_a_login_cannot_smuggle_scopes_or_a_state_through_auth_params(client, idp, where):
+    smuggled = {"auth_params": "scope=openid email phone address&state=attacker&prompt=none"}
+    url = "/accounts/oidc/testidp/login/"
+    response = client.post(f"{url}?{urlencode(smuggled)}") if where == "query" else client.post(url, smuggled)
+    query = parse_qs(urlparse(response["Location"]).query)
+    assert set(query["scope"][0].split()) == {"openid", "profile", "email"}
+    assert query["state"][0] != "attacker"
+    assert "prompt" not in query
 
 
 @pytest.mark.django_db

@@ -144,3 +144,11 @@ def test_text_that_merely_spells_a_nul_escape_is_kept(lenient, alice, profile_sc
     assert response.status_code == 200, response.content
     real = json.dumps({"values": {"given_name": "a\x00b"}})
     _envelope(lenient.patch("/api/v1/me/profile/", real, content_type="application/json"), 400, "invalid_characters")
+
+
+@pytest.mark.django_db
+def test_a_nul_byte_in_the_session_cookie_is_no_session(lenient):
+    """Django decodes an octal escape in a quoted cookie; PostgreSQL refuses NUL in text."""
+    cookie = {"HTTP_COOKIE": 'sessionid="abcdefgh\\000ijkl"'}
+    assert lenient.get("/", **cookie).status_code == 200
+    assert lenient.get("/api/v1/me/", **cookie).status_code == 401

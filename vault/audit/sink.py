@@ -36,7 +36,7 @@ from django.utils.module_loading import import_string
 
 from vault.audit.errors import CheckpointSinkError
 
-_HASH = re.compile(r"^[0-9a-f]{64}$")
+_HASH = re.compile(r"[0-9a-f]{64}")
 SIGNATURE_BYTES = 64  # Ed25519
 
 
@@ -155,7 +155,7 @@ def _parse(line: str, *, where: str) -> ExportedCheckpoint:
     )
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise bad("seq must be a whole number from 1")
-    if not isinstance(chain_hash, str) or not _HASH.match(chain_hash):
+    if not isinstance(chain_hash, str) or not _HASH.fullmatch(chain_hash):
         raise bad("hash must be 64 lowercase hex digits")
     if not isinstance(fingerprint, str) or not fingerprint:
         raise bad("key_fingerprint is missing")
