@@ -170,7 +170,8 @@ class PersonAPIView(APIView):
 
     The subject is the caller (`self.subject`), never a URL or body parameter, so no one reaches
     another person's data through such a view. Subclasses cannot loosen it silently: defining
-    `permission_classes` without `IsAuthenticated`, or redefining `subject`, fails at import.
+    `permission_classes` without `IsAuthenticated`, or redefining `subject` or the methods that
+    run the permission checks (`initial`, `check_permissions`, `get_permissions`), fails at import.
     A view that acts on someone else (staff, partners) does not derive from this base and names
     what it reads with a shouting `unscoped_` prefix.
     """
@@ -179,8 +180,9 @@ class PersonAPIView(APIView):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "subject" in vars(cls):
-            raise TypeError(f"{cls.__name__} must not redefine PersonAPIView.subject.")
+        redefined = {"subject", "get_permissions", "check_permissions", "initial"} & set(vars(cls))
+        if redefined:
+            raise TypeError(f"{cls.__name__} must not redefine {', '.join(sorted(redefined))} of PersonAPIView.")
         if not any(
             isinstance(permission, type) and issubclass(permission, permissions.IsAuthenticated)
             for permission in cls.permission_classes

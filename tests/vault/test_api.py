@@ -214,3 +214,9 @@ def test_a_person_view_cannot_drop_authentication_or_choose_its_subject():
 
         class Chooser(PersonAPIView):
             subject = None
+
+    with pytest.raises(TypeError, match="get_permissions"):
+
+        class Loosened(PersonAPIView):
+            def get_permissions(self):
+                return []
