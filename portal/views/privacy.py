@@ -90,8 +90,8 @@ def _actor(entry: AccessEntry) -> tuple[str, str]:
     if entry.actor_type == AuditActorType.SYSTEM:
         job = _SYSTEM_JOBS.get(entry.actor_name)
         return (str(job), "") if job else (str(_ACTORS[AuditActorType.SYSTEM]), "")
-    kinds: dict[str, str] = {str(kind): str(label) for kind, label in _ACTORS.items()}
-    return kinds.get(entry.actor_type, entry.actor_type), entry.actor_name
+    label = _ACTORS.get(AuditActorType(entry.actor_type)) if entry.actor_type in AuditActorType.values else None
+    return str(label or entry.actor_type), entry.actor_name
 
 
 @login_required
