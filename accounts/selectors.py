@@ -14,6 +14,11 @@ def account_email(*, subject_id: uuid.UUID) -> str | None:
     return User.objects.filter(pk=subject_id, is_active=True).values_list("email", flat=True).first()
 
 
+def account_exists(*, subject_id: uuid.UUID) -> bool:
+    """Whether an account (active or not) holds this subject id."""
+    return User.objects.filter(pk=subject_id).exists()
+
+
 @dataclass(frozen=True)
 class SecuritySummary:
     """How a person signs in, as their security page shows it (no secret is read)."""

@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "consent",
     "demo",
     "portal",
+    "rights",
 ]
 
 MIDDLEWARE = [

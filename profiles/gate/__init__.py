@@ -15,6 +15,7 @@ Import the gate from here; its modules, by topic:
 - `records`: documents and events, stored and read back;
 - `indexes`: blind indexes of searchable values, and their recomputation;
 - `resealing`: re-encryption under another person's key, for identity resolution;
+- `rights`: what the rights app keeps sealed (request details, export bundles), which it passes in;
 - `social`: sealed social-login data and pending sign-in state, which accounts passes in;
 - `actors`: who asks; `decrypt`: the gate's own decryption of rows.
 
@@ -37,6 +38,7 @@ from profiles.gate.reads import (
 )
 from profiles.gate.records import Record, profile_record_write, profile_records_count, profile_records_read
 from profiles.gate.resealing import reseal
+from profiles.gate.rights import rights_rows_unseal
 from profiles.gate.social import SocialAccountData, SocialTokenValue, social_account_unseal, social_pending_unseal
 from profiles.gate.writes import profile_write
 
@@ -63,6 +65,7 @@ __all__ = [
     "profile_records_read",
     "profile_write",
     "reseal",
+    "rights_rows_unseal",
     "social_account_unseal",
     "social_pending_unseal",
     "value_index",

@@ -20,6 +20,7 @@ from vault.crypto.data_keys import (
     data_keys_prefetch,
     dek_associated_data,
     key_scope,
+    subject_is_erased,
     subject_shred,
 )
 from vault.crypto.envelope import FORMAT_V1, decrypt, decrypt_for_subject, encrypt
@@ -61,5 +62,6 @@ __all__ = [
     "standalone_rewrap",
     "standalone_rewrap_all",
     "standalone_rewrap_requested",
+    "subject_is_erased",
     "subject_shred",
 ]

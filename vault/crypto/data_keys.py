@@ -123,8 +123,10 @@ class _Wrapped(NamedTuple):
     wrapped: bytes
 
 
-def _is_erased(subject_id: uuid.UUID) -> bool:
+def subject_is_erased(subject_id: uuid.UUID) -> bool:
+    """Whether the subject's keys were destroyed (no new key is ever made for them)."""
     return ErasedSubject.objects.filter(subject_id=subject_id).exists()
+
 
 
 _ONE_KEY_SQL = f"""
@@ -154,7 +156,7 @@ def key_for_read(subject_id: uuid.UUID, data_class: str, version: int) -> AESGCM
     if row is None:
         row = _fetch_wrapped(subject_id, data_class, version)
     if row is None:
-        if _is_erased(subject_id):
+        if subject_is_erased(subject_id):
             raise SubjectErased(f"Subject {subject_id} was erased.")
         raise DecryptionFailed(f"No data key v{version} of class {data_class} for subject {subject_id}.")
     aead = _unwrap(row)
@@ -201,7 +203,7 @@ def _create_key(subject_id: uuid.UUID, data_class: str) -> DataKey:
     try:
         with transaction.atomic(using=alias):
             _lock_subject(alias, subject_id)
-            if _is_erased(subject_id):
+            if subject_is_erased(subject_id):
                 raise SubjectErased(f"Subject {subject_id} was erased; no new data key is made for them.")
             return DataKey.objects.create(
                 subject_id=subject_id, data_class=data_class, version=1, kek_id=kek_id, wrapped=wrapped
