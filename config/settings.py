@@ -445,11 +445,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 3600, minimum=60),
     },
     "consent-expire-requests": {"task": "consent.expire_requests", "schedule": 3600},
+    "rights-erasures": {"task": "rights.erasures_run", "schedule": env_int("RIGHTS_ERASURE_SWEEP_SECONDS", 900, minimum=10)},
+    "rights-digest": {"task": "rights.digest_send", "schedule": 24 * 3600},
     "profiles-retention": {
         "task": "profiles.retention_run",
         "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
     },
 }
+
+# --- Data-subject rights (rights/) -----------------------------------------------------------
+# How long a person may cancel an erasure before it runs; a legal hold pauses it further.
+RIGHTS_ERASURE_GRACE_HOURS = env_int("RIGHTS_ERASURE_GRACE_HOURS", 7 * 24, minimum=0)
+# Who gets the daily digest of requests overdue or due within seven days (comma-separated).
+RIGHTS_DIGEST_TO = env_list("RIGHTS_DIGEST_TO", [])
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

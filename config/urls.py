@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("consent.api_urls")),
     path("", include("profiles.api_urls")),
+    path("", include("rights.api_urls")),
 ]
 
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("", include("rights.urls")),
     path("", include("portal.urls")),
     path("", include("vault.urls")),  # last: it ends with the catch-all for unknown API paths
 ]

@@ -10,6 +10,5 @@ urlpatterns = [
     path("consent/receipts/<uuid:event_id>.jws", consent.portal_receipt, name="consent-receipt"),
     path("security/", security.security, name="security"),
     path("security/sessions/end-others/", security.sessions_end_others, name="sessions-end-others"),
-    path("privacy/", privacy.privacy, name="privacy"),
     path("privacy/access-log/", privacy.access_log, name="access-log"),
 ]

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
-from profiles.models import FieldDefinition, ProfileValue
+from profiles.models import FieldDefinition, ProfileValue, Restriction
 
 
 def person_fields() -> list[FieldDefinition]:
@@ -65,3 +65,18 @@ def profile_fields_held(*, subject_id: uuid.UUID, keys: list[str]) -> set[str]:
     audit entry: no personal data is read). Pages use it to ask only for what is missing."""
     held = ProfileValue.objects.filter(subject_id=subject_id, definition__key__in=keys)
     return set(held.values_list("definition__key", flat=True))
+
+
+def profile_is_restricted(*, subject_id: uuid.UUID) -> bool:
+    """Whether the person restricted processing (GDPR Art. 18)."""
+    return Restriction.objects.filter(subject_id=subject_id).exists()
+
+
+def special_category_purposes() -> set[str]:
+    """Purposes that some special-category field serves: the "sensitive personal information"
+    a person can limit the use of (CCPA)."""
+    return set(
+        FieldDefinition.objects.filter(is_special_category=True)
+        .exclude(purposes=None)
+        .values_list("purposes__slug", flat=True)
+    )

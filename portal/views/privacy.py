@@ -1,6 +1,6 @@
-"""The privacy centre and "who accessed my data" (audit entries about the person)."""
+"""Who accessed my data: the audit entries about the person, in words. (The privacy centre
+itself is the rights app's.)"""
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -13,15 +13,6 @@ from portal.scope import portal_subject
 from profiles.selectors import person_fields
 from vault.audit.selectors import AccessEntry, audit_entries_about
 from vault.models import AuditActorType
-
-
-@login_required
-@require_http_methods(["GET"])
-def privacy(request: HttpRequest) -> HttpResponse:
-    """What the person's rights requests will offer. The rights services are a later issue:
-    until they land the page says so, rather than showing buttons that do nothing."""
-    return render(request, "portal/privacy.html", {"controller": settings.VAULT_CONTROLLER})
-
 
 # --- Who accessed my data -------------------------------------------------------------------------
 # Every audit action a person can meet about themselves, in words; a code not listed here (a new

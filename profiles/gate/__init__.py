@@ -40,7 +40,7 @@ from profiles.gate.records import Record, profile_record_write, profile_records_
 from profiles.gate.resealing import reseal
 from profiles.gate.rights import rights_rows_unseal
 from profiles.gate.social import SocialAccountData, SocialTokenValue, social_account_unseal, social_pending_unseal
-from profiles.gate.writes import profile_write
+from profiles.gate.writes import profile_values_check, profile_write
 
 __all__ = [
     "ACCOUNT_PURPOSE",
@@ -63,6 +63,7 @@ __all__ = [
     "profile_record_write",
     "profile_records_count",
     "profile_records_read",
+    "profile_values_check",
     "profile_write",
     "reseal",
     "rights_rows_unseal",

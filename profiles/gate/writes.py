@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from consent.models import LegalBasis
+from consent.models import LegalBasis, Purpose
 from profiles.errors import FieldDeprecated, FieldNotEditable, ProfileError, SourceNotAllowed, UnknownField
 from profiles.gate.actors import Actor
 from profiles.gate.indexes import value_index
@@ -48,27 +48,7 @@ def profile_write(
     A rectified value's previous ciphertext moves, as it is, to the encrypted history."""
     subject_id = crypto.as_subject_id(subject_id)
     target = purpose_for(purpose)
-    if source not in Source.values:
-        raise SourceNotAllowed()
-    errors: dict[str, ProfileError] = {}
-    known = {d.key: d for d in FieldDefinition.objects.filter(key__in=list(values)).prefetch_related("purposes")}
-    cleaned: dict[str, tuple[FieldDefinition, Any]] = {}
-    for key, raw in values.items():
-        definition = known.get(key)
-        try:
-            if definition is None:
-                raise UnknownField()
-            if definition.is_deprecated:
-                raise FieldDeprecated()
-            if actor.type == AuditActorType.PERSON and not definition.person_can_edit:
-                raise FieldNotEditable()
-            if source not in definition.allowed_sources:
-                raise SourceNotAllowed()
-            check_fields([definition], target)
-            cleaned[key] = (definition, None if raw is None else value_clean(definition, raw))
-        except ProfileError as error:
-            errors[key] = error
-    _fail(errors)
+    cleaned = _cleaned(values, source, target, actor)
     check_access(subject_id=subject_id, purpose=target)
     now = timezone.now()
     collected_at = collected_at or now
@@ -109,3 +89,41 @@ def profile_write(
             **actor.audit(), action="profile.write", purpose=target.slug, fields=list(cleaned), subject_id=subject_id
         )
     return list(cleaned)
+
+
+def _cleaned(
+    values: dict[str, Any], source: str, target: Purpose, actor: Actor
+) -> dict[str, tuple[FieldDefinition, Any]]:
+    """Each value checked (type, choices, size, source, the field serves `target`), one error per
+    bad field. A rectification staff make for the person (the rights purpose) may set any field."""
+    if source not in Source.values:
+        raise SourceNotAllowed()
+    errors: dict[str, ProfileError] = {}
+    known = {d.key: d for d in FieldDefinition.objects.filter(key__in=list(values)).prefetch_related("purposes")}
+    cleaned: dict[str, tuple[FieldDefinition, Any]] = {}
+    rectification = target.slug == RIGHTS_PURPOSE and source == Source.STAFF
+    for key, raw in values.items():
+        definition = known.get(key)
+        try:
+            if definition is None:
+                raise UnknownField()
+            if definition.is_deprecated:
+                raise FieldDeprecated()
+            if actor.type == AuditActorType.PERSON and not definition.person_can_edit:
+                raise FieldNotEditable()
+            if source not in definition.allowed_sources and not rectification:
+                raise SourceNotAllowed()
+            check_fields([definition], target)
+            cleaned[key] = (definition, None if raw is None else value_clean(definition, raw))
+        except ProfileError as error:
+            errors[key] = error
+    _fail(errors)
+    return cleaned
+
+
+def profile_values_check(*, values: dict[str, Any], source: str, purpose: str, actor: Actor) -> None:
+    """Check values as `profile_write` would, writing nothing: a rectification request is
+    refused at once when its values could not be written later."""
+    if not values:
+        raise UnknownField("Name at least one field.", param="values")
+    _cleaned(values, source, purpose_for(purpose), actor)
