@@ -70,6 +70,8 @@ VAULT_PROFILE_MAX_DOCUMENT_BYTES = env_int("VAULT_PROFILE_MAX_DOCUMENT_BYTES", 2
 VAULT_MERGE_UNDO_DAYS = env_int("VAULT_MERGE_UNDO_DAYS", 30, minimum=0)
 # The retention run deletes this many rows per batch (one short transaction each).
 VAULT_RETENTION_BATCH = env_int("VAULT_RETENTION_BATCH", 2000, minimum=1)
+# An access or export bundle can be downloaded for this long, then it is deleted.
+RIGHTS_EXPORT_TTL_HOURS = env_int("RIGHTS_EXPORT_TTL_HOURS", 72, minimum=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -451,6 +453,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "profiles.retention_run",
         "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
     },
+    "rights-exports-expire": {"task": "rights.exports_expire", "schedule": 3600},
 }
 
 # --- Data-subject rights (rights/) -----------------------------------------------------------

@@ -6,9 +6,21 @@ import uuid
 from typing import Any
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+# Worth retrying: the broker, the database or a provider did not answer this time.
+TRANSIENT = (ConnectionError, TimeoutError, OperationalError, InterfaceError)
 
 
-@shared_task(name="rights.export_build", acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True)
+@shared_task(
+    name="rights.export_build",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
 def export_build(request_id: str) -> str | None:
     """Build the zip an access or export request asked for. Claimed with a conditional update,
     so a redelivered message builds nothing twice."""
@@ -16,6 +28,14 @@ def export_build(request_id: str) -> str | None:
 
     bundle = export_bundle_build(request_id=uuid.UUID(request_id))
     return None if bundle is None else str(bundle.pk)
+
+
+@shared_task(name="rights.exports_expire")
+def exports_expire() -> int:
+    """Periodic (Celery beat, hourly): delete the bundles past their expiry."""
+    from rights.services import exports_expire as expire
+
+    return expire()
 
 
 @shared_task(name="rights.erasures_run")
@@ -29,7 +49,7 @@ def erasures_run() -> int:
     return len(due)
 
 
-@shared_task(name="rights.erasure_execute", acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True)
+@shared_task(name="rights.erasure_execute", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
 def erasure_execute(request_id: str) -> str | None:
     """Make the person unreadable now, then delete their rows in the background."""
     from rights.services import erasure_execute as execute
@@ -41,7 +61,7 @@ def erasure_execute(request_id: str) -> str | None:
     return str(subject_id)
 
 
-@shared_task(name="rights.erasure_purge", acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True)
+@shared_task(name="rights.erasure_purge", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
 def erasure_purge(subject_id: str, batch_size: int = 1000) -> int:
     """One bounded batch of an erased person's rows; enqueues the next batch until none is left."""
     from rights.services import erasure_purge as purge
