@@ -414,8 +414,8 @@ def _step_view(name: str) -> Any:
         return Response(StaffRequestOutput(self.found(request_id)).data)
 
     post.__doc__ = doc
-    view = type(f"Request{name.title()}View", (StaffAPIView,), {"__doc__": doc, "post": post})
-    view.post = extend_schema(request=input_class, responses=StaffRequestOutput, operation_id=f"requests_{name}")(post)  # type: ignore[attr-defined]
+    documented = extend_schema(request=input_class, responses=StaffRequestOutput, operation_id=f"requests_{name}")
+    view: Any = type(f"Request{name.title()}View", (StaffAPIView,), {"__doc__": doc, "post": documented(post)})
     return view.as_view()
 
 

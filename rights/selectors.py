@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -60,4 +60,6 @@ def unscoped_rights_request(*, request_id: uuid.UUID) -> RightsRequest | None:
 def unscoped_due_soon(*, now: datetime | None = None) -> list[RightsRequest]:
     """Open requests overdue or due within seven days, for the daily digest."""
     now = now or timezone.now()
-    return list(unscoped_rights_queue().filter(deadline_at__lt=now + DUE_SOON))
+    soon = now + DUE_SOON
+    late = Q(extended_due_at__lt=soon) | Q(extended_due_at__isnull=True, due_at__lt=soon)
+    return list(unscoped_rights_queue().filter(late))

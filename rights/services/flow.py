@@ -19,6 +19,7 @@ from rights.services.processing import (
     restriction_request,
 )
 from rights.services.requests import open_request_for_update, request_record, request_verify_by_staff
+from rights.tasks import export_build
 
 # Kinds that disclose, change or destroy data: a recent re-authentication (or staff) verifies them.
 PROVEN = (Verification.REAUTHENTICATION, Verification.REAUTHENTICATION_MFA, Verification.STAFF)
