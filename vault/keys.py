@@ -417,7 +417,10 @@ class LocalKeyProvider(KeyProvider):
                 raise VaultError(f"{kek_id} is the active KEK; rotate before retiring it.")
             if kek_id not in data["keks"]:
                 raise UnknownKek(f"KEK {kek_id!r} is not in the key set.")
-            since = self.active_since()
+            # Processes wrap under `kek_id` only until they see it was superseded: that moment
+            # if the key file recorded it, else (older key sets) when the active KEK came.
+            ended = data.get("superseded", {}).get(kek_id)
+            since = datetime.fromisoformat(ended) if isinstance(ended, str) else self.active_since()
             settle = timedelta(seconds=2 * RELOAD_CHECK_SECONDS)
             if since is not None and now - since < settle:
                 wait = int((since + settle - now).total_seconds()) + 1

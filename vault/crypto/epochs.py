@@ -44,7 +44,7 @@ class EpochReport:
     rewrapped: int = 0
     standalone_rewrapped: int = 0
     retired: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)  # old KEKs still in their retention or still needed
+    kept: list[str] = field(default_factory=list)  # old KEKs left after the run: in retention or still needed
 
 
 def key_epoch_advance(*, now: datetime | None = None, batch_size: int = 5000) -> EpochReport:
@@ -68,7 +68,7 @@ def key_epoch_advance(*, now: datetime | None = None, batch_size: int = 5000) ->
             logger.info("key epoch skipped: another run holds the lock")
             return EpochReport(skipped="busy")
         provider.reload()
-        retired, kept = _retire_expired(provider, now=now)
+        retired = _retire_expired(provider, now=now)
         new_kek = None
         since = provider.active_since()
         if since is None or now - since >= timedelta(days=settings.VAULT_KEY_EPOCH_DAYS):
@@ -76,6 +76,8 @@ def key_epoch_advance(*, now: datetime | None = None, batch_size: int = 5000) ->
             logger.info("key epoch: new active KEK %s", new_kek)
         rewrapped = data_keys_rewrap(batch_size=batch_size)
         standalone = standalone_rewrap_all()
+        active = provider.active_kek_id()
+        kept = [kek_id for kek_id in provider.kek_ids() if kek_id != active]
     if rewrapped or standalone:
         logger.info("key epoch: rewrapped %d data key(s) and %d other secret(s)", rewrapped, standalone)
     return EpochReport(
@@ -83,10 +85,9 @@ def key_epoch_advance(*, now: datetime | None = None, batch_size: int = 5000) ->
     )
 
 
-def _retire_expired(provider: LocalKeyProvider, *, now: datetime) -> tuple[list[str], list[str]]:
+def _retire_expired(provider: LocalKeyProvider, *, now: datetime) -> list[str]:
     retention = timedelta(days=settings.VAULT_BACKUP_RETENTION_DAYS)
     retired: list[str] = []
-    kept: list[str] = []
     for epoch in provider.kek_epochs():
         if epoch.active:
             continue
@@ -94,10 +95,8 @@ def _retire_expired(provider: LocalKeyProvider, *, now: datetime) -> tuple[list[
             # A key set from before the times were kept: count the retention from now, so no
             # backup that may still need this KEK loses it earlier than promised.
             provider.superseded_record(epoch.kek_id, at=now)
-            kept.append(epoch.kek_id)
             continue
         if now - epoch.superseded <= retention:
-            kept.append(epoch.kek_id)
             continue
         try:
             provider.remove_kek(
@@ -107,11 +106,10 @@ def _retire_expired(provider: LocalKeyProvider, *, now: datetime) -> tuple[list[
             )
         except VaultError as exc:
             logger.warning("key epoch: %s kept past its retention: %s", epoch.kek_id, exc)
-            kept.append(epoch.kek_id)
             continue
         logger.info("key epoch: retired and destroyed %s", epoch.kek_id)
         retired.append(epoch.kek_id)
-    return retired, kept
+    return retired
 
 
 @contextmanager
