@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Model
 
 from vault.audit import audit_pseudonym_for
 from vault.crypto import SubjectErased, key_epoch_advance
@@ -27,7 +28,7 @@ from vault.services import erasure_journal_replay, subject_keys_shred
 
 DAY = timedelta(days=1)
 # What a restore of the main database brings back of a person's keys and audit link.
-KEY_MODELS = (DataKey, ErasedSubject, AuditPseudonym)
+KEY_MODELS: tuple[type[Model], ...] = (DataKey, ErasedSubject, AuditPseudonym)
 
 
 class RowCopy:
