@@ -57,6 +57,18 @@ if PRODUCTION:
 # rewrite. Empty: checkpoints stay in the database only (`check --deploy` warns in production).
 AUDIT_CHECKPOINT_SINK = env_str("AUDIT_CHECKPOINT_SINK", "" if PRODUCTION else str(VAR_DIR / "audit-checkpoints.jsonl"))
 AUDIT_CHECKPOINT_SINK_BACKEND = env_str("AUDIT_CHECKPOINT_SINK_BACKEND", "vault.audit.sink.FileCheckpointSink")
+# Key epochs (docs/backups.md): a new KEK becomes active every VAULT_KEY_EPOCH_DAYS and every data
+# key is rewrapped under it; an old KEK is destroyed VAULT_BACKUP_RETENTION_DAYS after its epoch
+# ended. A backup is then unreadable (for everyone) at most epoch + retention days after it was
+# taken, so an erasure reaches backups too. Keep backups no longer than VAULT_BACKUP_RETENTION_DAYS.
+VAULT_KEY_EPOCH_DAYS = env_int("VAULT_KEY_EPOCH_DAYS", 30, minimum=1)
+VAULT_BACKUP_RETENTION_DAYS = env_int("VAULT_BACKUP_RETENTION_DAYS", 35, minimum=0)
+# Every erasure is journalled here before any key is destroyed, signed with the audit key: a
+# restored backup is made to forget again by `manage.py vault_erasure_replay`. A JSON-lines file,
+# or a directory that gets one file per erasure; outside the database and its backups. Empty: no
+# journal (`check --deploy` warns in production).
+VAULT_ERASURE_JOURNAL = env_str("VAULT_ERASURE_JOURNAL", "" if PRODUCTION else str(VAR_DIR / "erasure-journal.jsonl"))
+VAULT_ERASURE_JOURNAL_BACKEND = env_str("VAULT_ERASURE_JOURNAL_BACKEND", "vault.erasure_journal.FileErasureJournal")
 # Phone numbers without a country code are read as from this region (ISO 3166 alpha-2) when
 # blind-indexed; empty means they must carry one.
 VAULT_PHONE_REGION = env_str("VAULT_PHONE_REGION", "")
@@ -445,6 +457,12 @@ CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {
         "task": "vault.audit_checkpoint",
         "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 3600, minimum=60),
+    },
+    # Starts a new key epoch when the active KEK is older than VAULT_KEY_EPOCH_DAYS and destroys
+    # KEKs past the backup retention; most runs find nothing to do.
+    "vault-key-epoch": {
+        "task": "vault.key_epoch_advance",
+        "schedule": env_int("VAULT_KEY_EPOCH_CHECK_SECONDS", 3600, minimum=60),
     },
     "consent-expire-requests": {"task": "consent.expire_requests", "schedule": 3600},
     "rights-erasures": {"task": "rights.erasures_run", "schedule": env_int("RIGHTS_ERASURE_SWEEP_SECONDS", 900, minimum=10)},

@@ -69,6 +69,14 @@ def vault_keys(settings, _session_key_file, tmp_path):
     return path
 
 
+@pytest.fixture(autouse=True)
+def erasure_journal(settings, tmp_path):
+    """Each test journals erasures to a file of its own, never to the developer's var/."""
+    path = tmp_path / "erasure-journal.jsonl"
+    settings.VAULT_ERASURE_JOURNAL = str(path)
+    return path
+
+
 @pytest.fixture
 def key_set(vault_keys) -> dict:
     return json.loads(vault_keys.read_text())

@@ -1,5 +1,5 @@
 """System checks: `manage.py check` (and migrate, runserver) fail clearly on unusable keys, and
-`check --deploy` warns when audit checkpoints are not exported."""
+`check --deploy` warns when audit checkpoints are not exported or erasures not journalled."""
 
 from typing import Any
 
@@ -30,5 +30,20 @@ def check_audit_checkpoint_sink(app_configs: Any = None, **kwargs: Any) -> list[
             "whoever can write the database can delete them and rewrite the log after the last one left.",
             hint="Point it at write-once storage the database's administrators cannot rewrite (docs/audit.md).",
             id="vault.W001",
+        )
+    ]
+
+
+@checks.register("vault", deploy=True)
+def check_erasure_journal(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Without the journal, a restored backup brings back people erased since it was taken."""
+    if settings.VAULT_ERASURE_JOURNAL:
+        return []
+    return [
+        checks.Warning(
+            "VAULT_ERASURE_JOURNAL is not set: erasures are not journalled outside the database, so restoring a "
+            "backup brings back everyone erased after it was taken, until the key epochs make it unreadable.",
+            hint="Point it at storage outside the database and its backups (docs/backups.md).",
+            id="vault.W002",
         )
     ]

@@ -11,6 +11,8 @@ the KMS key version. Such a provider is a subclass of `KeyProvider` named by `VA
     {"format": "vault-keys/1",
      "active_kek": "kek-20261128-3f9a",
      "keks": {"kek-20261128-3f9a": "<base64 of 32 random bytes>"},
+     "activated": {"kek-20261128-3f9a": "<ISO 8601 time it became active>"},
+     "superseded": {"<an older kek_id>": "<ISO 8601 time the next KEK became active>"},
      "audit_signing_key": "<base64 of a 32-byte Ed25519 seed>",
      "receipt_signing_key": "<base64 of a 32-byte Ed25519 seed: signs consent receipts>",
      "retired_receipt_public_keys": ["<base64 of 32-byte Ed25519 public keys: verify older receipts>"],
@@ -359,14 +361,18 @@ class LocalKeyProvider(KeyProvider):
             write_key_file(self.path, data, overwrite=True)
             self._keys, self._stamp = keys, self._file_stamp()
 
-    def add_kek(self) -> str:
-        """A new random KEK, made active. Older KEKs stay for unwrapping until retired."""
+    def add_kek(self, *, now: datetime | None = None) -> str:
+        """A new random KEK, made active. Older KEKs stay for unwrapping until retired. The key
+        file records when it became active and when the one before it was superseded (the end
+        of that KEK's epoch, from which its backup retention is counted)."""
+        moment = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
         with self._edit() as data:
             kek_id = new_kek_id()
             while kek_id in data["keks"]:
                 kek_id = new_kek_id()
             data["keks"][kek_id] = _encode_key(secrets.token_bytes(KEY_BYTES))
-            data.setdefault("activated", {})[kek_id] = datetime.now(UTC).isoformat()
+            data.setdefault("activated", {})[kek_id] = moment
+            data.setdefault("superseded", {})[data["active_kek"]] = moment
             data["active_kek"] = kek_id
         return kek_id
 
@@ -376,18 +382,48 @@ class LocalKeyProvider(KeyProvider):
         stamp = keys.data.get("activated", {}).get(keys.active)
         return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
 
-    def remove_kek(self, kek_id: str, *, still_used: Callable[[str], int]) -> None:
+    def kek_epochs(self) -> list["KekEpoch"]:
+        """Every KEK with the times the key file recorded for it (None where it has none: key
+        sets written before the times were kept)."""
+        keys = self._current()
+
+        def moment(table: str, kek_id: str) -> datetime | None:
+            stamp = keys.data.get(table, {}).get(kek_id)
+            return datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+
+        return [
+            KekEpoch(
+                kek_id=kek_id,
+                active=kek_id == keys.active,
+                activated=moment("activated", kek_id),
+                superseded=None if kek_id == keys.active else moment("superseded", kek_id),
+            )
+            for kek_id in keys.keks
+        ]
+
+    def superseded_record(self, kek_id: str, *, at: datetime) -> None:
+        """Record when an old KEK was superseded, where the key file does not know (a key set
+        from before the times were kept): its retention is counted from `at`, never earlier."""
+        with self._edit() as data:
+            if kek_id in data["keks"] and kek_id != data["active_kek"]:
+                data.setdefault("superseded", {}).setdefault(kek_id, at.astimezone(UTC).isoformat())
+
+    def remove_kek(self, kek_id: str, *, still_used: Callable[[str], int], now: datetime | None = None) -> None:
         """Destroy a KEK. `still_used` counts the data keys it wraps; it is asked again under
         the file lock, so a key wrapped meanwhile is never orphaned."""
+        now = now or datetime.now(UTC)
         with self._edit() as data:
             if kek_id == data["active_kek"]:
                 raise VaultError(f"{kek_id} is the active KEK; rotate before retiring it.")
             if kek_id not in data["keks"]:
                 raise UnknownKek(f"KEK {kek_id!r} is not in the key set.")
-            since = self.active_since()
+            # Processes wrap under `kek_id` only until they see it was superseded: that moment
+            # if the key file recorded it, else (older key sets) when the active KEK came.
+            ended = data.get("superseded", {}).get(kek_id)
+            since = datetime.fromisoformat(ended) if isinstance(ended, str) else self.active_since()
             settle = timedelta(seconds=2 * RELOAD_CHECK_SECONDS)
-            if since is not None and datetime.now(UTC) - since < settle:
-                wait = int((since + settle - datetime.now(UTC)).total_seconds()) + 1
+            if since is not None and now - since < settle:
+                wait = int((since + settle - now).total_seconds()) + 1
                 raise VaultError(
                     f"The active KEK is new: running processes may still wrap keys under {kek_id}. "
                     f"Retry in {wait} s (after `vault_keys rotate --rewrap-only`)."
@@ -399,6 +435,18 @@ class LocalKeyProvider(KeyProvider):
                 )
             del data["keks"][kek_id]
             data.get("activated", {}).pop(kek_id, None)
+            data.get("superseded", {}).pop(kek_id, None)
+
+
+@dataclass(frozen=True)
+class KekEpoch:
+    """One KEK's epoch as the key file records it: active from `activated` until `superseded`
+    (when the next KEK became active; None while it is the active one, or when not recorded)."""
+
+    kek_id: str
+    active: bool
+    activated: datetime | None
+    superseded: datetime | None
 
 
 def write_key_file(path: Path, data: dict[str, Any], *, overwrite: bool) -> None:

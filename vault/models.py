@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 
 class DataClass(models.TextChoices):
@@ -133,3 +134,35 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.hash} signed {self.signed_at:%Y-%m-%d %H:%M}"
+
+
+# --- Outbox of domain events (vault/outbox.py) --------------------------------------------------
+
+
+class OutboxEvent(models.Model):
+    """A domain event for the apps above the core (an erasure, for the partners app to pass on),
+    written in the same transaction as the change it announces, so the two commit or roll back
+    together. The payload holds opaque ids only. A consumer claims events for a while
+    (`claim_token`, `claimed_until`), delivers them, then marks them delivered."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    topic = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claim_token = models.UUIDField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [
+            models.Index(
+                fields=("topic", "created_at"),
+                condition=models.Q(delivered_at__isnull=True),
+                name="vault_outbox_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.id}"

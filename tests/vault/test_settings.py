@@ -44,6 +44,7 @@ def production_env(tmp_path) -> dict[str, str]:
         "VAULT_SITE_URL": "https://vault.example.com",
         "CACHE_URL": "redis://127.0.0.1:6379/3",
         "AUDIT_CHECKPOINT_SINK": str(tmp_path / "checkpoints"),
+        "VAULT_ERASURE_JOURNAL": str(tmp_path / "erasure-journal.jsonl"),
     }
 
 
@@ -58,6 +59,13 @@ def test_check_deploy_warns_when_audit_checkpoints_are_not_exported(production_e
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env)
     assert result.returncode != 0
     assert "vault.W001" in result.stderr and "AUDIT_CHECKPOINT_SINK is not set" in result.stderr
+
+
+def test_check_deploy_warns_when_erasures_are_not_journalled(production_env):
+    del production_env["VAULT_ERASURE_JOURNAL"]
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env)
+    assert result.returncode != 0
+    assert "vault.W002" in result.stderr and "VAULT_ERASURE_JOURNAL is not set" in result.stderr
 
 
 @pytest.mark.parametrize(

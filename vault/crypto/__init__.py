@@ -6,6 +6,7 @@ AES-256-GCM values under those DEKs. One module per topic:
 - `bulk`: `decrypt_many`, the one-pass read of many people;
 - `standalone`: envelopes that belong to no subject (pending sign-in state, MFA secrets);
 - `rotation`: rewrapping every data key under a new KEK;
+- `epochs`: a new KEK on a schedule, and old ones destroyed after the backup retention;
 - `errors`: `SubjectErased`, `DecryptionFailed`, `as_subject_id`.
 
 Unwrapped DEKs are cached only inside a `key_scope()` (one request, one task, one batch) and
@@ -24,6 +25,7 @@ from vault.crypto.data_keys import (
     subject_shred,
 )
 from vault.crypto.envelope import FORMAT_V1, decrypt, decrypt_for_subject, encrypt
+from vault.crypto.epochs import EpochReport, key_epoch_advance
 from vault.crypto.errors import DecryptionFailed, SubjectErased, as_subject_id
 from vault.crypto.rotation import data_keys_by_kek, data_keys_rewrap
 from vault.crypto.standalone import (
@@ -41,6 +43,7 @@ __all__ = [
     "FORMAT_V1",
     "BulkRead",
     "DecryptionFailed",
+    "EpochReport",
     "KeyScopeMiddleware",
     "SubjectErased",
     "as_subject_id",
@@ -56,6 +59,7 @@ __all__ = [
     "dek_associated_data",
     "encrypt",
     "encrypt_standalone",
+    "key_epoch_advance",
     "key_scope",
     "standalone_by_kek",
     "standalone_count_requested",

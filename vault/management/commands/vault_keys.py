@@ -1,4 +1,4 @@
-"""Manage the key-encryption keys: init, rotate, status, retire."""
+"""Manage the key-encryption keys: init, rotate, status, retire, epoch."""
 
 from pathlib import Path
 from typing import Any
@@ -8,12 +8,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from vault.crypto import data_keys_by_kek, data_keys_rewrap, standalone_by_kek, standalone_rewrap_all
+from vault.crypto import (
+    data_keys_by_kek,
+    data_keys_rewrap,
+    key_epoch_advance,
+    standalone_by_kek,
+    standalone_rewrap_all,
+)
 from vault.keys import LocalKeyProvider, VaultError, get_provider, new_key_set, write_key_file
 
 
 class Command(BaseCommand):
-    help = "Manage key-encryption keys (KEKs): init, rotate, status, retire."
+    help = "Manage key-encryption keys (KEKs): init, rotate, status, retire, epoch."
     requires_system_checks: list[str] = []  # it must run while the keys are missing or broken
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +37,11 @@ class Command(BaseCommand):
         )
         retire = sub.add_parser("retire", help="Destroy a KEK that no data key is wrapped by any more.")
         retire.add_argument("kek_id")
+        sub.add_parser(
+            "epoch",
+            help="What the beat task does: a new KEK if the active one is older than VAULT_KEY_EPOCH_DAYS, "
+            "and old KEKs destroyed VAULT_BACKUP_RETENTION_DAYS after their epoch ended.",
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
@@ -90,3 +101,22 @@ class Command(BaseCommand):
             kek_id, still_used=lambda kek: data_keys_by_kek().get(kek, 0) + standalone_by_kek().get(kek, 0)
         )
         self.stdout.write(self.style.SUCCESS(f"Retired and destroyed {kek_id}."))
+
+    def _epoch(self, **options: Any) -> None:
+        report = key_epoch_advance()
+        if report.skipped == "provider":
+            raise CommandError(f"{type(get_provider()).__name__} keys cannot be changed here; use its own rotation.")
+        if report.skipped == "busy":
+            raise CommandError("Another key epoch run holds the lock; nothing was done.")
+        if report.new_kek:
+            self.stdout.write(f"New active KEK {report.new_kek}.")
+        else:
+            self.stdout.write("The active KEK is within its epoch; no new KEK.")
+        self.stdout.write(
+            f"Rewrapped {report.rewrapped} data key(s) and {report.standalone_rewrapped} other sealed secret(s)."
+        )
+        for kek_id in report.retired:
+            self.stdout.write(self.style.SUCCESS(f"Retired and destroyed {kek_id}."))
+        if report.kept:
+            kept = ", ".join(report.kept)
+            self.stdout.write(f"Old KEKs kept (within the backup retention, or still needed): {kept}.")
