@@ -11,7 +11,14 @@ these, and everything is importable from `rights.services`:
 """
 
 from rights.services.digest import rights_digest_send
-from rights.services.erasure import erasure_execute, erasure_purge, erasures_due
+from rights.services.erasure import (
+    erasure_execute,
+    erasure_now,
+    erasure_purge,
+    erasure_purge_all,
+    erasure_replay,
+    erasures_due,
+)
 from rights.services.export import export_bundle_build, export_download, exports_expire
 from rights.services.flow import rights_request_complete, rights_request_submit, rights_request_verify
 from rights.services.processing import (
@@ -30,7 +37,10 @@ from rights.services.requests import (
 
 __all__ = [
     "erasure_execute",
+    "erasure_now",
     "erasure_purge",
+    "erasure_purge_all",
+    "erasure_replay",
     "erasures_due",
     "export_bundle_build",
     "export_download",

@@ -28,7 +28,7 @@ from rights.errors import ConfirmationRequired
 from rights.models import ExportBundle, Kind, RightsRequest, Status
 from rights.services.requests import request_record, transition_audit
 from vault.models import AuditActorType
-from vault.services import subject_keys_shred
+from vault.services import erasure_journal_replay, subject_keys_shred
 
 ERASURE_ACTOR = Actor.system("rights.erasure")
 ERASED_TOPIC = "subject.erased"
@@ -110,3 +110,44 @@ def erasure_purge(*, subject_id: uuid.UUID, batch_size: int = 1000) -> int:
     deleted += RightsRequest.objects.filter(subject_id=subject_id).delete()[0]
     account_erase(subject_id=subject_id)
     return deleted
+
+
+def erasure_purge_all(*, subject_id: uuid.UUID, batch_size: int = 1000) -> int:
+    """`erasure_purge` until nothing is left, in this process (commands; the tasks chain batches)."""
+    total = 0
+    while deleted := erasure_purge(subject_id=subject_id, batch_size=batch_size):
+        total += deleted
+    return total
+
+
+def erasure_now(*, subject_id: uuid.UUID, actor: Actor, note: str) -> uuid.UUID | None:
+    """An operator's erasure (a request received offline and verified by them, `note` saying
+    how): recorded as a request like any other, with no grace period, then run and purged here."""
+    now = timezone.now()
+    with transaction.atomic():
+        request = request_record(
+            subject_id=subject_id,
+            kind=Kind.ERASURE,
+            channel="offline",
+            verification="staff",
+            actor=actor,
+            note=note,
+            now=now,
+        )
+        request.grace_ends_at = now
+        request.save(update_fields=["grace_ends_at", "updated_at"])
+    erased = erasure_execute(request_id=request.pk, now=now)
+    if erased is not None:
+        erasure_purge_all(subject_id=erased)
+    return erased
+
+
+def erasure_replay() -> list[uuid.UUID]:
+    """After restoring a database backup: everyone the erasure journal names (kept outside the
+    database) is made unreadable again (their keys destroyed, `erasure_journal_replay`), then
+    signed out and deleted again, row by row. Idempotent."""
+    subjects = erasure_journal_replay()
+    for subject_id in subjects:
+        account_erasure_begin(subject_id=subject_id)
+        erasure_purge_all(subject_id=subject_id)
+    return subjects

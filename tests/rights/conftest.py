@@ -31,3 +31,15 @@ def rights_staff(staff):
 
     staff.user_permissions.add(Permission.objects.get(codename="handle_rightsrequest"))
     return staff
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    """The rights jobs (export build, erasure, purge) run in the test's process, whatever broker
+    the run has (tests/vault/test_celery.py covers the round trip through a real broker)."""
+    from config.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(task_always_eager=before[0], task_eager_propagates=before[1])

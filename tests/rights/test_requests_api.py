@@ -257,7 +257,7 @@ def test_staff_rectification_applies_the_sealed_value(client, rights_staff, alic
 
 def test_an_editable_field_is_corrected_by_the_person_not_by_request(signed_in, alice):
     client = signed_in(alice)
-    answer = _ask(client, kind="rectification", values={"first_name": "Alicia"})
+    answer = _ask(client, kind="rectification", values={"given_name": "Alicia"})
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["code"] == "field_editable"
 

@@ -208,15 +208,14 @@ def test_rotate_with_environment_keys_explains_what_to_do(settings, db):
 
 
 @pytest.mark.django_db
-def test_shred_command(thing, sealed_table, capsys):
+def test_subject_keys_shred(thing, sealed_table):
+    """The core of every erasure (the rights app's `rights_erase` command and requests call it)."""
     from vault.crypto import SubjectErased
+    from vault.services import subject_keys_shred
 
     subject = uuid.uuid4()
     row = thing("v", subject_id=subject)
-    with pytest.raises(CommandError, match="must be a UUID"):
-        call_command("vault_subject_shred", "ada@example.com", "--yes")
-    call_command("vault_subject_shred", str(subject), "--yes")
-    assert "1 data key(s) destroyed" in capsys.readouterr().out
+    assert subject_keys_shred(subject_id=subject, actor_type="system", actor_id="test") == 1
     with pytest.raises(SubjectErased):
         unseal(sealed_table.objects.get(pk=row.pk), "value", purpose="test")
 
@@ -224,6 +223,6 @@ def test_shred_command(thing, sealed_table, capsys):
     assert entry.subject_pseudonym is not None
     assert not AuditPseudonym.objects.filter(subject_id=subject).exists(), "the link to the person is cut"
     assert str(subject) not in str(AuditEntry.objects.values().get(pk=entry.pk))
-    call_command("vault_subject_shred", str(subject), "--yes")  # again: harmless, no second entry
+    subject_keys_shred(subject_id=subject, actor_type="system", actor_id="test")  # again: harmless, no second entry
     assert AuditEntry.objects.filter(action="subject.shred").count() == 1
     assert audit_verify().ok
