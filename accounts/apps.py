@@ -10,12 +10,14 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from allauth.usersessions.models import UserSession
+        from django.contrib.auth.signals import user_logged_in
         from django.db.models.signals import pre_save
 
-        from accounts.mfa import usersession_minimize
+        from accounts.mfa import usersession_minimize, usersession_record
         from accounts.social_providers import social_form_action_sources, social_providers_from_env
 
         pre_save.connect(usersession_minimize, sender=UserSession, dispatch_uid="accounts.usersession_minimize")
+        user_logged_in.connect(usersession_record, dispatch_uid="accounts.usersession_record")
 
         # Social providers come from SOCIAL_* variables (accounts/social_providers.py). Settings
         # stay free of app imports: the provider list is built here, once, unless a settings

@@ -141,6 +141,23 @@ def usersession_minimize(sender: Any, instance: Any, **kwargs: Any) -> None:
         instance.user_agent = user_agent_summary(instance.user_agent).device
 
 
+def usersession_record(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """Django's `user_logged_in`: list every signed-in session, not only those allauth's own
+    login flows record (the admin's login form, `Client.force_login`), so the person sees each
+    device and erasing them (accounts/services.py) finds each session by its key."""
+    from allauth.usersessions.models import UserSession
+
+    session = getattr(request, "session", None)
+    if request is None or session is None or getattr(user, "pk", None) is None:
+        return
+    if not session.session_key:
+        session.save()
+    user_agent = request.META.get("HTTP_USER_AGENT", "")[: UserSession._meta.get_field("user_agent").max_length]
+    UserSession.objects.get_or_create(
+        session_key=session.session_key, defaults={"user": user, "ip": UNSPECIFIED_IP, "user_agent": user_agent}
+    )
+
+
 # --- OpenAPI: the same schemes as the classes these extend ---------------------------------------
 class StaffMfaSessionScheme(ApiSessionScheme):
     target_class = "accounts.mfa.StaffMfaSessionAuthentication"

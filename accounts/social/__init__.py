@@ -19,6 +19,9 @@ Two things django-allauth would otherwise do are changed here:
 A provider that is down, slow or answers nonsense gives the friendly error page (502) and one
 log line without personal data; an OpenID Connect login is bound to its authorization request
 by a nonce (accounts/social/oidc.py).
+
+When a person is erased, `social_tokens_revoke` withdraws their grants at the providers that
+allow it (accounts/social/revocation.py), before their keys are destroyed.
 """
 
 from accounts.social.adapter import SocialAccountAdapter
@@ -32,6 +35,7 @@ from accounts.social.pending import (
     session_pending_unseal,
     social_pending_seal,
 )
+from accounts.social.revocation import social_tokens_revoke
 from accounts.social.sealing import social_account_data_seal, social_account_read, social_token_seal
 
 __all__ = [
@@ -49,4 +53,5 @@ __all__ = [
     "social_import_offers",
     "social_pending_seal",
     "social_token_seal",
+    "social_tokens_revoke",
 ]

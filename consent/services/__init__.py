@@ -8,12 +8,14 @@ so the rules live here once, and everything is importable from `consent.services
   the one rule for a date of birth (`birth_date_check`);
 - `evidence`: what a choice records about its request (IP hash, browser family, jurisdiction);
 - `bulk_import`: many choices collected elsewhere, written in bulk;
+- `erasure`: a person's ledger and projection deleted when they are erased;
 - Global Privacy Control lives in `consent/gpc.py`, with the middleware that receives it.
 """
 
 from consent.gpc import consent_gpc_apply
 from consent.services.age_gate import AgeSource, age_in_years, birth_date_check, digital_consent_age
 from consent.services.bulk_import import consent_import_many
+from consent.services.erasure import consent_ledger_erase
 from consent.services.evidence import (
     DEVICE_LABELS,
     EVIDENCE_IP_INDEX,
@@ -52,6 +54,7 @@ __all__ = [
     "consent_gpc_apply",
     "consent_grant",
     "consent_import_many",
+    "consent_ledger_erase",
     "consent_link_confirm",
     "consent_link_state",
     "consent_parental_request",

@@ -1,10 +1,11 @@
-"""Writes of the profiles app other than values: the schema, restriction, merging, retention
-and a source's purge, one module each.
+"""Writes of the profiles app other than values: the schema, restriction, merging, retention,
+a source's purge and a person's erasure, one module each.
 
 Values, documents and events are written through `profiles.gate`, which checks and audits them.
 Import the services from here.
 """
 
+from profiles.services.erasure import profile_data_erase
 from profiles.services.merge import (
     STAFF_MERGE,
     VERIFIED_EMAIL,
@@ -33,6 +34,7 @@ __all__ = [
     "field_definition_create",
     "field_definition_deprecate",
     "field_definition_update",
+    "profile_data_erase",
     "profile_merge",
     "profile_merge_by_staff",
     "profile_merge_undo",
