@@ -131,8 +131,13 @@ def export_bundle_build(*, request_id: uuid.UUID) -> ExportBundle | None:
         )
         seal(bundle, "content", content)
         with transaction.atomic():
+            # Staff may have closed the request meanwhile (a rejection): then nothing is kept.
+            current = RightsRequest.objects.select_for_update().filter(pk=request.pk).first()
+            if current is None or current.status != Status.IN_PROGRESS:
+                logger.info("Export of request %s discarded: the request changed while it was built", request_id)
+                return None
             bundle.save(force_insert=True)
-            request_complete(request, actor)
+            request_complete(current, actor)
     except (ProfilePersonErased, SubjectErased):
         logger.info("Export of request %s stopped: the person was erased", request_id)
         _release(request, previous)

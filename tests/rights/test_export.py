@@ -396,3 +396,20 @@ def test_the_expiry_runs_hourly_on_beat(settings):
 
     [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == task.name]
     assert entry["schedule"] == 3600
+
+
+def test_a_request_rejected_while_it_was_built_keeps_no_bundle(alice, monkeypatch):
+    from rights.services import export
+    from rights.services.requests import rights_request_reject
+
+    request = verified_request(alice)
+    build = export.export_zip_build
+
+    def rejected_midway(**kwargs):
+        rights_request_reject(request_id=request.pk, actor=Actor.staff("7"), reason="Manifestly excessive.")
+        return build(**kwargs)
+
+    monkeypatch.setattr(export, "export_zip_build", rejected_midway)
+    assert export_bundle_build(request_id=request.pk) is None
+    request.refresh_from_db()
+    assert request.status == Status.REJECTED and not ExportBundle.objects.exists()
