@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from consent.models import ConsentStatus, LegalBasis, Method
+from consent.models import NO_CHOICE_BASES, ConsentStatus, LegalBasis, Method
 from consent.selectors import consent_states
 from consent.services import Evidence, consent_refuse, consent_withdraw
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_values_check, profile_write, rights_rows_unseal
@@ -55,9 +55,11 @@ def _say_no(subject_id: uuid.UUID, slugs: list[str], channel: str, evidence: Evi
     recorded = []
     for slug in slugs:
         state = states[slug]
-        if state.state in _SAID_NO or state.state == ConsentStatus.NOT_APPLICABLE:
+        if state.state in _SAID_NO or state.legal_basis in NO_CHOICE_BASES:
             continue
-        say_no = consent_withdraw if state.state != ConsentStatus.NOT_GIVEN else consent_refuse
+        # An objection to a legitimate interest is a withdrawal (it stood without a choice);
+        # a consent never given is refused, so the person is not asked again as if undecided.
+        say_no = consent_refuse if state.state == ConsentStatus.NOT_GIVEN else consent_withdraw
         say_no(subject_id=subject_id, purpose=slug, method=_method(channel), evidence=evidence)
         recorded.append(slug)
     return recorded

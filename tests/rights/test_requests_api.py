@@ -131,13 +131,13 @@ def test_do_not_sell_withdraws_every_sale_and_sharing_purpose_with_receipts(sign
     from consent.selectors import consent_is_granted
     from tests.factories import grant
 
-    grant(alice, "advertising-partners", "email-marketing")
+    grant(alice, "advertising-partners", "analytics")
     client = signed_in(alice)
     answer = client.post("/api/v1/me/opt-outs/sale-sharing/")
     assert answer.status_code == 200
     assert answer.json() == {"recorded": ["advertising-partners"]}
     assert not consent_is_granted(subject_id=alice.pk, purpose="advertising-partners")
-    assert consent_is_granted(subject_id=alice.pk, purpose="email-marketing")
+    assert consent_is_granted(subject_id=alice.pk, purpose="analytics")
     history = client.get("/api/v1/consent/history/").json()
     withdrawn = [e for e in history["results"] if e["event_type"] == "withdraw"]
     assert withdrawn and client.get(f"/api/v1/consent/receipts/{withdrawn[0]['id']}/").status_code == 200
@@ -151,7 +151,7 @@ def test_limit_sensitive_withdraws_purposes_special_category_fields_serve(signed
     from tests.factories import grant
 
     field_definition_create(
-        key="health-notes",
+        key="health_notes",
         actor=Actor.system("test"),
         purposes=["personalization"],
         label="Health notes",
@@ -161,11 +161,11 @@ def test_limit_sensitive_withdraws_purposes_special_category_fields_serve(signed
         retention_days=30,
         allowed_sources=["self_service"],
     )
-    grant(alice, "personalization", "email-marketing")
+    grant(alice, "personalization", "analytics")
     client = signed_in(alice)
     assert client.post("/api/v1/me/opt-outs/sensitive/").json() == {"recorded": ["personalization"]}
     assert not consent_is_granted(subject_id=alice.pk, purpose="personalization")
-    assert consent_is_granted(subject_id=alice.pk, purpose="email-marketing")
+    assert consent_is_granted(subject_id=alice.pk, purpose="analytics")
 
 
 # --- Staff ---------------------------------------------------------------------------------------
