@@ -465,7 +465,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("VAULT_KEY_EPOCH_CHECK_SECONDS", 3600, minimum=60),
     },
     "consent-expire-requests": {"task": "consent.expire_requests", "schedule": 3600},
-    "rights-erasures": {"task": "rights.erasures_run", "schedule": env_int("RIGHTS_ERASURE_SWEEP_SECONDS", 900, minimum=10)},
+    "rights-erasures": {
+        "task": "rights.erasures_run",
+        "schedule": env_int("RIGHTS_ERASURE_SWEEP_SECONDS", 900, minimum=10),
+    },
     "rights-digest": {"task": "rights.digest_send", "schedule": 24 * 3600},
     "profiles-retention": {
         "task": "profiles.retention_run",

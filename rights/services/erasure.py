@@ -14,13 +14,12 @@ e-mail addresses, authenticators, sessions and the account itself.
 import uuid
 from datetime import datetime, timedelta
 
-from accounts.services import account_erase, account_erasure_begin
-from accounts.social.revocation import social_tokens_revoke
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from vault.outbox import outbox_emit
 
+from accounts.services import account_erase, account_erasure_begin
+from accounts.social.revocation import social_tokens_revoke
 from consent.services import consent_ledger_erase
 from profiles.gate import Actor
 from profiles.services import profile_data_erase
@@ -28,6 +27,7 @@ from rights.errors import ConfirmationRequired
 from rights.models import ExportBundle, Kind, RightsRequest, Status
 from rights.services.requests import request_record, transition_audit
 from vault.models import AuditActorType
+from vault.outbox import outbox_emit
 from vault.services import erasure_journal_replay, subject_keys_shred
 
 ERASURE_ACTOR = Actor.system("rights.erasure")

@@ -26,8 +26,6 @@ PROVEN = (Verification.REAUTHENTICATION, Verification.REAUTHENTICATION_MFA, Veri
 
 
 def _export_enqueue(request: RightsRequest) -> None:
-    from rights.tasks import export_build
-
     request_id = request.pk
     transaction.on_commit(lambda: export_build.delay(str(request_id)))
 

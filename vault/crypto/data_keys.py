@@ -128,7 +128,6 @@ def subject_is_erased(subject_id: uuid.UUID) -> bool:
     return ErasedSubject.objects.filter(subject_id=subject_id).exists()
 
 
-
 _ONE_KEY_SQL = f"""
 SELECT kek_id, wrapped FROM {DataKey._meta.db_table} WHERE subject_id = %s AND data_class = %s AND version = %s
 """  # noqa: S608 (a model's table name)
