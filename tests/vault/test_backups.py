@@ -35,12 +35,12 @@ class RowCopy:
     """The key tables' rows, copied out and written back (what a restore does to them)."""
 
     def __init__(self) -> None:
-        self.rows = {model: list(model.objects.values()) for model in KEY_MODELS}
+        self.rows = {model: list(model._default_manager.values()) for model in KEY_MODELS}
 
     def restore(self) -> None:
         for model in KEY_MODELS:
-            model.objects.all().delete()
-            model.objects.bulk_create(model(**row) for row in self.rows[model])
+            model._default_manager.all().delete()
+            model._default_manager.bulk_create(model(**row) for row in self.rows[model])
 
 
 class PgDump:

@@ -129,6 +129,19 @@ def test_bad_value_is_named_at_startup():
     assert "DATABASE_CONN_MAX_AGE must be an integer" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VAULT_KEY_EPOCH_DAYS", "0", "VAULT_KEY_EPOCH_DAYS must be at least 1"),
+        ("VAULT_BACKUP_RETENTION_DAYS", "a month", "VAULT_BACKUP_RETENTION_DAYS must be an integer"),
+    ],
+)
+def test_key_epoch_settings_are_checked_at_startup(tmp_path, name, value, message):
+    result = manage("check", env={"VAULT_VAR_DIR": str(tmp_path), name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
 def test_development_needs_no_configuration(tmp_path):
     result = manage("check", env={"VAULT_VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
