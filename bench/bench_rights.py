@@ -274,3 +274,77 @@ def bench_export_job(repeats: int = 3) -> list[Figure]:
             assert export_bundle_build(request_id=request.pk) is not None
 
     return [Figure("export job (claim, build, seal, store)", _best(job, repeats) * 1000, "ms")]
+
+
+def _person_with_events(count: int, tag: str) -> uuid.UUID:
+    """An account with `count` sealed events and an erasure request whose grace period is over."""
+    from rights.services.requests import request_record as record
+
+    person = User.objects.create_user(f"bench-erase-{tag}@example.com").pk
+    kind = RecordKind.objects.get(slug="order")
+    now = timezone.now()
+    events = []
+    with crypto.key_scope():
+        for n in range(count):
+            event = ProfileEvent(
+                id=uuid.uuid4(),
+                subject_id=person,
+                kind=kind,
+                occurred_at=now - timedelta(minutes=n),
+                source="partner",
+                source_name="shop",
+                legal_basis="consent",
+                collected_at=now,
+                expires_at=now + timedelta(days=730),
+            )
+            seal(event, "payload", _body(n))
+            events.append(event)
+    ProfileEvent.objects.bulk_create(events, batch_size=1000)
+    request = record(
+        subject_id=person,
+        kind=Kind.ERASURE,
+        channel="portal",
+        verification="reauthentication",
+        actor=Actor.person(person),
+    )
+    type(request).objects.filter(pk=request.pk).update(grace_ends_at=now)
+    _erasures[person] = request.pk
+    return person
+
+
+_erasures: dict[uuid.UUID, uuid.UUID] = {}
+
+
+def bench_erasure_moment(repeats: int = 3) -> list[Figure]:
+    """The moment of erasure (sessions ended, tokens revoked, outbox, journal, keys destroyed)
+    for a person with 10 events and for one with 10,000: the same queries, about the same time.
+    Then the background purge of the 10,000, for information."""
+    from django.test.utils import CaptureQueriesContext
+
+    from rights.services.erasure import erasure_execute, erasure_purge_all
+
+    timings: dict[int, list[float]] = {10: [], 10_000: []}
+    queries: dict[int, int] = {}
+    people = {size: [_person_with_events(size, f"{size}-{n}") for n in range(repeats)] for size in timings}
+    for n in range(repeats):  # alternated, so both see the same machine
+        for size in timings:
+            person = people[size][n]
+            with CaptureQueriesContext(connection) as captured:
+                start = time.perf_counter()
+                assert erasure_execute(request_id=_erasures[person]) == person
+                timings[size].append(time.perf_counter() - start)
+            queries[size] = len(captured)
+    start = time.perf_counter()
+    for person in people[10_000]:
+        erasure_purge_all(subject_id=person)
+    purge = (time.perf_counter() - start) / repeats
+    small, large = min(timings[10]), min(timings[10_000])
+    return [
+        Figure("erasure moment, 10 events", small * 1000, "ms"),
+        Figure("erasure moment, 10,000 events", large * 1000, "ms"),
+        Figure("erasure moment 10,000 / 10 events", large / small, "x", at_most=1.5),
+        Figure(
+            "erasure moment queries, 10,000 events - 10 events", queries[10_000] - queries[10], "queries", at_most=0
+        ),
+        Figure("background purge of 10,000 events (batches of 1,000)", purge * 1000, "ms"),
+    ]

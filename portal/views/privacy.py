@@ -39,6 +39,16 @@ _ACTIONS = {
     "profile.restriction_lift": gettext_lazy("Lifted the restriction of processing"),
     "profile.retention_purge": gettext_lazy("Deleted data past its retention period"),
     "profile.source_purge": gettext_lazy("Deleted data a connected account brought"),
+    "rights.receive": gettext_lazy("Received your request"),
+    "rights.verify": gettext_lazy("Verified your request"),
+    "rights.start": gettext_lazy("Started work on your request"),
+    "rights.extend": gettext_lazy("Extended the deadline of your request"),
+    "rights.reject": gettext_lazy("Rejected your request"),
+    "rights.hold": gettext_lazy("Paused your erasure (legal hold)"),
+    "rights.hold_lift": gettext_lazy("Lifted the legal hold on your erasure"),
+    "rights.cancel": gettext_lazy("Cancelled your request"),
+    "rights.complete": gettext_lazy("Completed your request"),
+    "rights.unseal": gettext_lazy("Read your request or export, for your rights"),
     "social.unseal": gettext_lazy("Read what a connected account sent"),
     "social.pending_unseal": gettext_lazy("Read what a connected account sent, during sign-up"),
 }
@@ -50,6 +60,9 @@ _SYSTEM_JOBS = {
     "social-login": gettext_lazy("Social sign-in"),
     "consent.parental-link": gettext_lazy("Parental consent link"),
     "consent.expire-requests": gettext_lazy("Expiry of unconfirmed requests"),
+    "rights-export": gettext_lazy("Preparing your export"),
+    "rights.erasure": gettext_lazy("Erasing your account"),
+    "erasure.token-revocation": gettext_lazy("Disconnecting your connected accounts"),
 }
 _ACTORS = {
     AuditActorType.PARTNER: gettext_lazy("Partner"),

@@ -138,7 +138,8 @@ def rights_request_extend(*, request_id: uuid.UUID, actor: Actor, months: int, r
     if not 1 <= months <= MAX_EXTENSION_MONTHS:
         raise ExtensionTooLong()
     with transaction.atomic():
-        request = open_request_for_update(request_id)
+        # Not while a job works on it: an extended request can be claimed by a job again.
+        request = open_request_for_update(request_id, statuses=(Status.RECEIVED, Status.VERIFIED, Status.EXTENDED))
         extended = add_months(request.due_at, months)
         if extended > add_months(request.due_at, MAX_EXTENSION_MONTHS) or (
             request.extended_due_at and extended <= request.extended_due_at
