@@ -62,7 +62,7 @@ class ExportOutput(serializers.Serializer):
         return reverse("v1:my-request-export", kwargs={"request_id": bundle.request_id})
 
 
-class RequestOutput(serializers.Serializer):
+class RightsRequestOutput(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=Kind.choices)
     status = serializers.ChoiceField(choices=Status.choices)
@@ -93,7 +93,7 @@ class RequestOutput(serializers.Serializer):
         return None if bundle is None else dict(ExportOutput(bundle).data)
 
 
-class StaffRequestOutput(RequestOutput):
+class StaffRightsRequestOutput(RightsRequestOutput):
     subject = serializers.UUIDField(source="subject_id", help_text="The person's opaque subject id.")
     overdue = serializers.SerializerMethodField()
     due_soon = serializers.SerializerMethodField(help_text="Due within seven days.")
@@ -105,7 +105,7 @@ class StaffRequestOutput(RequestOutput):
         return queue_flags(request).due_soon
 
 
-class RequestInput(serializers.Serializer):
+class RightsRequestInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Kind.choices)
     confirm = serializers.BooleanField(
         default=False, help_text="Erasure: true to confirm it (it cannot be undone once it runs)."
@@ -121,7 +121,7 @@ class RequestInput(serializers.Serializer):
     )
 
 
-class StaffRequestInput(RequestInput):
+class StaffRightsRequestInput(RightsRequestInput):
     subject = serializers.UUIDField(help_text="The person's subject id.")
     note = serializers.CharField(
         required=False,
@@ -139,9 +139,9 @@ _EXAMPLES = [
         "Rectification", value={"kind": "rectification", "values": {"birth_date": "1990-04-01"}}, request_only=True
     ),
 ]
-_REAUTH = OpenApiResponse(
-    description="Re-authentication (or the second factor) is needed first: "
-    "code reauthentication_required or mfa_required."
+_REAUTH_NOTE = (
+    "Needs a recent re-authentication through allauth (with the second factor when the person has one); "
+    "until then 403 with code reauthentication_required or mfa_required."
 )
 
 
@@ -165,20 +165,21 @@ class MyRequestsView(PersonAPIView):
     """Your data-subject requests: ask for access, an export, erasure, rectification, restriction
     or objection, and follow each one."""
 
-    @extend_schema(responses=paginated(RequestOutput), operation_id="my_requests_list")
+    @extend_schema(responses=paginated(RightsRequestOutput), operation_id="my_requests_list")
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(rights_requests_of(subject_id=self.subject), request, view=self)
-        return paginator.get_paginated_response(RequestOutput(page, many=True).data)
+        return paginator.get_paginated_response(RightsRequestOutput(page, many=True).data)
 
     @extend_schema(
-        request=RequestInput,
+        request=RightsRequestInput,
         examples=_EXAMPLES,
-        responses={201: RequestOutput, 403: _REAUTH},
+        responses={201: RightsRequestOutput},
+        description=_REAUTH_NOTE,
         operation_id="my_requests_create",
     )
     def post(self, request: Request) -> Response:
-        data = RequestInput(data=request.data)
+        data = RightsRequestInput(data=request.data)
         data.is_valid(raise_exception=True)
         verification = Verification.SESSION
         if data.validated_data["kind"] in PROVEN_KINDS:
@@ -187,32 +188,32 @@ class MyRequestsView(PersonAPIView):
             request, self.subject, data.validated_data, Channel.API, Actor.person(self.subject), verification
         )
         made.refresh_from_db()
-        return Response(RequestOutput(made).data, status=status.HTTP_201_CREATED)
+        return Response(RightsRequestOutput(made).data, status=status.HTTP_201_CREATED)
 
 
 class MyRequestView(PersonAPIView):
-    @extend_schema(responses=RequestOutput, operation_id="my_requests_retrieve")
+    @extend_schema(responses=RightsRequestOutput, operation_id="my_requests_retrieve")
     def get(self, request: Request, request_id: uuid.UUID) -> Response:
         found = rights_request_of(subject_id=self.subject, request_id=request_id)
         if found is None:
             raise RequestNotFound()
-        return Response(RequestOutput(found).data)
+        return Response(RightsRequestOutput(found).data)
 
 
 class MyRequestCancelView(PersonAPIView):
-    @extend_schema(request=None, responses=RequestOutput, operation_id="my_requests_cancel")
+    @extend_schema(request=None, responses=RightsRequestOutput, operation_id="my_requests_cancel")
     def post(self, request: Request, request_id: uuid.UUID) -> Response:
         """Cancel an open request that has not started; an erasure, until its grace period ends."""
         cancelled = rights_request_cancel(subject_id=self.subject, request_id=request_id)
-        return Response(RequestOutput(cancelled).data)
+        return Response(RightsRequestOutput(cancelled).data)
 
 
 class MyRequestExportView(PersonAPIView):
     @extend_schema(
         responses={
             (200, "application/zip"): OpenApiResponse(description="The zip (README.html, JSON and CSV files)."),
-            403: _REAUTH,
         },
+        description=_REAUTH_NOTE,
         operation_id="my_requests_export_download",
     )
     def get(self, request: Request, request_id: uuid.UUID) -> HttpResponse:
@@ -249,7 +250,7 @@ class MyRestrictionView(PersonAPIView):
     def get(self, request: Request) -> Response:
         return Response({"restricted": profile_is_restricted(subject_id=self.subject)})
 
-    @extend_schema(request=None, responses=RestrictionOutput, operation_id="my_restriction_lift")
+    @extend_schema(request=None, responses={200: RestrictionOutput}, operation_id="my_restriction_lift")
     def delete(self, request: Request) -> Response:
         restriction_lift(subject_id=self.subject, actor=Actor.person(self.subject))
         return Response({"restricted": False})
@@ -311,7 +312,9 @@ class QueueFilter(serializers.Serializer):
 class RequestQueueView(StaffAPIView):
     """The queue of data-subject requests, the earliest deadline first, overdue and due-soon flagged."""
 
-    @extend_schema(parameters=[QueueFilter], responses=paginated(StaffRequestOutput), operation_id="requests_list")
+    @extend_schema(
+        parameters=[QueueFilter], responses=paginated(StaffRightsRequestOutput), operation_id="requests_list"
+    )
     def get(self, request: Request) -> Response:
         query = QueueFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -320,26 +323,28 @@ class RequestQueueView(StaffAPIView):
             requests = requests.filter(kind=kind)
         paginator = Pagination()
         page = paginator.paginate_queryset(requests, request, view=self)
-        return paginator.get_paginated_response(StaffRequestOutput(page, many=True).data)
+        return paginator.get_paginated_response(StaffRightsRequestOutput(page, many=True).data)
 
-    @extend_schema(request=StaffRequestInput, responses={201: StaffRequestOutput}, operation_id="requests_create")
+    @extend_schema(
+        request=StaffRightsRequestInput, responses={201: StaffRightsRequestOutput}, operation_id="requests_create"
+    )
     def post(self, request: Request) -> Response:
         """Record a request received offline (mail, phone, letter). With a note saying how the
         person was verified it is verified at once; else it waits for `verify`."""
-        data = StaffRequestInput(data=request.data)
+        data = StaffRightsRequestInput(data=request.data)
         data.is_valid(raise_exception=True)
         note = data.validated_data.get("note", "").strip()
         made = _submit(request, data.validated_data["subject"], data.validated_data, Channel.OFFLINE, self.actor(), "")
         if note and made.status == Status.RECEIVED:
             made = rights_request_verify(request_id=made.pk, actor=self.actor(), note=note)
         made.refresh_from_db()
-        return Response(StaffRequestOutput(made).data, status=status.HTTP_201_CREATED)
+        return Response(StaffRightsRequestOutput(made).data, status=status.HTTP_201_CREATED)
 
 
 class RequestDetailView(StaffAPIView):
-    @extend_schema(responses=StaffRequestOutput, operation_id="requests_retrieve")
+    @extend_schema(responses=StaffRightsRequestOutput, operation_id="requests_retrieve")
     def get(self, request: Request, request_id: uuid.UUID) -> Response:
-        return Response(StaffRequestOutput(self.found(request_id)).data)
+        return Response(StaffRightsRequestOutput(self.found(request_id)).data)
 
 
 class NoteInput(serializers.Serializer):
@@ -411,10 +416,10 @@ def _step_view(name: str) -> Any:
             form.is_valid(raise_exception=True)
             data = dict(form.validated_data)
         step(request_id, self.actor(), data)
-        return Response(StaffRequestOutput(self.found(request_id)).data)
+        return Response(StaffRightsRequestOutput(self.found(request_id)).data)
 
     post.__doc__ = doc
-    documented = extend_schema(request=input_class, responses=StaffRequestOutput, operation_id=f"requests_{name}")
+    documented = extend_schema(request=input_class, responses=StaffRightsRequestOutput, operation_id=f"requests_{name}")
     view: Any = type(f"Request{name.title()}View", (StaffAPIView,), {"__doc__": doc, "post": documented(post)})
     return view.as_view()
 
