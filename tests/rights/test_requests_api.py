@@ -343,3 +343,32 @@ def test_staff_see_the_person_route_as_themselves_only(client, rights_staff, ali
     client.force_login(rights_staff)
     assert client.get("/api/v1/me/requests/").json()["count"] == 0
     assert client.get(f"/api/v1/me/requests/{alices_request.pk}/").status_code == 404
+
+
+def test_the_export_download_by_api(client, alice, bob, django_capture_on_commit_callbacks):
+    client.force_login(alice)
+    reauthenticate(client, alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        made = _ask(client, kind="export").json()
+    detail = client.get(f"/api/v1/me/requests/{made['id']}/").json()
+    assert detail["status"] == "completed"
+    url = detail["export"]["download"]
+    assert url == f"/api/v1/me/requests/{made['id']}/export/"
+    answer = client.get(url)
+    assert answer.status_code == 200 and answer.content[:2] == b"PK"
+    import hashlib
+
+    assert hashlib.sha256(answer.content).hexdigest() == detail["export"]["sha256"]
+
+    client.force_login(bob)
+    reauthenticate(client, bob)
+    assert client.get(url).status_code == 404
+
+    client.force_login(alice)  # signed in, but not recently
+    stale = client.get(url)
+    assert stale.status_code == 403 and stale.json()["errors"][0]["code"] == "reauthentication_required"
+
+    reauthenticate(client, alice)
+    RightsRequest.objects.get(pk=made["id"]).bundle.__class__.objects.update(expires_at=timezone.now())
+    expired = client.get(url)
+    assert expired.status_code == 410 and expired.json()["errors"][0]["code"] == "export_expired"
