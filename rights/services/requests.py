@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.selectors import account_exists
-from profiles.gate import Actor
+from profiles.gate import RIGHTS_PURPOSE, Actor
 from rights.errors import (
     ErasurePending,
     ExtensionTooLong,
@@ -43,7 +43,7 @@ def transition_audit(request: RightsRequest, step: str, actor: Actor) -> None:
     audit_record(
         **actor.audit(),
         action=f"rights.{step}",
-        purpose="data-subject-rights",
+        purpose=RIGHTS_PURPOSE,
         fields=[request.kind],
         subject_id=request.subject_id,
     )
