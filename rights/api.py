@@ -326,7 +326,25 @@ class RequestQueueView(StaffAPIView):
         return paginator.get_paginated_response(StaffRightsRequestOutput(page, many=True).data)
 
     @extend_schema(
-        request=StaffRightsRequestInput, responses={201: StaffRightsRequestOutput}, operation_id="requests_create"
+        request=StaffRightsRequestInput,
+        responses={201: StaffRightsRequestOutput},
+        operation_id="requests_create",
+        examples=[
+            OpenApiExample(
+                "Access request received by letter, verified",
+                value={
+                    "subject": "0b5c6f6e-6a4e-4f59-9b1c-2b7f3c1d9e10",
+                    "kind": "access",
+                    "note": "Signed letter; ID document checked against the account",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Erasure asked by phone, to verify later",
+                value={"subject": "0b5c6f6e-6a4e-4f59-9b1c-2b7f3c1d9e10", "kind": "erasure", "confirm": True},
+                request_only=True,
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         """Record a request received offline (mail, phone, letter). With a note saying how the
@@ -366,6 +384,14 @@ def _lift(request_id: uuid.UUID, actor: Actor, data: dict[str, Any]) -> None:
         raise InvalidTransition("Only a restriction can be lifted.")
     restriction_lift(subject_id=found.subject_id, actor=actor)
 
+
+# An example body for the steps that take one.
+_STEP_EXAMPLES = {
+    "verify": {"note": "Called back on the phone number on file"},
+    "extend": {"months": 2, "reason": "Your request covers several systems; we need more time to collect everything."},
+    "reject": {"reason": "We could not confirm your identity from the details given."},
+    "hold": {"reason": "A legal claim about your orders is pending; we must keep the data until it is settled."},
+}
 
 # Each staff step: its input, what it does, and what its documentation says.
 _STEPS: dict[str, tuple[type[serializers.Serializer] | None, Any, str]] = {
@@ -419,7 +445,10 @@ def _step_view(name: str) -> Any:
         return Response(StaffRightsRequestOutput(self.found(request_id)).data)
 
     post.__doc__ = doc
-    documented = extend_schema(request=input_class, responses=StaffRightsRequestOutput, operation_id=f"requests_{name}")
+    examples = [OpenApiExample(name, value=_STEP_EXAMPLES[name], request_only=True)] if name in _STEP_EXAMPLES else []
+    documented = extend_schema(
+        request=input_class, responses=StaffRightsRequestOutput, operation_id=f"requests_{name}", examples=examples
+    )
     view: Any = type(f"Request{name.title()}View", (StaffAPIView,), {"__doc__": doc, "post": documented(post)})
     return view.as_view()
 
