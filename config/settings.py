@@ -114,6 +114,8 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "allauth.headless",
+    # Its abstract key model is the base of partners.PartnerCredential; its own APIKey table stays empty.
+    "rest_framework_api_key",
     "vault",
     "accounts",
     "profiles",
@@ -121,6 +123,7 @@ INSTALLED_APPS = [
     "demo",
     "portal",
     "rights",
+    "partners",
 ]
 
 MIDDLEWARE = [

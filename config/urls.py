@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("consent.api_urls")),
     path("", include("profiles.api_urls")),
     path("", include("rights.api_urls")),
+    path("", include("partners.api_urls")),
 ]
 
 urlpatterns = [

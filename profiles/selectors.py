@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
-from profiles.models import FieldDefinition, ProfileValue, Restriction
+from profiles.models import FieldDefinition, Merge, ProfileValue, Restriction
 
 
 def person_fields() -> list[FieldDefinition]:
@@ -80,3 +80,21 @@ def special_category_purposes() -> set[str]:
         .exclude(purposes=None)
         .values_list("purposes__slug", flat=True)
     )
+
+
+def profile_survivor(*, subject_id: uuid.UUID) -> uuid.UUID:
+    """Whom `subject_id` is now: the survivor of the merges it was merged into (followed to the
+    end; a merge undone no longer counts), or itself."""
+    seen = {subject_id}
+    current = subject_id
+    while True:
+        survivor = (
+            Merge.objects.filter(merged_id=current, undone_at__isnull=True)
+            .order_by("-created_at")
+            .values_list("survivor_id", flat=True)
+            .first()
+        )
+        if survivor is None or survivor in seen:
+            return current
+        seen.add(survivor)
+        current = survivor

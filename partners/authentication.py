@@ -1,0 +1,93 @@
+"""How a partner client proves who it is: an API key in `Authorization: Bearer <key>` (or
+`X-Api-Key`), verified with one indexed lookup and a SHA-512 comparison; revoked or expired keys,
+inactive clients and addresses outside the client's allow-list are refused (401)."""
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.throttling import SimpleRateThrottle
+
+from partners.models import PartnerClient, PartnerCredential
+
+
+@dataclass(frozen=True)
+class PartnerPrincipal:
+    """`request.user` of a partner's call: a client, never a person or staff member."""
+
+    client: PartnerClient
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_staff: bool = False
+    is_superuser: bool = False
+    pk: None = None
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return False
+
+
+def _key(request: Any) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("X-Api-Key") or None
+
+
+def _allowed(client: PartnerClient, address: str) -> bool:
+    if not client.ip_allowlist:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(str(cidr), strict=False) for cidr in client.ip_allowlist)
+
+
+class PartnerKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Any) -> tuple[PartnerPrincipal, PartnerCredential] | None:
+        key = _key(request)
+        if key is None:
+            return None
+        try:
+            credential = cast(PartnerCredential, PartnerCredential.objects.get_from_key(key))
+        except PartnerCredential.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Unknown or revoked credential.") from None
+        client = credential.client
+        if credential.has_expired or not client.is_active:
+            raise exceptions.AuthenticationFailed("Unknown or revoked credential.")
+        if not _allowed(client, request.META.get("REMOTE_ADDR", "")):
+            raise exceptions.AuthenticationFailed("This client may not call from this address.")
+        touch(credential)
+        return PartnerPrincipal(client), credential
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Bearer realm="partners"'
+
+
+class PartnerRateThrottle(SimpleRateThrottle):
+    """Each client at its own rate (`PartnerClient.rate_limit`)."""
+
+    scope = "partner"
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        principal = request.user
+        if not isinstance(principal, PartnerPrincipal):
+            return True
+        self.rate = principal.client.rate_limit
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_rate(self) -> str | None:
+        return None  # set per request from the client
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return f"throttle_partner_{request.user.client.pk}"
+
+
+def touch(credential: PartnerCredential) -> None:
+    """Record that a key was used, at most once a minute (the hot path stays read-only)."""
+    now = timezone.now()
+    if credential.last_used_at is None or (now - credential.last_used_at).total_seconds() > 60:
+        PartnerCredential.objects.filter(pk=credential.pk).update(last_used_at=now)

@@ -1,0 +1,78 @@
+"""Partner clients, their credentials, and the pairwise ids under which each sees people.
+
+A client names the purposes it may use and the profile fields it may read (its scopes) by slug
+and key, so a purpose or field added later is never granted by accident. Credentials are API
+keys hashed at rest (djangorestframework-api-key's SHA-512 hasher): shown once, several at once
+for rotation, each revocable. The webhook signing secret must be read back to sign, so it is
+sealed under the KEK (a standalone envelope), never stored in plaintext.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import QuerySet
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
+
+
+class PartnerClient(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=64, unique=True, help_text="Stable name, used in audit entries.")
+    name = models.CharField(max_length=120)
+    purposes = models.JSONField(default=list, help_text="Slugs of the purposes this client may use.")
+    fields = models.JSONField(default=list, help_text="Keys of the profile fields this client may read.")
+    record_kinds = models.JSONField(default=list, blank=True, help_text="Slugs of the event kinds it may post.")
+    rate_limit = models.CharField(
+        max_length=32, default="600/min", help_text="Requests per second, minute or hour: 100/s, 600/min."
+    )
+    ip_allowlist = models.JSONField(default=list, blank=True, help_text="CIDR ranges; empty allows any address.")
+    webhook_url = models.URLField(blank=True, max_length=500)
+    webhook_secret = models.JSONField(null=True, blank=True, editable=False, help_text="Sealed (standalone envelope).")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("slug",)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class PartnerCredentialManager(APIKeyManager):
+    def get_usable_keys(self) -> QuerySet["PartnerCredential"]:
+        return super().get_usable_keys().select_related("client")
+
+
+class PartnerCredential(AbstractAPIKey):
+    """One API key of a client. The key is `prefix.secret`; only the prefix and a hash are kept."""
+
+    objects: PartnerCredentialManager = PartnerCredentialManager()  # type: ignore[misc]
+
+    client = models.ForeignKey(PartnerClient, on_delete=models.CASCADE, related_name="credentials")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "partner credential"
+        verbose_name_plural = "partner credentials"
+
+
+class PairwiseId(models.Model):
+    """The id a client sees a person under, kept so it can be mapped back. The id itself is
+    derived (HMAC under a per-client key), so two clients' ids cannot be joined, and the same
+    person always gets the same id from the same client."""
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey(PartnerClient, on_delete=models.CASCADE, related_name="pairwise_ids")
+    pairwise = models.CharField(max_length=32)
+    subject_id = models.UUIDField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("client", "pairwise")
+        constraints = [
+            models.UniqueConstraint(fields=("client", "pairwise"), name="partners_pairwise_unique"),
+            models.UniqueConstraint(fields=("client", "subject_id"), name="partners_pairwise_one_per_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return self.pairwise

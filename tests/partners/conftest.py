@@ -1,0 +1,35 @@
+import pytest
+
+from partners.services import pairwise_ids_for, partner_client_create, partner_credential_create
+from profiles.gate import Actor
+
+ACTOR = Actor.system("test")
+
+
+@pytest.fixture
+def make_client(profile_schema):
+    """A partner client with a credential; returns (client, key)."""
+
+    def make(slug: str = "mailer", *, purposes=("email-marketing",), fields=("given_name",), **attrs):
+        client = partner_client_create(
+            slug=slug, name=slug.title(), actor=ACTOR, purposes=list(purposes), fields=list(fields), **attrs
+        )
+        _, key = partner_credential_create(client=client, name="test", actor=ACTOR)
+        return client, key
+
+    return make
+
+
+@pytest.fixture
+def partner(client):
+    """A test client (HTTP) calling as a partner: `partner(key).get(url)`."""
+
+    def as_partner(key: str):
+        client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        return client
+
+    return as_partner
+
+
+def pairwise(client, person) -> str:
+    return pairwise_ids_for(client=client, subject_ids=[person.pk])[person.pk]
