@@ -262,7 +262,10 @@ ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "mandatory
 # sign-in origin to CSP form-action), so this module reads the environment and imports no app.
 # Sign-up through one always shows the consent and import screen; tokens and answers are sealed.
 SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
-SOCIALACCOUNT_FORMS = {"signup": "portal.social_forms.SocialSignupForm"}
+SOCIALACCOUNT_FORMS = {
+    "signup": "portal.social_forms.SocialSignupForm",
+    "disconnect": "portal.social_forms.SocialDisconnectForm",  # "keep as my own" per imported value
+}
 SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
