@@ -408,6 +408,8 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "1000/minute"),
         # Endpoints that send e-mail (double opt-in, parental consent): a mail cannon otherwise.
         "consent_mail": env_str("API_THROTTLE_CONSENT_MAIL", "10/hour"),
+        # Meta's data deletion callback (server to server, per calling address).
+        "provider_callback": env_str("API_THROTTLE_PROVIDER_CALLBACK", "60/minute"),
     },
     "EXCEPTION_HANDLER": "vault.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -485,6 +487,9 @@ CELERY_BEAT_SCHEDULE = {
 RIGHTS_ERASURE_GRACE_HOURS = env_int("RIGHTS_ERASURE_GRACE_HOURS", 7 * 24, minimum=0)
 # Who gets the daily digest of requests overdue or due within seven days (comma-separated).
 RIGHTS_DIGEST_TO = env_list("RIGHTS_DIGEST_TO", [])
+# Meta's data deletion callback deletes what Facebook brought (provider) or erases the person
+# (account, through the rights app, with no grace period). docs/social-login.md.
+SOCIAL_FACEBOOK_DELETION_SCOPE = env_choice("SOCIAL_FACEBOOK_DELETION_SCOPE", "provider", ("provider", "account"))
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -155,7 +155,7 @@ class SocialDisconnectForm(DisconnectForm):
         # lists them under each connection (the accounts' query is evaluated once, here).
         for account in self.accounts:
             account.imported_fields = social_imported_fields(account=account)
-        keep_field: forms.MultipleChoiceField = self.fields[KEEP_FIELDS]  # type: ignore[assignment]
+        keep_field: forms.MultipleChoiceField = self.fields[KEEP_FIELDS]
         keep_field.choices = [
             (f"{account.pk}:{key}", label)
             for account in self.accounts

@@ -113,8 +113,9 @@ REVOKERS: dict[str, Callable[[SocialApp, SocialTokenValue], None]] = {
 def social_account_revoke(*, account_id: int, purpose: str = RIGHTS_PURPOSE, actor: Actor = DISCONNECT_ACTOR) -> bool:
     """Revoke, at its provider, the tokens of one linked social account, read through the gate
     for `purpose` (by default the person's rights: removing a link deletes what the provider
-    gave, which a restriction of processing must not block). True when every token the account holds was revoked; False when it holds
-    none, its provider offers no revocation, or the provider failed. Never raises for a
+    gave, which a restriction of processing must not block). True when every token the account
+    holds was revoked; False when it holds none, its provider offers no revocation, or the
+    provider failed. Never raises for a
     provider's failure: it is logged (provider id and account pk, nothing personal)."""
     provider_id = SocialAccount.objects.filter(pk=account_id).values_list("provider", flat=True).first()
     if provider_id is None:
