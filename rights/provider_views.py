@@ -55,7 +55,12 @@ class FacebookDataDeletionView(APIView):
         "Answers a confirmation code and the address of its status page; an unknown user gets the same answer. "
         "A forged, malformed or wrong-algorithm request is 400 `signed_request_invalid` and deletes nothing.",
         request={"application/x-www-form-urlencoded": SignedRequestInput},
-        responses={200: DeletionOutput, 400: OpenApiResponse(description="The error envelope.")},
+        responses={
+            200: DeletionOutput,
+            400: OpenApiResponse(description="The error envelope: `signed_request_invalid`, or the field missing."),
+            404: OpenApiResponse(description="The error envelope: no Facebook app is configured here."),
+            413: OpenApiResponse(description="The error envelope: the body is too large."),
+        },
         tags=["providers"],
     )
     def post(self, request: Request) -> Response:
