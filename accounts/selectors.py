@@ -85,3 +85,8 @@ def social_accounts_sealed(*, subject_id: uuid.UUID) -> list[LinkedAccount]:
         )
         for account in accounts
     ]
+
+
+def social_account_subject(*, provider: str, uid: str) -> uuid.UUID | None:
+    """Whose is the link with this provider's user id (e.g. Meta's app-scoped id), if anyone's."""
+    return SocialAccount.objects.filter(provider=provider, uid=uid).values_list("user_id", flat=True).first()

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken, User
 from accounts.sessions import SessionStore
+from accounts.social.revocation import revocation_skipped
 
 
 def _sessions_end(subject_id: uuid.UUID) -> None:
@@ -78,5 +79,6 @@ def account_erase(*, subject_id: uuid.UUID) -> None:
         LogEntry.objects.filter(about | models.Q(user_id=subject_id)).delete()
         SealedSocialToken.objects.filter(subject_id=subject_id).delete()
         SealedSocialAccountData.objects.filter(subject_id=subject_id).delete()
-        for _, rows in reversed(owned):
-            rows.delete()
+        with revocation_skipped():  # revoked before the keys went; they cannot be unsealed now
+            for _, rows in reversed(owned):
+                rows.delete()

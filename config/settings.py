@@ -265,7 +265,10 @@ ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "mandatory
 # sign-in origin to CSP form-action), so this module reads the environment and imports no app.
 # Sign-up through one always shows the consent and import screen; tokens and answers are sealed.
 SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
-SOCIALACCOUNT_FORMS = {"signup": "portal.social_forms.SocialSignupForm"}
+SOCIALACCOUNT_FORMS = {
+    "signup": "portal.social_forms.SocialSignupForm",
+    "disconnect": "portal.social_forms.SocialDisconnectForm",  # "keep as my own" per imported value
+}
 SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
@@ -408,6 +411,8 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "1000/minute"),
         # Endpoints that send e-mail (double opt-in, parental consent): a mail cannon otherwise.
         "consent_mail": env_str("API_THROTTLE_CONSENT_MAIL", "10/hour"),
+        # Meta's data deletion callback (server to server, per calling address).
+        "provider_callback": env_str("API_THROTTLE_PROVIDER_CALLBACK", "60/minute"),
     },
     "EXCEPTION_HANDLER": "vault.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -485,6 +490,9 @@ CELERY_BEAT_SCHEDULE = {
 RIGHTS_ERASURE_GRACE_HOURS = env_int("RIGHTS_ERASURE_GRACE_HOURS", 7 * 24, minimum=0)
 # Who gets the daily digest of requests overdue or due within seven days (comma-separated).
 RIGHTS_DIGEST_TO = env_list("RIGHTS_DIGEST_TO", [])
+# Meta's data deletion callback deletes what Facebook brought (provider) or erases the person
+# (account, through the rights app, with no grace period). docs/social-login.md.
+SOCIAL_FACEBOOK_DELETION_SCOPE = env_choice("SOCIAL_FACEBOOK_DELETION_SCOPE", "provider", ("provider", "account"))
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

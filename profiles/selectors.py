@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
-from profiles.models import FieldDefinition, Merge, ProfileValue, Restriction
+from profiles.models import FieldDefinition, Merge, ProfileValue, Restriction, Source
 
 
 def person_fields() -> list[FieldDefinition]:
@@ -65,6 +65,25 @@ def profile_fields_held(*, subject_id: uuid.UUID, keys: list[str]) -> set[str]:
     audit entry: no personal data is read). Pages use it to ask only for what is missing."""
     held = ProfileValue.objects.filter(subject_id=subject_id, definition__key__in=keys)
     return set(held.values_list("definition__key", flat=True))
+
+
+def profile_source_fields(*, subject_id: uuid.UUID, source: str, source_name: str) -> list[tuple[str, str, bool]]:
+    """The fields whose current value one source (a social provider) brought, as (key, label,
+    keepable) in the schema's order, without decrypting: keepable when the person may hold it
+    as their own (`profile_source_keep`)."""
+    rows = (
+        ProfileValue.objects.filter(subject_id=subject_id, source=source, source_name=source_name)
+        .select_related("definition")
+        .order_by("definition__category", "definition__key")
+    )
+    return [
+        (
+            row.definition.key,
+            row.definition.label,
+            row.definition.person_can_edit and Source.SELF_SERVICE in row.definition.allowed_sources,
+        )
+        for row in rows
+    ]
 
 
 def profile_is_restricted(*, subject_id: uuid.UUID) -> bool:

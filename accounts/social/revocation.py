@@ -1,20 +1,30 @@
-"""Revoking a person's provider tokens when they are erased: the grant they gave this vault at
-Google, GitHub, Facebook or an OpenID Connect provider is withdrawn at the provider too, so the
-tokens are worthless even to someone holding a copy.
+"""Revoking provider tokens: the grant a person gave this vault at Google, GitHub, Facebook or
+an OpenID Connect provider is withdrawn at the provider too, so the tokens are worthless even to
+someone holding a copy. It happens when one link is removed (`social_account_revoke`, called by
+a receiver just before the social account row and its tokens are deleted: the connected-accounts
+page, allauth's headless API and the admin alike) and when the person is erased
+(`social_tokens_revoke`, before their keys are destroyed).
 
-It must run before the person's keys are destroyed: the tokens are sealed under them and read
-here through the gate (purpose: the person's rights). A provider that is down, refuses, or does
-not offer revocation never stops the erasure; its failure is logged with the provider's id and
-the social account's primary key only.
+The tokens are sealed and read here through the gate. A provider that is down, refuses, or does
+not offer revocation never stops a disconnection or an erasure; its failure is logged with the
+provider's id and the social account's primary key only. Deletions that must not call the
+provider run inside `revocation_skipped()`: an erasure's purge (the tokens were revoked before the
+keys went, and can no longer be read) and a provider's own deletion callback (the person removed
+the app there; its tokens are dead already).
 """
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
 
 import requests
 from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.models import SocialAccount, SocialApp
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 
 from accounts.social.sealing import social_account_read
 from profiles.gate import RIGHTS_PURPOSE, Actor, SocialTokenValue
@@ -24,6 +34,9 @@ logger = logging.getLogger(__name__)
 # Seconds to connect and to wait for an answer: an erasure waits for each provider in turn.
 REVOCATION_TIMEOUT = (3.05, 5.0)
 ACTOR = Actor.system("erasure.token-revocation")
+DISCONNECT_ACTOR = Actor.system("social.token-revocation")
+
+_skipped: ContextVar[bool] = ContextVar("accounts.social.revocation_skipped", default=False)
 
 GOOGLE_REVOKE_URL = "https://oauth2.googleapis.com/revoke"
 GITHUB_GRANT_URL = "https://api.github.com/applications/{client_id}/grant"
@@ -97,41 +110,73 @@ REVOKERS: dict[str, Callable[[SocialApp, SocialTokenValue], None]] = {
 }
 
 
+def social_account_revoke(*, account_id: int, purpose: str = RIGHTS_PURPOSE, actor: Actor = DISCONNECT_ACTOR) -> bool:
+    """Revoke, at its provider, the tokens of one linked social account, read through the gate
+    for `purpose` (by default the person's rights: removing a link deletes what the provider
+    gave, which a restriction of processing must not block). True when every token the account
+    holds was revoked; False when it holds none, its provider offers no revocation, or the
+    provider failed. Never raises for a
+    provider's failure: it is logged (provider id and account pk, nothing personal)."""
+    provider_id = SocialAccount.objects.filter(pk=account_id).values_list("provider", flat=True).first()
+    if provider_id is None:
+        return False
+    try:
+        app = get_adapter().get_app(None, provider=provider_id)
+        revoke = REVOKERS.get(app.provider)
+        if revoke is None:
+            return False
+        tokens = [
+            token
+            for token in social_account_read(account_id=account_id, purpose=purpose, actor=actor).tokens
+            if token.access_token or token.refresh_token
+        ]
+        if not tokens:
+            return False
+        for token in tokens:
+            revoke(app, token)
+    except RevocationUnavailable:
+        logger.info("Provider %s offers no token revocation (social account %s)", provider_id, account_id)
+        return False
+    except Exception as error:  # nothing may stop a disconnection or an erasure
+        logger.warning(
+            "Revoking the grant at provider %s failed for social account %s: %s",
+            provider_id,
+            account_id,
+            _failure(error),
+        )
+        return False
+    return True
+
+
 def social_tokens_revoke(*, subject_id: uuid.UUID) -> list[str]:
     """Revoke, at each provider that allows it, the tokens of the person's linked social
-    accounts. Returns the provider ids (allauth's `SocialAccount.provider`, e.g. "google" or an
-    OpenID Connect app's id) where every token of the account was revoked. Never raises for a
-    provider's failure: it is logged (provider id and account pk, nothing personal) and the
-    others are still tried."""
-    revoked: list[str] = []
-    for account_id, provider_id in SocialAccount.objects.filter(user_id=subject_id).values_list("pk", "provider"):
-        try:
-            app = get_adapter().get_app(None, provider=provider_id)
-            revoke = REVOKERS.get(app.provider)
-            if revoke is None:
-                continue
-            tokens = [
-                token
-                for token in social_account_read(account_id=account_id, purpose=RIGHTS_PURPOSE, actor=ACTOR).tokens
-                if token.access_token or token.refresh_token
-            ]
-            if not tokens:
-                continue
-            for token in tokens:
-                revoke(app, token)
-        except RevocationUnavailable:
-            logger.info("Provider %s offers no token revocation (social account %s)", provider_id, account_id)
-            continue
-        except Exception as error:  # nothing may stop an erasure: not a provider, not a bad answer
-            logger.warning(
-                "Revoking the grant at provider %s failed for social account %s: %s",
-                provider_id,
-                account_id,
-                _failure(error),
-            )
-            continue
-        revoked.append(provider_id)
+    accounts (for the person's rights: an erasure). Returns the provider ids (allauth's
+    `SocialAccount.provider`, e.g. "google" or an OpenID Connect app's id) where every token of
+    the account was revoked. A provider's failure is logged and the others are still tried."""
+    revoked = [
+        provider_id
+        for account_id, provider_id in SocialAccount.objects.filter(user_id=subject_id).values_list("pk", "provider")
+        if social_account_revoke(account_id=account_id, purpose=RIGHTS_PURPOSE, actor=ACTOR)
+    ]
     return list(dict.fromkeys(revoked))
+
+
+@contextlib.contextmanager
+def revocation_skipped() -> Iterator[None]:
+    """Delete social accounts inside this block without asking their providers to revoke."""
+    token = _skipped.set(True)
+    try:
+        yield
+    finally:
+        _skipped.reset(token)
+
+
+@receiver(pre_delete, sender=SocialAccount, dispatch_uid="accounts.social.revoke_before_unlink")
+def _revoke_before_unlink(sender: Any, instance: SocialAccount, **kwargs: Any) -> None:
+    """A link removed (the connected-accounts page, allauth's headless API, the admin) takes its
+    grant at the provider with it. Runs before the delete, while the sealed tokens still exist."""
+    if not _skipped.get():
+        social_account_revoke(account_id=instance.pk)
 
 
 def _failure(error: BaseException) -> str:
