@@ -87,7 +87,7 @@ class SecurityEventCode(StrEnum):
 
 
 # RFC 8935, section 2.4: the error codes a SET transmitter understands.
-_SET_ERRORS = {
+_SET_ERRORS: dict[str, str] = {
     SecurityEventCode.UNKNOWN_KEY: "invalid_key",
     SecurityEventCode.SIGNATURE: "invalid_key",
     SecurityEventCode.ALGORITHM: "invalid_key",
@@ -106,7 +106,7 @@ class SecurityTokenInvalid(ApplicationError):
     @property
     def set_error(self) -> str:
         """This refusal as RFC 8935's `err` code."""
-        return _SET_ERRORS.get(SecurityEventCode(self.code), "invalid_request")
+        return _SET_ERRORS.get(self.code, "invalid_request")
 
 
 class SecurityTokenTooLarge(ApplicationError):
@@ -187,7 +187,7 @@ def _signing_key(*, jwks_uri: str, kid: str | None, algorithm: str) -> jwt.PyJWK
         raise _invalid(SecurityEventCode.ALGORITHM, "The token's algorithm is not the one its key is published for.")
     try:
         return jwt.PyJWK(jwk, algorithm=algorithm)
-    except jwt.PyJWKError:  # say, an RS256 header on an EC key
+    except (jwt.PyJWKError, jwt.InvalidKeyError):  # say, an RS256 header on an EC key
         raise _invalid(SecurityEventCode.ALGORITHM, "The token's algorithm does not fit its key.") from None
 
 
