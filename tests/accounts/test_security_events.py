@@ -100,7 +100,11 @@ class KeyServer:
         return Handler
 
     def sign(self, claims: dict[str, Any], *, kid: str = "rsa-1", key: Any = None, alg: str | None = None) -> str:
-        algorithms = {"rsa-1": ("RS256", self.rsa), "ec-1": ("ES256", self.ec), "ed-1": ("EdDSA", self.ed)}
+        algorithms: dict[str, tuple[str, Any]] = {
+            "rsa-1": ("RS256", self.rsa),
+            "ec-1": ("ES256", self.ec),
+            "ed-1": ("EdDSA", self.ed),
+        }
         default_alg, default_key = algorithms.get(kid, ("RS256", self.rsa))
         return jwt.encode(claims, key or default_key, algorithm=alg or default_alg, headers={"kid": kid})
 
@@ -282,7 +286,7 @@ def _attacker_key() -> rsa.RSAPrivateKey:
         (lambda k: k.sign(logout_claims(k, jti=None)), "token_claim_missing"),
         (lambda k: k.sign(logout_claims(k, sub=None)), "token_subject_missing"),
         (lambda k: k.sign(logout_claims(k, sub=None, sid="op-session-1")), "token_sid_only_unsupported"),
-        (lambda k: jwt.encode(logout_claims(k), None, algorithm="none"), "token_algorithm_not_allowed"),
+        (lambda k: jwt.encode(logout_claims(k), "", algorithm="none"), "token_algorithm_not_allowed"),
         (
             lambda k: jwt.encode(logout_claims(k), "idp-client-secret-of-32-bytes-length", algorithm="HS256"),
             "token_algorithm_not_allowed",
@@ -448,7 +452,7 @@ def test_other_events_and_unknown_accounts_are_acknowledged_and_ignored(keys, go
         (lambda k: k.sign(risc_claims(aud="someone-elses-client")), "token_audience_invalid", "invalid_audience"),
         (lambda k: k.sign(risc_claims(events=None)), "token_events_invalid", "invalid_request"),
         (lambda k: k.sign(risc_claims(iat=int(time.time()) - 3600)), "token_too_old", "invalid_request"),
-        (lambda k: jwt.encode(risc_claims(), None, algorithm="none"), "token_algorithm_not_allowed", "invalid_key"),
+        (lambda k: jwt.encode(risc_claims(), "", algorithm="none"), "token_algorithm_not_allowed", "invalid_key"),
         (lambda k: "garbage", "token_malformed", "invalid_request"),
     ],
 )
