@@ -4,7 +4,8 @@ that keep personal data out of caches and switch off browser features the vault 
 `RequestGuardMiddleware` answers 4xx before any view runs to: a NUL byte in the path, the query
 or a form field (PostgreSQL refuses NUL in text, which turned into a 500); a JSON body over
 the upload limit (413), nested deeper than `MAX_JSON_DEPTH`, or holding a lone surrogate that no
-UTF-8 column can store (400). API paths get the API's error envelope, pages a plain 400. (A
+UTF-8 column can store (400). API paths get the API's error envelope, and so do views elsewhere
+whose class sets `error_envelope = True` (the endpoints providers call); pages a plain 400. (A
 session cookie that is not a key Django could have made is no session: accounts/sessions.py.
 The guard answers before the header middleware below, so its refusals carry no caching headers;
 they carry no personal data either.)
