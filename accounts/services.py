@@ -20,6 +20,7 @@ from allauth.usersessions.models import UserSession
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -35,6 +36,49 @@ def _sessions_end(subject_id: uuid.UUID) -> None:
     keys = UserSession.objects.filter(user_id=subject_id).values("session_key")
     SessionStore.get_model_class().objects.filter(session_key__in=keys).delete()
     UserSession.objects.filter(user_id=subject_id).delete()
+
+
+# allauth's record, in each session, of how its person signed in (allauth.account.internal.flows.
+# login): a list of {"method": "socialaccount", "provider": <provider id>, "uid": ..., "at": ...}
+# and the id of the user it belongs to.
+_AUTHENTICATION_RECORDS = "account_authentication_methods"
+_AUTHENTICATION_RECORDS_USER = "account_authentication_methods_user"
+
+
+def _signed_in_with(session_data: str, *, subject_id: uuid.UUID, provider: str) -> bool:
+    # Django's own decoding (the signature checked), not the vault backend's: these records are
+    # not sealed, and unsealing the pending sign-in state would be a needless, audited decryption.
+    data = DatabaseSessionStore().decode(session_data)
+    records = data.get(_AUTHENTICATION_RECORDS)
+    if data.get(_AUTHENTICATION_RECORDS_USER) != str(subject_id) or not isinstance(records, list):
+        return False
+    return any(
+        isinstance(record, dict) and record.get("method") == "socialaccount" and record.get("provider") == provider
+        for record in records
+    )
+
+
+def account_sessions_end(*, subject_id: uuid.UUID, provider: str | None = None) -> int:
+    """End the person's sessions (browser cookies and app session tokens alike): all of them,
+    or, given a provider id (allauth's `SocialAccount.provider`: "google", an OpenID Connect
+    app's id), only those that signed in with that provider, as allauth's authentication records
+    in each session tell. Returns how many sessions were ended. The account stays usable."""
+    subject_id = uuid.UUID(str(subject_id))
+    session_model = SessionStore.get_model_class()
+    with transaction.atomic():
+        tracked = UserSession.objects.filter(user_id=subject_id)
+        if provider is None:
+            keys = list(tracked.values_list("session_key", flat=True))
+        else:
+            sessions = session_model.objects.filter(session_key__in=tracked.values("session_key"))
+            keys = [
+                session.session_key
+                for session in sessions.only("session_key", "session_data")
+                if _signed_in_with(session.session_data, subject_id=subject_id, provider=provider)
+            ]
+        ended, _ = session_model.objects.filter(session_key__in=keys).delete()
+        tracked.filter(session_key__in=keys).delete()
+    return ended
 
 
 def account_erasure_begin(*, subject_id: uuid.UUID) -> None:

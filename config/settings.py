@@ -273,6 +273,14 @@ SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
 SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10, minimum=1)
+# Security events providers push (accounts/social/security_events.py): back-channel logout and
+# Google's Cross-Account Protection. A token older than this is refused (and its jti is
+# remembered this long); Google's RISC configuration names the keys its tokens are signed with.
+SOCIAL_SECURITY_EVENT_MAX_AGE_SECONDS = env_int("SOCIAL_SECURITY_EVENT_MAX_AGE_SECONDS", 300, minimum=30)
+SOCIAL_GOOGLE_RISC_CONFIGURATION_URL = env_str(
+    "SOCIAL_GOOGLE_RISC_CONFIGURATION_URL", "https://accounts.google.com/.well-known/risc-configuration"
+)
+SOCIAL_GOOGLE_RISC_ISSUER = env_str("SOCIAL_GOOGLE_RISC_ISSUER", "https://accounts.google.com/")
 
 _mail_backend = env_str(
     "EMAIL_BACKEND",
@@ -413,6 +421,8 @@ REST_FRAMEWORK = {
         "consent_mail": env_str("API_THROTTLE_CONSENT_MAIL", "10/hour"),
         # Meta's data deletion callback (server to server, per calling address).
         "provider_callback": env_str("API_THROTTLE_PROVIDER_CALLBACK", "60/minute"),
+        # Security events pushed by providers, per sending address (accounts/views.py).
+        "security_events": env_str("API_THROTTLE_SECURITY_EVENTS", "120/minute"),
     },
     "EXCEPTION_HANDLER": "vault.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,7 +1,10 @@
 // A real OpenID Connect provider on 127.0.0.1 for the social-login end-to-end test.
 //
 //   node provider.js <port> <redirect_uri>[,<redirect_uri>...] [--exit-after-authorization]
+//                    [--backchannel-logout-uri=<url>]
 //
+// With --backchannel-logout-uri the client is registered for OpenID Connect Back-Channel Logout:
+// ending the session at the provider (/session/end) POSTs a logout token there.
 // With --exit-after-authorization the provider stops as soon as it has sent the browser back
 // with a code: the client's token request then finds nobody, as when a provider goes down.
 //
@@ -25,7 +28,9 @@ const VARIANTS = {
   longname: { given_name: "Wolfeschlegelsteinhausenbergerdorff".repeat(4) },
 };
 
-const [port, redirects, mode] = process.argv.slice(2);
+const [port, redirects, ...options] = process.argv.slice(2);
+const mode = options.find((option) => option === "--exit-after-authorization");
+const backchannel = options.find((option) => option.startsWith("--backchannel-logout-uri="));
 if (!port || !redirects) {
   console.error("usage: node provider.js <port> <redirect_uri>[,<redirect_uri>...] [--exit-after-authorization]");
   process.exit(2);
@@ -42,6 +47,12 @@ const configuration = {
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
       token_endpoint_auth_method: "client_secret_post",
+      ...(backchannel
+        ? {
+            backchannel_logout_uri: backchannel.split("=").slice(1).join("="),
+            backchannel_logout_session_required: false,
+          }
+        : {}),
     },
   ],
   claims: {
@@ -70,12 +81,20 @@ const configuration = {
   async issueRefreshToken(ctx, client) {
     return client.grantTypeAllowed("refresh_token");
   },
-  features: { devInteractions: { enabled: true } },
+  features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true } },
   cookies: { keys: ["vault-e2e-cookie-key-not-a-secret"] },
+  // oidc-provider's own requests (the back-channel logout POST) refuse loopback addresses as a
+  // guard against SSRF; here the relying party is the test's live server on 127.0.0.1.
+  async fetch(url, options) {
+    if (["127.0.0.1", "localhost"].includes(new URL(url).hostname)) delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
 };
 
 const provider = new Provider(`http://127.0.0.1:${port}`, configuration);
 provider.on("server_error", (ctx, error) => console.error("server_error", error));
+provider.on("backchannel.success", (ctx, client) => console.log(`backchannel logout sent to ${client.clientId}`));
+provider.on("backchannel.error", (ctx, error) => console.error("backchannel.error", error.message, error.cause?.code ?? ""));
 if (mode === "--exit-after-authorization") {
   provider.on("authorization.success", (ctx) => {
     ctx.res.once("finish", () => {
