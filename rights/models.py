@@ -142,7 +142,10 @@ class ProviderDeletion(models.Model):
     """A deletion a sign-in provider asked for on the person's behalf (Meta's data deletion
     callback), as the provider's status page shows it: a random, unguessable confirmation code,
     its status and dates. It names nobody: no subject id, no provider user id, so the page
-    reveals nothing and nothing links the code to the person once the request is answered."""
+    reveals nothing and nothing links the code to the person once the request is answered.
+
+    While an erasure the provider asked for waits (a legal hold), `request_id` names that erasure
+    request so the code completes when it runs; the link goes with the completion."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     code = models.CharField(max_length=32, unique=True)
@@ -152,6 +155,7 @@ class ProviderDeletion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.UUIDField(null=True, blank=True, db_index=True, help_text="The waiting erasure, until it runs.")
 
     class Meta:
         ordering = ("-created_at",)

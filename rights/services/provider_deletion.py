@@ -40,16 +40,18 @@ def facebook_deletion_request(*, signed_request: str) -> ProviderDeletion:
     payload = meta_signed_request_verify(signed_request=signed_request, app_secret=facebook_app_secret())
     uid = payload["user_id"]
     deletion = ProviderDeletion.objects.create(code=provider_deletion_code_new(), provider=FACEBOOK)
-    done = True
-    if settings.SOCIAL_FACEBOOK_DELETION_SCOPE == SCOPE_ACCOUNT:
-        subject_id = social_account_subject(provider=FACEBOOK, uid=uid)
-        if subject_id is not None:
-            # None while a legal hold pauses the erasure: the page says "in progress" meanwhile.
-            done = erasure_by_provider(subject_id=subject_id, provider=FACEBOOK)
+    waiting = None
+    subject_id = social_account_subject(provider=FACEBOOK, uid=uid)
+    with transaction.atomic():
+        # What Facebook brought goes at once, in both scopes: the person removed the app there,
+        # so there is no grant left to revoke, and the erasure below then does not try.
+        social_provider_data_delete(provider=FACEBOOK, uid=uid)
+    if settings.SOCIAL_FACEBOOK_DELETION_SCOPE == SCOPE_ACCOUNT and subject_id is not None:
+        # The request's id while a legal hold pauses the erasure: the code completes when it runs.
+        waiting = erasure_by_provider(subject_id=subject_id, provider=FACEBOOK)
+    if waiting is not None:
+        ProviderDeletion.objects.filter(pk=deletion.pk).update(request_id=waiting)
     else:
-        with transaction.atomic():
-            social_provider_data_delete(provider=FACEBOOK, uid=uid)
-    if done:
         ProviderDeletion.objects.filter(pk=deletion.pk).update(
             status=ProviderDeletionStatus.COMPLETED, completed_at=timezone.now()
         )

@@ -221,12 +221,15 @@ def test_the_callback_is_rate_limited(linked, settings, monkeypatch):
 
 # --- Scope "account": the person is erased through the rights app --------------------------------------
 def test_with_scope_account_the_person_is_erased_as_a_provider_request(
-    alice, linked, settings, django_capture_on_commit_callbacks
+    alice, linked, settings, django_capture_on_commit_callbacks, caplog
 ):
     settings.SOCIAL_FACEBOOK_DELETION_SCOPE = "account"
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True), caplog.at_level("INFO", logger="accounts.social"):
         response = post(KNOWN)
+    assert not [r for r in caplog.records if r.name == "accounts.social.revocation"], (
+        "the person removed the app at Facebook: nothing is left to revoke, and nothing is tried"
+    )
 
     assert response.status_code == 200
     assert ErasedSubject.objects.filter(pk=alice.pk).exists()
@@ -272,6 +275,16 @@ def test_with_scope_account_a_legal_hold_keeps_the_code_in_progress(alice, linke
     assert ProviderDeletion.objects.get(code=response.json()["confirmation_code"]).status == "received"
     page = Client().get(response.json()["url"]).content.decode()
     assert "In progress." in page
+    assert not SocialAccount.objects.filter(pk=linked.pk).exists(), "what Facebook brought goes at once, hold or not"
+
+    # The hold is lifted and the erasure runs: the code completes with it, and forgets the request.
+    from rights.services import erasure_execute
+
+    RightsRequest.objects.filter(pk=request.pk).update(legal_hold=False)
+    assert erasure_execute(request_id=request.pk) == alice.pk
+    deletion = ProviderDeletion.objects.get(code=response.json()["confirmation_code"])
+    assert (deletion.status, deletion.request_id) == ("completed", None)
+    assert "In progress." not in Client().get(response.json()["url"]).content.decode()
 
 
 def test_the_erasure_request_says_the_provider_asked(alice, linked, settings):
@@ -287,11 +300,11 @@ def test_the_erasure_request_says_the_provider_asked(alice, linked, settings):
 
     post_save.connect(keep, sender=RightsRequest, weak=False)
     try:
-        assert erasure_by_provider(subject_id=alice.pk, provider="facebook") is True
+        assert erasure_by_provider(subject_id=alice.pk, provider="facebook") is None
     finally:
         post_save.disconnect(keep, sender=RightsRequest)
     assert (seen[0].kind, seen[0].channel, seen[-1].verification) == (Kind.ERASURE, "provider", "provider")
-    assert erasure_by_provider(subject_id=alice.pk, provider="facebook") is True, "already erased: done"
+    assert erasure_by_provider(subject_id=alice.pk, provider="facebook") is None, "already erased: done"
 
 
 # --- The status page ---------------------------------------------------------------------------------
