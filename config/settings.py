@@ -267,6 +267,9 @@ SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
 SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10, minimum=1)
+# Refresh and maximum age per provider (accounts/social/policies.py): SOCIAL_<PROVIDER>_REFRESH_HOURS,
+# _MAX_AGE_DAYS, _IMPORT_FIELDS, read by the accounts app at start-up. Links refreshed per beat run:
+SOCIAL_REFRESH_BATCH = env_int("SOCIAL_REFRESH_BATCH", 200, minimum=1)
 
 _mail_backend = env_str(
     "EMAIL_BACKEND",
@@ -475,6 +478,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
     },
     "rights-exports-expire": {"task": "rights.exports_expire", "schedule": 3600},
+    # Social-provider data: due refreshes, and purges past a provider's maximum age.
+    "social-refresh": {
+        "task": "accounts.social_refresh_run",
+        "schedule": env_int("SOCIAL_REFRESH_SWEEP_SECONDS", 900, minimum=60),
+    },
 }
 
 # --- Data-subject rights (rights/) -----------------------------------------------------------

@@ -80,3 +80,10 @@ def special_category_purposes() -> set[str]:
         .exclude(purposes=None)
         .values_list("purposes__slug", flat=True)
     )
+
+
+def profile_source_fields(*, subject_id: uuid.UUID, source: str, source_name: str) -> dict[str, str]:
+    """The fields whose current value came from one source (a social provider: the ones the
+    person chose to import), key to label, without decrypting anything."""
+    held = ProfileValue.objects.filter(subject_id=subject_id, source=source, source_name=source_name)
+    return dict(held.order_by("definition__label").values_list("definition__key", "definition__label"))
