@@ -2,6 +2,7 @@
 refresh.py), against a real HTTP server on 127.0.0.1 standing in for the provider's discovery,
 token and userinfo endpoints (GitHub's and Facebook's too, with their URLs pointed at it)."""
 
+import contextlib
 import datetime
 import json
 import threading
@@ -63,7 +64,8 @@ def _handler(provider: Provider, base: list[str]) -> type[BaseHTTPRequestHandler
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            with contextlib.suppress(BrokenPipeError):  # the client gave up waiting (the timeout test)
+                self.wfile.write(payload)
 
         def _route(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -368,7 +370,7 @@ def test_links_made_before_this_feature_get_a_state(provider, alice):
 
 # --- GitHub and Facebook -------------------------------------------------------------------------
 def test_github_is_re_read_with_the_stored_token(provider, alice, monkeypatch):
-    monkeypatch.setattr(fetch_module, "GITHUB_USER_URL", f"{provider.url}/user")  # type: ignore[attr-defined]
+    monkeypatch.setattr(fetch_module, "GITHUB_USER_URL", f"{provider.url}/user")
     account = link(alice, provider_id="github", uid="42", answer={"id": 42, "name": "Sam Okafor"}, city="Lagos")
     provider.userinfo = {"id": 42, "name": "Sam Okafor", "location": "Accra, Ghana"}
 
@@ -381,8 +383,8 @@ def test_github_is_re_read_with_the_stored_token(provider, alice, monkeypatch):
 
 
 def test_facebook_exchanges_the_long_lived_token(provider, alice, monkeypatch):
-    monkeypatch.setattr(fetch_module, "FACEBOOK_TOKEN_URL", f"{provider.url}/oauth/access_token")  # type: ignore[attr-defined]
-    monkeypatch.setattr(fetch_module, "FACEBOOK_ME_URL", f"{provider.url}/me")  # type: ignore[attr-defined]
+    monkeypatch.setattr(fetch_module, "FACEBOOK_TOKEN_URL", f"{provider.url}/oauth/access_token")
+    monkeypatch.setattr(fetch_module, "FACEBOOK_ME_URL", f"{provider.url}/me")
     answer = {"id": "77", "first_name": "Ines"}
     account = link(alice, provider_id="facebook", uid="77", answer=answer, given_name="Ines")
     provider.token_body = {"access_token": "fb-long-lived-2", "expires_in": 5_184_000}
@@ -426,3 +428,45 @@ def test_policies_have_defaults_per_provider_and_overrides_from_the_environment(
     ):
         with pytest.raises(ImproperlyConfigured):
             social_policy_overrides_from_env(bad)
+
+
+# --- The connected-accounts page ------------------------------------------------------------------
+def test_the_page_shows_last_refresh_imported_fields_and_the_removal_date(provider, client, alice, bob):
+    account = link(alice, given_name="Marguerite", city="Leiden")
+    state = SocialLinkState.objects.get(account=account)
+    may_3 = datetime.datetime(2026, 5, 3, 12, tzinfo=datetime.UTC)
+    SocialLinkState.objects.filter(pk=state.pk).update(last_success_at=may_3)
+    client.force_login(alice)
+
+    page = " ".join(client.get("/accounts/3rdparty/").content.decode().split())
+
+    assert "Last refreshed on 3 May 2026." in page
+    assert "Copied into your profile: City, Given name." in page
+    assert "Marguerite" not in page and "Leiden" not in page, "labels, never values"
+    assert "What it sent us is removed on 1 August 2026 unless it can be refreshed before then." in page
+
+    client.force_login(bob)
+    assert "Copied into your profile" not in client.get("/accounts/3rdparty/").content.decode(), "another person's"
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        (PurgeReason.REVOKED, "Your Loop IdP data was removed: access was revoked on 3 May 2026."),
+        (PurgeReason.STALE, "Your Loop IdP data was removed: it could not be refreshed for 90 days."),
+    ],
+)
+def test_the_page_says_why_a_providers_data_was_removed(provider, client, alice, reason, said):
+    from accounts.social import social_link_purge
+
+    account = link(alice, given_name="Marguerite")
+    social_link_purge(
+        account_id=account.pk,
+        reason=reason,
+        actor=Actor.system("test"),
+        now=datetime.datetime(2026, 5, 3, 12, tzinfo=datetime.UTC),
+    )
+    client.force_login(alice)
+    page = client.get("/accounts/3rdparty/").content.decode()
+    assert said in " ".join(page.split())
+    assert "Copied into your profile" not in page
