@@ -281,6 +281,9 @@ SOCIAL_GOOGLE_RISC_CONFIGURATION_URL = env_str(
     "SOCIAL_GOOGLE_RISC_CONFIGURATION_URL", "https://accounts.google.com/.well-known/risc-configuration"
 )
 SOCIAL_GOOGLE_RISC_ISSUER = env_str("SOCIAL_GOOGLE_RISC_ISSUER", "https://accounts.google.com/")
+# Refresh and maximum age per provider (accounts/social/policies.py): SOCIAL_<PROVIDER>_REFRESH_HOURS,
+# _MAX_AGE_DAYS, _IMPORT_FIELDS, read by the accounts app at start-up. Links refreshed per beat run:
+SOCIAL_REFRESH_BATCH = env_int("SOCIAL_REFRESH_BATCH", 200, minimum=1)
 
 _mail_backend = env_str(
     "EMAIL_BACKEND",
@@ -493,6 +496,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
     },
     "rights-exports-expire": {"task": "rights.exports_expire", "schedule": 3600},
+    # Social-provider data: due refreshes, and purges past a provider's maximum age.
+    "social-refresh": {
+        "task": "accounts.social_refresh_run",
+        "schedule": env_int("SOCIAL_REFRESH_SWEEP_SECONDS", 900, minimum=60),
+    },
 }
 
 # --- Data-subject rights (rights/) -----------------------------------------------------------

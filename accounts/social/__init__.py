@@ -20,6 +20,10 @@ A provider that is down, slow or answers nonsense gives the friendly error page 
 log line without personal data; an OpenID Connect login is bound to its authorization request
 by a nonce (accounts/social/oidc.py).
 
+What a provider brought is refreshed on its schedule and at each sign-in, and purged when its
+grant is revoked or it is older than the provider's maximum age (accounts/social/refresh.py,
+policies in accounts/social/policies.py).
+
 Removing a link revokes its grant at the provider where the provider allows it
 (`social_account_revoke`, just before the link and its tokens are deleted) and purges what the
 provider brought, but the values the person chose to keep as their own (accounts/social/
@@ -45,6 +49,16 @@ from accounts.social.pending import (
     session_pending_unseal,
     social_pending_seal,
 )
+from accounts.social.policies import ProviderPolicy, provider_policy
+from accounts.social.refresh import (
+    RefreshOutcome,
+    social_link_purge,
+    social_link_refresh,
+    social_link_signed_in,
+    social_link_state_ensure,
+    social_links_claim,
+    social_links_expire,
+)
 from accounts.social.revocation import revocation_skipped, social_account_revoke, social_tokens_revoke
 from accounts.social.sealing import social_account_data_seal, social_account_read, social_token_seal
 
@@ -53,8 +67,11 @@ __all__ = [
     "PENDING_SESSION_KEY",
     "SEALED_SESSION_KEY",
     "ImportOffer",
+    "ProviderPolicy",
+    "RefreshOutcome",
     "SocialAccountAdapter",
     "SocialLoginMiddleware",
+    "provider_policy",
     "revocation_skipped",
     "session_pending_seal",
     "session_pending_unseal",
@@ -64,6 +81,12 @@ __all__ = [
     "social_claims_import",
     "social_import_offers",
     "social_imported_fields",
+    "social_link_purge",
+    "social_link_refresh",
+    "social_link_signed_in",
+    "social_link_state_ensure",
+    "social_links_claim",
+    "social_links_expire",
     "social_pending_seal",
     "social_provider_data_delete",
     "social_source_purge",

@@ -805,3 +805,40 @@ def test_sessions_of_headless_app_clients_are_sealed_too():
     for secret in (ACCESS, USERINFO["email"]):
         assert secret not in json.dumps(stored)
     assert lookup_session(session.session_key)[PENDING_SESSION_KEY]["token"]["token"] == ACCESS
+
+
+# --- A later sign-in is a refresh (accounts/social/refresh.py) ---------------------------------
+@pytest.mark.django_db
+def test_signing_in_again_brings_the_imported_fields_up_to_date(client, idp):
+    from accounts.models import SocialLinkState
+    from vault.models import AuditEntry
+
+    sign_up(client, import_fields=["given_name", "city"])
+    user = User.objects.get()
+    client.logout()
+    idp.userinfo = {
+        **USERINFO,
+        "given_name": "Robyn",
+        "family_name": "Changed-but-not-imported",
+        "address": {"locality": "Utrecht", "country": "NL"},
+    }
+
+    response = callback(client, start(client))
+
+    assert response.status_code == 302 and "signup" not in response["Location"]
+    held = profile_read(
+        subject_id=user.pk,
+        fields=["given_name", "family_name", "city"],
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(user.pk),
+    )
+    assert held["given_name"].value == "Robyn"
+    assert (held["given_name"].source, held["given_name"].source_name) == ("social", "testidp")
+    assert held["city"].value == "Utrecht", "unchanged: left as it is"
+    assert "family_name" not in held, "not imported at sign-up: not imported now"
+    [earlier] = profile_history_read(subject_id=user.pk, actor=Actor.person(user.pk))
+    assert (earlier.key, earlier.value) == ("given_name", "Robin")
+    state = SocialLinkState.objects.get(account__user=user)
+    assert state.last_success_at == held["given_name"].collected_at
+    entry = AuditEntry.objects.filter(action="social.refresh").latest("pk")
+    assert entry.fields == ["social.extra_data", "profile.given_name"]

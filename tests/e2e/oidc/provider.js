@@ -12,6 +12,7 @@
 // knows what the provider will say. oidc-provider's development interactions (a login form that
 // accepts any name, and a consent form) stand in for a real provider's pages. A `nonce` sent with
 // the authorization request is echoed into the ID token (oidc-provider does that by itself).
+import { existsSync, readFileSync } from "node:fs";
 import Provider from "oidc-provider";
 
 // Login names whose claims differ from the default person's: what a provider may send that the
@@ -27,6 +28,14 @@ const VARIANTS = {
   // A given name longer than the profile field allows (100 characters).
   longname: { given_name: "Wolfeschlegelsteinhausenbergerdorff".repeat(4) },
 };
+
+// Claims changed "at the provider" between logins and refreshes: a JSON file of
+// {login: {claim: value}}, read at every look-up, named by OIDC_CLAIMS_FILE (the refresh tests).
+function changedClaims(sub) {
+  const file = process.env.OIDC_CLAIMS_FILE;
+  if (!file || !existsSync(file)) return {};
+  return JSON.parse(readFileSync(file, "utf8"))[sub] || {};
+}
 
 const [port, redirects, ...options] = process.argv.slice(2);
 const mode = options.find((option) => option === "--exit-after-authorization");
@@ -73,6 +82,7 @@ const configuration = {
           family_name: "Oidcperson",
           birthdate: "1984-11-23",
           ...(VARIANTS[sub] || {}),
+          ...changedClaims(sub),
         };
       },
     };
@@ -81,7 +91,8 @@ const configuration = {
   async issueRefreshToken(ctx, client) {
     return client.grantTypeAllowed("refresh_token");
   },
-  features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true } },
+  // Revocation (RFC 7009) stands in for the person withdrawing the grant at the provider.
+  features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true }, revocation: { enabled: true } },
   cookies: { keys: ["vault-e2e-cookie-key-not-a-secret"] },
   // oidc-provider's own requests (the back-channel logout POST) refuse loopback addresses as a
   // guard against SSRF; here the relying party is the test's live server on 127.0.0.1.
