@@ -87,7 +87,9 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
             "OAUTH_PKCE_ENABLED": True,
         }
         if provider == "google":
-            config["AUTH_PARAMS"] = {"access_type": "online"}  # no refresh token unless needed
+            # A refresh token, so the scheduled refresh (accounts/social/refresh.py) keeps what
+            # Google sent accurate between sign-ins, as its User Data Policy asks.
+            config["AUTH_PARAMS"] = {"access_type": "offline"}
         if provider == "facebook":
             config["FIELDS"] = _FACEBOOK_FIELDS + [
                 field for scope, field in _FACEBOOK_EXTRA_FIELDS.items() if scope in scopes

@@ -91,6 +91,11 @@ def profile_is_restricted(*, subject_id: uuid.UUID) -> bool:
     return Restriction.objects.filter(subject_id=subject_id).exists()
 
 
+def profiles_restricted(*, subject_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these people restricted processing, in one query."""
+    return set(Restriction.objects.filter(subject_id__in=subject_ids).values_list("subject_id", flat=True))
+
+
 def special_category_purposes() -> set[str]:
     """Purposes that some special-category field serves: the "sensitive personal information"
     a person can limit the use of (CCPA)."""

@@ -24,6 +24,7 @@ from profiles.gate import (
 )
 from profiles.models import FieldDefinition, Source
 from profiles.selectors import profile_source_fields
+from profiles.services import profile_source_confirm
 from profiles.types import value_clean
 
 # One logger for social sign-in, whichever module writes the line.
@@ -209,10 +210,12 @@ def social_claims_refresh(
     newer answer: only fields whose current value has source "social" and this provider as
     source name (what the sign-up import wrote), and that the provider's policy lets it fill.
     A changed value is written with a new collected time (its earlier value goes to the
-    history); an unchanged one, or a claim the provider no longer sends, is left as it is.
+    history); an unchanged one counts as collected again now (its retention runs from now,
+    nothing is rewritten); a claim the provider no longer sends is left as it is.
     Returns the keys written."""
     provider = account.provider[:64]
-    chosen = set(profile_source_fields(subject_id=account.user_id, source=Source.SOCIAL, source_name=provider))
+    held = profile_source_fields(subject_id=account.user_id, source=Source.SOCIAL, source_name=provider)
+    chosen = {key for key, _, _ in held}
     offers = {
         offer.key: offer.value
         for offer in social_answer_offers(account=account, extra_data=extra_data)
@@ -221,13 +224,16 @@ def social_claims_refresh(
     if not offers:
         return []
     current = profile_read(subject_id=account.user_id, fields=list(offers), purpose=RIGHTS_PURPOSE, actor=actor)
-    changed = {
-        key: value
-        for key, value in offers.items()
-        if key in current
-        and (current[key].source, current[key].source_name) == (Source.SOCIAL, provider)
-        and current[key].value != value
+    ours = {
+        key
+        for key in offers
+        if key in current and (current[key].source, current[key].source_name) == (Source.SOCIAL, provider)
     }
+    changed = {key: offers[key] for key in ours if current[key].value != offers[key]}
+    if same := ours - set(changed):
+        profile_source_confirm(
+            subject_id=account.user_id, source=Source.SOCIAL, source_name=provider, keys=same, collected_at=collected_at
+        )
     if not changed:
         return []
     return profile_write(

@@ -18,6 +18,7 @@ failure and purge is audited, naming fields, never values.
 
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,9 +43,11 @@ from accounts.social.fetch import (
 )
 from accounts.social.imports import social_claims_refresh
 from accounts.social.policies import ProviderPolicy, provider_policy
+from accounts.social.revocation import social_account_revoke
 from accounts.social.sealing import social_account_read
 from profiles.gate import ACCOUNT_PURPOSE, Actor
 from profiles.models import Source
+from profiles.selectors import profile_is_restricted, profiles_restricted
 from profiles.services import profile_source_purge
 from vault.audit import audit_record
 from vault.errors import ApplicationError
@@ -138,6 +141,12 @@ def social_link_refresh(*, account_id: int, now: datetime | None = None) -> Refr
     if state.purged_at is not None:
         return RefreshOutcome("skipped")
     policy = provider_policy(account.provider)
+    if profile_is_restricted(subject_id=account.user_id):
+        # Restricted processing (GDPR Art. 18): nothing is fetched, written or purged while it
+        # lasts; the data is only kept. The link is looked at again after one interval.
+        state.next_refresh_at = now + (policy.refresh_every or timedelta(days=1))
+        state.save(update_fields=["next_refresh_at", "updated_at"])
+        return RefreshOutcome("restricted")
     try:
         app = _app(account.provider)
         sealed = social_account_read(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=ACTOR)
@@ -237,6 +246,14 @@ def social_link_purge(*, account_id: int, reason: str, actor: Actor, now: dateti
     now = _now(now)
     if reason not in PurgeReason.values:
         raise ValueError(f"Unknown purge reason {reason!r}.")
+    if (
+        reason == PurgeReason.STALE
+        and not SocialLinkState.objects.filter(account_id=account_id, purged_at__isnull=False).exists()
+    ):
+        # Data past its maximum age goes, and so does the grant that could fetch it again: revoked
+        # at the provider where it allows it (a revoked grant needs nothing more), before the
+        # tokens are deleted. A provider that does not answer is logged and the purge goes on.
+        social_account_revoke(account_id=account_id)
     with transaction.atomic():
         account = SocialAccount.objects.select_for_update().get(pk=account_id)
         state = social_link_state_ensure(account=account, now=now)
@@ -273,12 +290,27 @@ def social_links_expire(*, limit: int, now: datetime | None = None) -> int:
         cutoff = now - provider_policy(provider_id).max_age
         stale = SocialLinkState.objects.filter(
             purged_at__isnull=True, account__provider=provider_id, last_success_at__lte=cutoff
-        ).values_list("account_id", flat=True)[: limit - purged]
-        for account_id in stale:
-            purged += social_link_purge(account_id=account_id, reason=PurgeReason.STALE, actor=ACTOR, now=now)
-        if purged >= limit:
-            break
+        ).values_list("account_id", "subject_id")
+        for chunk in _chunks(stale.iterator(chunk_size=500), 500):
+            restricted = profiles_restricted(subject_ids=[subject for _, subject in chunk])
+            for account_id, subject_id in chunk:
+                if subject_id in restricted:
+                    continue  # kept while processing is restricted (Art. 18): only stored
+                purged += social_link_purge(account_id=account_id, reason=PurgeReason.STALE, actor=ACTOR, now=now)
+                if purged >= limit:
+                    return purged
     return purged
+
+
+def _chunks(rows: Iterator[tuple[int, uuid.UUID]], size: int) -> Iterator[list[tuple[int, uuid.UUID]]]:
+    chunk: list[tuple[int, uuid.UUID]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _audit(subject_id: uuid.UUID, actor: Actor, action: str, fields: list[str]) -> None:

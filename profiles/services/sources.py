@@ -4,6 +4,7 @@ a value as their own (`profile_source_keep`)."""
 
 import uuid
 from collections.abc import Collection
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -68,3 +69,22 @@ def profile_source_keep(
                 subject_id=subject_id,
             )
     return kept
+
+
+def profile_source_confirm(
+    *, subject_id: uuid.UUID, source: str, source_name: str, keys: Collection[str], collected_at: Any
+) -> int:
+    """A source sent these fields' current values again, unchanged (a provider's refresh): they
+    count as collected now, and their retention runs from now. Nothing is decrypted or re-sealed,
+    and no history is written (the value did not change). Returns how many values."""
+    rows = ProfileValue.objects.filter(
+        subject_id=subject_id, source=source, source_name=source_name, definition__key__in=list(keys)
+    ).select_related("definition")
+    confirmed = 0
+    with transaction.atomic():
+        for row in rows.select_for_update(of=("self",)):
+            row.collected_at = collected_at
+            row.expires_at = collected_at + timedelta(days=row.definition.retention_days)
+            row.save(update_fields=["collected_at", "expires_at", "updated_at"])
+            confirmed += 1
+    return confirmed

@@ -77,12 +77,19 @@ def _handler(provider: Provider, base: list[str]) -> type[BaseHTTPRequestHandler
             if path == "/.well-known/openid-configuration":
                 self._send(
                     200,
-                    {"issuer": base[0], "token_endpoint": f"{base[0]}/token", "userinfo_endpoint": f"{base[0]}/me"},
+                    {
+                        "issuer": base[0],
+                        "token_endpoint": f"{base[0]}/token",
+                        "userinfo_endpoint": f"{base[0]}/me",
+                        "revocation_endpoint": f"{base[0]}/revoke",
+                    },
                 )
             elif path in ("/token", "/oauth/access_token"):
                 self._send(provider.token_status, provider.token_body)
             elif path in ("/me", "/user"):
                 self._send(provider.userinfo_status, provider.userinfo)
+            elif path == "/revoke":
+                self._send(200, {})
             else:
                 self._send(404, {"error": "not_found"})
 
@@ -214,13 +221,17 @@ def test_a_rotated_refresh_token_replaces_the_sealed_one(provider, alice):
     assert tokens_of(account).refresh_token == "refresh-2-rotated"
 
 
-def test_an_unchanged_answer_writes_nothing_to_the_profile(provider, alice):
+def test_an_unchanged_answer_only_counts_as_collected_again(provider, alice):
     account = link(alice, given_name="Marguerite")
     before = ProfileValue.objects.get(subject_id=alice.pk)
+    when = later(hours=25)
 
-    assert social_link_refresh(account_id=account.pk, now=later(hours=25)).fields == ()
+    assert social_link_refresh(account_id=account.pk, now=when).fields == ()
 
-    assert ProfileValue.objects.get(subject_id=alice.pk).collected_at == before.collected_at
+    after = ProfileValue.objects.get(subject_id=alice.pk)
+    assert after.value == before.value, "not re-sealed: the value did not change"
+    assert after.collected_at == when, "collected again now"
+    assert after.expires_at - before.expires_at == when - before.collected_at, "its retention runs from now"
     assert not ProfileValueHistory.objects.exists()
 
 
@@ -328,6 +339,8 @@ def test_failing_past_the_maximum_age_purges(provider, alice):
     assert not own(alice, "given_name")
     state = SocialLinkState.objects.get(account=account)
     assert (state.purge_reason, state.revoked_at) == (PurgeReason.STALE, None)
+    revoked = [form.get("token") for method, path, form, _ in provider.requests if path == "/revoke"]
+    assert revoked and all(revoked), "the grant that could fetch it again is revoked at the provider first"
     assert AuditEntry.objects.filter(action="social.purged_stale").count() == 1
 
 
@@ -470,3 +483,18 @@ def test_the_page_says_why_a_providers_data_was_removed(provider, client, alice,
     page = client.get("/accounts/3rdparty/").content.decode()
     assert said in " ".join(page.split())
     assert "Copied into your profile" not in page
+
+
+def test_while_processing_is_restricted_nothing_is_fetched_written_or_purged(provider, alice, settings):
+    from profiles.gate import Actor
+    from profiles.services import profile_restrict
+
+    settings.SOCIAL_PROVIDER_POLICIES = {PROVIDER: {"max_age_days": 10}}
+    account = link(alice, given_name="Marguerite")
+    profile_restrict(subject_id=alice.pk, actor=Actor.person(alice.pk))
+    provider.userinfo = {**CLAIMS, "given_name": "Margot"}
+
+    assert social_link_refresh(account_id=account.pk, now=later(hours=25)).code == "restricted"
+    assert not provider.requests, "the provider is not even asked"
+    assert social_links_expire(limit=10, now=later(days=30)) == 0
+    assert own(alice, "given_name"), "kept, only stored, while the restriction lasts"
