@@ -1,5 +1,5 @@
-"""Revoking provider tokens: the grant a person gave this vault at Google, GitHub, Facebook or
-an OpenID Connect provider is withdrawn at the provider too, so the tokens are worthless even to
+"""Revoking provider tokens: the grant a person gave this vault at Google, GitHub, Facebook, Apple
+or an OpenID Connect provider is withdrawn at the provider too, so the tokens are worthless even to
 someone holding a copy. It happens when one link is removed (`social_account_revoke`, called by
 a receiver just before the social account row and its tokens are deleted: the connected-accounts
 page, allauth's headless API and the admin alike) and when the person is erased
@@ -23,6 +23,7 @@ from typing import Any
 import requests
 from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.models import SocialAccount, SocialApp
+from allauth.socialaccount.providers.apple.client import AppleOAuth2Client
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
@@ -41,6 +42,7 @@ _skipped: ContextVar[bool] = ContextVar("accounts.social.revocation_skipped", de
 GOOGLE_REVOKE_URL = "https://oauth2.googleapis.com/revoke"
 GITHUB_GRANT_URL = "https://api.github.com/applications/{client_id}/grant"
 FACEBOOK_PERMISSIONS_URL = "https://graph.facebook.com/me/permissions"
+APPLE_REVOKE_URL = "https://appleid.apple.com/auth/revoke"
 
 
 class RevocationUnavailable(Exception):
@@ -100,13 +102,32 @@ def _revoke_facebook(app: SocialApp, token: SocialTokenValue) -> None:
     )
 
 
-# allauth's provider (`SocialApp.provider`) -> how its grants are revoked. Apple is missing: its
-# revocation needs a client secret JWT signed per call, which this vault does not make yet.
+def _revoke_apple(app: SocialApp, token: SocialTokenValue) -> None:
+    """Sign in with Apple's revocation endpoint: the refresh token (allauth keeps it as the token
+    secret; revoking it ends the person's authorization of the app), or the access token. The
+    client authenticates with a client secret JWT (ES256 under the app's private key: iss the
+    team id, sub the Services ID, aud Apple, valid an hour), made per call by allauth's own
+    Apple client, as it does for the token request."""
+    client = AppleOAuth2Client(None, app.client_id, app.secret, "POST", APPLE_REVOKE_URL, None)
+    value, hint = token.refresh_token, "refresh_token"
+    if not value:
+        value, hint = token.access_token, "access_token"
+    data = {
+        "client_id": client.get_client_id(),
+        "client_secret": client.generate_client_secret(),
+        "token": value,
+        "token_type_hint": hint,
+    }
+    _checked(requests.post(APPLE_REVOKE_URL, data=data, timeout=REVOCATION_TIMEOUT))
+
+
+# allauth's provider (`SocialApp.provider`) -> how its grants are revoked.
 REVOKERS: dict[str, Callable[[SocialApp, SocialTokenValue], None]] = {
     "openid_connect": _revoke_openid_connect,
     "google": _revoke_google,
     "github": _revoke_github,
     "facebook": _revoke_facebook,
+    "apple": _revoke_apple,
 }
 
 
