@@ -80,6 +80,10 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
         if client is None:
             continue
         scopes = _scopes(prefix, provider, environ)
+        if provider == "google" and "openid" not in scopes:
+            # Without it Google may answer with no ID token, and a sign-in without this login's
+            # nonce in one is refused (accounts/social/oidc.py).
+            raise ImproperlyConfigured("SOCIAL_GOOGLE_SCOPES must include openid (the ID token carries the nonce).")
         config: dict[str, Any] = {
             "APPS": [{"client_id": client[0], "secret": client[1]}],
             "SCOPE": scopes,

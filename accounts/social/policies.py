@@ -44,7 +44,7 @@ class ProviderPolicy:
     terms: str  # the clause the defaults follow (docs/social-login.md)
 
     @property
-    def revoker(self) -> Callable[[SocialApp, SocialTokenValue], None] | None:
+    def revoker(self) -> Callable[[SocialApp, SocialTokenValue, dict[str, Any]], None] | None:
         """How a grant is withdrawn at this provider (accounts/social/revocation.py), if it can be."""
         return REVOKERS.get(self.kind)
 

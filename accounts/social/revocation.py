@@ -1,5 +1,5 @@
-"""Revoking provider tokens: the grant a person gave this vault at Google, GitHub, Facebook or
-an OpenID Connect provider is withdrawn at the provider too, so the tokens are worthless even to
+"""Revoking provider tokens: the grant a person gave this vault at Google, GitHub, Facebook, Apple
+or an OpenID Connect provider is withdrawn at the provider too, so the tokens are worthless even to
 someone holding a copy. It happens when one link is removed (`social_account_revoke`, called by
 a receiver just before the social account row and its tokens are deleted: the connected-accounts
 page, allauth's headless API and the admin alike) and when the person is erased
@@ -23,6 +23,7 @@ from typing import Any
 import requests
 from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.models import SocialAccount, SocialApp
+from allauth.socialaccount.providers.apple.client import AppleOAuth2Client
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
@@ -41,6 +42,7 @@ _skipped: ContextVar[bool] = ContextVar("accounts.social.revocation_skipped", de
 GOOGLE_REVOKE_URL = "https://oauth2.googleapis.com/revoke"
 GITHUB_GRANT_URL = "https://api.github.com/applications/{client_id}/grant"
 FACEBOOK_PERMISSIONS_URL = "https://graph.facebook.com/me/permissions"
+APPLE_REVOKE_URL = "https://appleid.apple.com/auth/revoke"
 
 
 class RevocationUnavailable(Exception):
@@ -51,7 +53,7 @@ def _checked(response: requests.Response) -> None:
     response.raise_for_status()
 
 
-def _revoke_openid_connect(app: SocialApp, token: SocialTokenValue) -> None:
+def _revoke_openid_connect(app: SocialApp, token: SocialTokenValue, answer: dict[str, Any]) -> None:
     """RFC 7009 at the `revocation_endpoint` of the provider's discovery document: the refresh
     token (which ends the grant) and the access token, authenticated as the client (HTTP basic
     unless the provider supports only posting the secret, RFC 8414's default being basic)."""
@@ -75,13 +77,13 @@ def _revoke_openid_connect(app: SocialApp, token: SocialTokenValue) -> None:
         _checked(requests.post(endpoint, data=data, auth=auth, timeout=REVOCATION_TIMEOUT))
 
 
-def _revoke_google(app: SocialApp, token: SocialTokenValue) -> None:
+def _revoke_google(app: SocialApp, token: SocialTokenValue, answer: dict[str, Any]) -> None:
     # Revoking the refresh token ends the grant and its access tokens; without one, the access token.
     value = token.refresh_token or token.access_token
     _checked(requests.post(GOOGLE_REVOKE_URL, data={"token": value}, timeout=REVOCATION_TIMEOUT))
 
 
-def _revoke_github(app: SocialApp, token: SocialTokenValue) -> None:
+def _revoke_github(app: SocialApp, token: SocialTokenValue, answer: dict[str, Any]) -> None:
     _checked(
         requests.delete(
             GITHUB_GRANT_URL.format(client_id=app.client_id),
@@ -93,20 +95,44 @@ def _revoke_github(app: SocialApp, token: SocialTokenValue) -> None:
     )
 
 
-def _revoke_facebook(app: SocialApp, token: SocialTokenValue) -> None:
+def _revoke_facebook(app: SocialApp, token: SocialTokenValue, answer: dict[str, Any]) -> None:
     # The token goes in the body, not the query string, so no URL anywhere carries it.
     _checked(
         requests.delete(FACEBOOK_PERMISSIONS_URL, data={"access_token": token.access_token}, timeout=REVOCATION_TIMEOUT)
     )
 
 
-# allauth's provider (`SocialApp.provider`) -> how its grants are revoked. Apple is missing: its
-# revocation needs a client secret JWT signed per call, which this vault does not make yet.
-REVOKERS: dict[str, Callable[[SocialApp, SocialTokenValue], None]] = {
+def _revoke_apple(app: SocialApp, token: SocialTokenValue, answer: dict[str, Any]) -> None:
+    """Sign in with Apple's revocation endpoint: the refresh token (allauth keeps it as the token
+    secret; revoking it ends the person's authorization of the app), or the access token. The
+    client authenticates with a client secret JWT (ES256 under the app's private key: iss the
+    team id, sub the Services ID, aud Apple, valid an hour), made per call by allauth's own
+    Apple client, as it does for the token request. A grant is revoked under the client id it was
+    issued to (the ID token's `aud`: the Services ID for the web, a bundle id for an iOS app
+    handing its token over), when that is one of the app's configured ids."""
+    client_ids = [client_id.strip() for client_id in app.client_id.split(",") if client_id.strip()]
+    audience = answer.get("aud")
+    client_id = audience if isinstance(audience, str) and audience in client_ids else client_ids[0]
+    client = AppleOAuth2Client(None, client_id, app.secret, "POST", APPLE_REVOKE_URL, None)
+    value, hint = token.refresh_token, "refresh_token"
+    if not value:
+        value, hint = token.access_token, "access_token"
+    data = {
+        "client_id": client.get_client_id(),
+        "client_secret": client.generate_client_secret(),
+        "token": value,
+        "token_type_hint": hint,
+    }
+    _checked(requests.post(APPLE_REVOKE_URL, data=data, timeout=REVOCATION_TIMEOUT))
+
+
+# allauth's provider (`SocialApp.provider`) -> how its grants are revoked.
+REVOKERS: dict[str, Callable[[SocialApp, SocialTokenValue, dict[str, Any]], None]] = {
     "openid_connect": _revoke_openid_connect,
     "google": _revoke_google,
     "github": _revoke_github,
     "facebook": _revoke_facebook,
+    "apple": _revoke_apple,
 }
 
 
@@ -125,15 +151,13 @@ def social_account_revoke(*, account_id: int, purpose: str = RIGHTS_PURPOSE, act
         revoke = REVOKERS.get(app.provider)
         if revoke is None:
             return False
-        tokens = [
-            token
-            for token in social_account_read(account_id=account_id, purpose=purpose, actor=actor).tokens
-            if token.access_token or token.refresh_token
-        ]
+        sealed = social_account_read(account_id=account_id, purpose=purpose, actor=actor)
+        tokens = [token for token in sealed.tokens if token.access_token or token.refresh_token]
         if not tokens:
             return False
+        answer = sealed.extra_data if isinstance(sealed.extra_data, dict) else {}
         for token in tokens:
-            revoke(app, token)
+            revoke(app, token, answer)
     except RevocationUnavailable:
         logger.info("Provider %s offers no token revocation (social account %s)", provider_id, account_id)
         return False

@@ -17,10 +17,13 @@ picked up.
 
 What an event does: the person is found by their social account (`SocialAccount(provider, uid)`,
 uid being the token's `sub`); a logout ends the sessions they signed in to with that provider
-(`account_sessions_end`); Google's `tokens-revoked` and `account-disabled` also purge the
-stored tokens of that Google account (`social_tokens_purge`, audited by field name). An unknown
-subject gets the same answer as a known one, so the endpoint tells no one whether an account
-exists. Log lines name the provider, the event type and the outcome: never a token or a subject.
+(`account_sessions_end`), or, when the token names the provider's session (`sid`), only the
+session signed in during it (found by the keyed hash recorded at sign-in, accounts/social/
+provider_sessions.py; without a `sub`, the person is found through that record too). Google's
+`tokens-revoked` and `account-disabled` also purge the stored tokens of that Google account
+(`social_tokens_purge`, audited by field name). An unknown subject gets the same answer as a
+known one, so the endpoint tells no one whether an account exists. Log lines name the provider,
+the event type and the outcome: never a token or a subject.
 """
 
 import hashlib
@@ -41,6 +44,11 @@ from django.db import transaction
 
 from accounts.models import SealedSocialToken
 from accounts.services import account_sessions_end
+from accounts.social.provider_sessions import (
+    provider_session_forget,
+    provider_session_marker,
+    provider_session_subject,
+)
 from profiles.gate import ACCOUNT_PURPOSE
 from vault.audit import audit_record
 from vault.errors import ApplicationError, ErrorKind
@@ -80,7 +88,6 @@ class SecurityEventCode(StrEnum):
     EVENTS = "token_events_invalid"
     NONCE = "token_has_nonce"
     SUBJECT = "token_subject_missing"
-    SID_ONLY = "token_sid_only_unsupported"
     REPLAYED = "token_replayed"
     PROVIDER_UNKNOWN = "provider_unknown"
     KEYS_UNAVAILABLE = "provider_keys_unavailable"
@@ -280,12 +287,11 @@ def _oidc_app(provider_id: str) -> SocialApp:
 
 
 def oidc_backchannel_logout(*, provider_id: str, logout_token: str) -> int:
-    """Act on a Back-Channel Logout token from the OpenID Connect app `provider_id`: end the
-    sessions its subject signed in to with that provider. Returns how many sessions ended (0
-    for a subject we do not know, which the caller must answer like any other success).
-
-    A token naming only a `sid` is refused (`token_sid_only_unsupported`): this site keeps no
-    record of the provider's session ids, so it could not tell which session is meant."""
+    """Act on a Back-Channel Logout token from the OpenID Connect app `provider_id`. With a `sid`
+    (with or without a `sub`), end the one session here that signed in during that provider
+    session; with only a `sub`, every session its subject signed in to with that provider.
+    Returns how many sessions ended (0 for a subject or provider session we do not know, which
+    the caller must answer like any other success)."""
     param = "logout_token"
     app = _oidc_app(provider_id)
     server_url: str = app.settings["server_url"]
@@ -309,27 +315,34 @@ def oidc_backchannel_logout(*, provider_id: str, logout_token: str) -> int:
         if "nonce" in claims:  # an ID token passed off as a logout token (section 2.6, step 5)
             raise _invalid(SecurityEventCode.NONCE, "A logout token must not carry a nonce.", param)
         sub, sid = claims.get("sub"), claims.get("sid")
-        if not (isinstance(sub, str) and sub) and not (isinstance(sid, str) and sid):
+        sub = sub if isinstance(sub, str) and sub else None
+        sid = sid if isinstance(sid, str) and sid else None
+        if sub is None and sid is None:
             raise _invalid(SecurityEventCode.SUBJECT, "The token names neither a sub nor a sid.", param)
-        if not (isinstance(sub, str) and sub):
-            raise _invalid(
-                SecurityEventCode.SID_ONLY,
-                "This site ends sessions by the token's sub; a token with only a sid cannot be acted on.",
-                param,
-            )
         _jti_claim(claims, param)
     except SecurityTokenInvalid as error:
         logger.info("Back-channel logout from %s refused: %s", provider_id, error.code)
         raise
+    marker = None if sid is None else provider_session_marker(provider_id=provider_id, issuer=issuer, sid=sid)
     try:
-        subject_id = _subject_id(provider_id=provider_id, uid=sub)
-        ended = 0 if subject_id is None else account_sessions_end(subject_id=subject_id, provider=provider_id)
+        if sub is not None:
+            subject_id = _subject_id(provider_id=provider_id, uid=sub)
+        else:
+            subject_id = provider_session_subject(marker=marker) if marker is not None else None
+        ended = (
+            0
+            if subject_id is None
+            else account_sessions_end(subject_id=subject_id, provider=provider_id, provider_session=marker)
+        )
     except Exception:
         _jti_release(claims)
         raise
+    if marker is not None and ended:
+        provider_session_forget(marker=marker)
     logger.info(
-        "Back-channel logout from %s: %s",
+        "Back-channel logout from %s%s: %s",
         provider_id,
+        "" if sid is None else " (one provider session)",
         "unknown subject" if subject_id is None else f"{ended} session(s) ended",
     )
     return ended

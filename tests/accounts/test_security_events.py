@@ -14,16 +14,18 @@ from typing import Any
 
 import jwt
 import pytest
-from allauth.socialaccount.models import SocialAccount, SocialToken
+from allauth.account.signals import user_logged_in as allauth_user_logged_in
+from allauth.socialaccount.models import SocialAccount, SocialLogin, SocialToken
 from allauth.usersessions.models import UserSession
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, RequestFactory
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from accounts.models import SealedSocialToken
 from accounts.services import account_sessions_end
+from accounts.social.provider_sessions import PROVIDER_SESSIONS_KEY, SID_STATE_KEY, provider_session_marker
 from accounts.social.security_events import (
     BACKCHANNEL_LOGOUT_EVENT,
     RISC_ACCOUNT_DISABLED,
@@ -175,9 +177,11 @@ def post_risc(token: str) -> Any:
     return Client().post(RISC_URL, token, content_type=SET)
 
 
-def sign_in(person: Any, *, provider: str | None) -> Client:
+def sign_in(person: Any, *, provider: str | None, sid: str | None = None, issuer: str = "") -> Client:
     """A signed-in session of `person` (listed by allauth as every sign-in is), recorded as a
-    sign-in with `provider` as allauth's social login records it, or with a password."""
+    sign-in with `provider` as allauth's social login records it, or with a password. With a
+    `sid`, the provider's session is recorded as at an OpenID Connect sign-in: allauth's
+    `user_logged_in` signal, naming a social login whose state carries its marker."""
     client = Client()
     client.force_login(person)
     session = client.session
@@ -186,6 +190,12 @@ def sign_in(person: Any, *, provider: str | None) -> Client:
         record = {"method": "socialaccount", "at": time.time(), "provider": provider, "uid": "x"}
     session["account_authentication_methods"] = [record]
     session["account_authentication_methods_user"] = str(person.pk)
+    if sid is not None and provider is not None:
+        sociallogin = SocialLogin(account=SocialAccount(provider=provider, uid="x"))
+        sociallogin.state = {SID_STATE_KEY: provider_session_marker(provider_id=provider, issuer=issuer, sid=sid)}
+        request = RequestFactory().get("/")
+        request.session, request.user = session, person
+        allauth_user_logged_in.send(sender=type(person), request=request, user=person, sociallogin=sociallogin)
     session.save()
     return client
 
@@ -285,7 +295,7 @@ def _attacker_key() -> rsa.RSAPrivateKey:
         (lambda k: k.sign(logout_claims(k, iat=None)), "token_claim_missing"),
         (lambda k: k.sign(logout_claims(k, jti=None)), "token_claim_missing"),
         (lambda k: k.sign(logout_claims(k, sub=None)), "token_subject_missing"),
-        (lambda k: k.sign(logout_claims(k, sub=None, sid="op-session-1")), "token_sid_only_unsupported"),
+        (lambda k: k.sign(logout_claims(k, sub="", sid="")), "token_subject_missing"),
         (lambda k: jwt.encode(logout_claims(k), "", algorithm="none"), "token_algorithm_not_allowed"),
         (
             lambda k: jwt.encode(logout_claims(k), "idp-client-secret-of-32-bytes-length", algorithm="HS256"),
@@ -301,6 +311,97 @@ def test_an_invalid_logout_token_is_refused_and_changes_nothing(keys, alice, mak
     session = sign_in(alice, provider=IDP)
     assert_refused(post_logout(make(keys)), code)
     assert alive(session)
+
+
+# --- Back-channel logout by the provider's session id (accounts/social/provider_sessions.py) --------
+def test_a_logout_token_with_a_sub_and_a_sid_ends_only_that_session(keys, alice, bob, caplog):
+    link(alice, IDP, SUB)
+    link(bob, IDP, "someone-else")
+    meant = sign_in(alice, provider=IDP, sid="op-session-1", issuer=keys.issuer)
+    other = sign_in(alice, provider=IDP, sid="op-session-2", issuer=keys.issuer)
+    unrecorded = sign_in(alice, provider=IDP)  # signed in before sids were recorded
+    bobs = sign_in(bob, provider=IDP, sid="op-session-1", issuer=keys.issuer)  # the same sid, another person
+    caplog.set_level(logging.INFO, logger="accounts.social")
+
+    response = post_logout(keys.sign(logout_claims(keys, sid="op-session-1")))
+
+    assert response.status_code == 200, response.content
+    assert not alive(meant)
+    assert alive(other) and alive(unrecorded) and alive(bobs)
+    lines = [record.getMessage() for record in caplog.records if record.name == "accounts.social"]
+    assert lines == [f"Back-channel logout from {IDP} (one provider session): 1 session(s) ended"]
+    assert "op-session-1" not in caplog.text and SUB not in caplog.text
+
+
+def test_a_logout_token_with_only_a_sid_ends_that_session(keys, alice, bob):
+    link(alice, IDP, SUB)
+    meant = sign_in(alice, provider=IDP, sid="op-session-1", issuer=keys.issuer)
+    other = sign_in(alice, provider=IDP, sid="op-session-2", issuer=keys.issuer)
+    bobs = sign_in(bob, provider=IDP, sid="op-session-3", issuer=keys.issuer)
+
+    assert post_logout(keys.sign(logout_claims(keys, sub=None, sid="op-session-1"))).status_code == 200
+
+    assert not alive(meant)
+    assert alive(other) and alive(bobs)
+
+
+def test_a_sid_is_bound_to_its_provider_and_issuer(keys, alice, settings):
+    link(alice, IDP, SUB)
+    elsewhere = sign_in(alice, provider=IDP, sid="op-session-1", issuer="https://another-issuer.example")
+    other_app = sign_in(alice, provider="otheridp", sid="op-session-1", issuer=keys.issuer)
+    assert post_logout(keys.sign(logout_claims(keys, sub=None, sid="op-session-1"))).status_code == 200
+    assert post_logout(keys.sign(logout_claims(keys, sid="op-session-1"))).status_code == 200
+    assert alive(elsewhere) and alive(other_app)
+
+
+def test_an_unknown_sid_gets_the_same_answer_and_ends_nothing(keys, alice):
+    link(alice, IDP, SUB)
+    session = sign_in(alice, provider=IDP, sid="op-session-1", issuer=keys.issuer)
+    known = post_logout(keys.sign(logout_claims(keys, sub=None, sid="op-session-1")))
+    session = sign_in(alice, provider=IDP, sid="op-session-2", issuer=keys.issuer)
+    unknown = post_logout(keys.sign(logout_claims(keys, sub=None, sid="op-session-nobody-knows")))
+    assert (unknown.status_code, unknown.content) == (known.status_code, known.content) == (200, b"")
+    assert alive(session)
+
+
+def test_without_the_cache_a_sid_alone_ends_nothing_but_a_sub_and_sid_still_do(keys, alice):
+    link(alice, IDP, SUB)
+    session = sign_in(alice, provider=IDP, sid="op-session-1", issuer=keys.issuer)
+    other = sign_in(alice, provider=IDP, sid="op-session-2", issuer=keys.issuer)
+    cache.clear()  # evicted, or a cache that was restarted
+
+    assert post_logout(keys.sign(logout_claims(keys, sub=None, sid="op-session-1"))).status_code == 200
+    assert alive(session)
+    assert post_logout(keys.sign(logout_claims(keys, sid="op-session-1"))).status_code == 200
+    assert not alive(session) and alive(other)
+
+
+def test_the_record_follows_the_session_to_a_new_key(keys, alice):
+    """Django changes a session's key at a password change (and copies its data): the record
+    goes with it, and a sid-only token still ends it."""
+    link(alice, IDP, SUB)
+    client = sign_in(alice, provider=IDP, sid="op-session-1", issuer=keys.issuer)
+    session = client.session
+    session.cycle_key()
+    UserSession.objects.filter(user=alice).update(session_key=session.session_key)
+    client.cookies["sessionid"] = session.session_key
+    assert alive(client)
+    assert post_logout(keys.sign(logout_claims(keys, sub=None, sid="op-session-1"))).status_code == 200
+    assert not alive(client)
+
+
+def test_no_sid_is_stored_in_plaintext(keys, alice):
+    client = sign_in(alice, provider=IDP, sid="op-session-secret-7f3a", issuer=keys.issuer)
+    data = Session.objects.get(session_key=client.cookies["sessionid"].value).get_decoded()
+    marker = provider_session_marker(provider_id=IDP, issuer=keys.issuer, sid="op-session-secret-7f3a")
+    assert data[PROVIDER_SESSIONS_KEY] == [marker]
+    assert "op-session-secret-7f3a" not in json.dumps(data)
+    assert cache.get(f"accounts.provider-session.{marker}") == str(alice.pk), "the person's opaque id, no session key"
+
+
+def test_ending_by_provider_session_needs_the_provider(alice):
+    with pytest.raises(ValueError, match="provider"):
+        account_sessions_end(subject_id=alice.pk, provider_session="0" * 64)
 
 
 def test_a_replayed_logout_token_is_refused(keys, alice):

@@ -1,10 +1,12 @@
 // A real OpenID Connect provider on 127.0.0.1 for the social-login end-to-end test.
 //
 //   node provider.js <port> <redirect_uri>[,<redirect_uri>...] [--exit-after-authorization]
-//                    [--backchannel-logout-uri=<url>]
+//                    [--backchannel-logout-uri=<url> [--backchannel-logout-session-required]]
 //
 // With --backchannel-logout-uri the client is registered for OpenID Connect Back-Channel Logout:
-// ending the session at the provider (/session/end) POSTs a logout token there.
+// ending the session at the provider (/session/end) POSTs a logout token there. With
+// --backchannel-logout-session-required too, ID tokens and logout tokens carry the provider's
+// session id (`sid`), so the client can end exactly the session that signed in there.
 // With --exit-after-authorization the provider stops as soon as it has sent the browser back
 // with a code: the client's token request then finds nobody, as when a provider goes down.
 //
@@ -40,6 +42,7 @@ function changedClaims(sub) {
 const [port, redirects, ...options] = process.argv.slice(2);
 const mode = options.find((option) => option === "--exit-after-authorization");
 const backchannel = options.find((option) => option.startsWith("--backchannel-logout-uri="));
+const sessionRequired = options.includes("--backchannel-logout-session-required");
 if (!port || !redirects) {
   console.error("usage: node provider.js <port> <redirect_uri>[,<redirect_uri>...] [--exit-after-authorization]");
   process.exit(2);
@@ -59,7 +62,7 @@ const configuration = {
       ...(backchannel
         ? {
             backchannel_logout_uri: backchannel.split("=").slice(1).join("="),
-            backchannel_logout_session_required: false,
+            backchannel_logout_session_required: sessionRequired,
           }
         : {}),
     },
