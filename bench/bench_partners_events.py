@@ -76,7 +76,12 @@ def _population(people: int) -> tuple:
     now = timezone.now()
     ConsentState.objects.bulk_create(
         ConsentState(
-            subject_id=s, purpose=purpose, status=ConsentStatus.GRANTED, policy_version=version, last_seq=1, changed_at=now
+            subject_id=s,
+            purpose=purpose,
+            status=ConsentStatus.GRANTED,
+            policy_version=version,
+            last_seq=1,
+            changed_at=now,
         )
         for s in subjects
     )

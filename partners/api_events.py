@@ -79,7 +79,10 @@ class EventIngestView(PartnerAPIView):
                 IngestionOutput, description="A batch: what was stored and what was refused, by item."
             ),
             201: OpenApiResponse(IngestionOutput, description="One event, stored."),
-            422: OpenApiResponse(description="This Idempotency-Key was used for another request body."),
+            422: OpenApiResponse(
+                response={"$ref": "#/components/schemas/Error"},  # the envelope (vault/schema.py)
+                description="This Idempotency-Key was used for another request body.",
+            ),
         },
         examples=[
             OpenApiExample("One event", value=_EVENT, request_only=True),
@@ -105,6 +108,21 @@ class EventIngestView(PartnerAPIView):
                 },
                 response_only=True,
                 status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Same key, another body",
+                value={
+                    "status": 422,
+                    "errors": [
+                        {
+                            "code": "idempotency_key_reused",
+                            "message": "This Idempotency-Key was used for a different request.",
+                            "param": "Idempotency-Key",
+                        }
+                    ],
+                },
+                response_only=True,
+                status_codes=["422"],
             ),
             OpenApiExample(
                 "One event stored",
