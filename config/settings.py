@@ -84,6 +84,12 @@ VAULT_MERGE_UNDO_DAYS = env_int("VAULT_MERGE_UNDO_DAYS", 30, minimum=0)
 VAULT_RETENTION_BATCH = env_int("VAULT_RETENTION_BATCH", 2000, minimum=1)
 # An access or export bundle can be downloaded for this long, then it is deleted.
 RIGHTS_EXPORT_TTL_HOURS = env_int("RIGHTS_EXPORT_TTL_HOURS", 72, minimum=1)
+# Partners' event ingestion (docs/partners.md, "Event ingestion"): events per batch (more is 413),
+# the size and nesting of one event's body, and how long an Idempotency-Key's answer is kept.
+PARTNERS_EVENTS_MAX_BATCH = env_int("PARTNERS_EVENTS_MAX_BATCH", 1000, minimum=1)
+PARTNERS_EVENT_MAX_BYTES = env_int("PARTNERS_EVENT_MAX_BYTES", 16 * 1024, minimum=256)
+PARTNERS_EVENT_MAX_DEPTH = env_int("PARTNERS_EVENT_MAX_DEPTH", 8, minimum=1)
+PARTNERS_IDEMPOTENCY_HOURS = env_int("PARTNERS_IDEMPOTENCY_HOURS", 24, minimum=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -495,6 +501,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "profiles.retention_run",
         "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
     },
+    "partners-ingestion-requests-purge": {"task": "partners.ingestion_requests_purge", "schedule": 3600},
     "rights-exports-expire": {"task": "rights.exports_expire", "schedule": 3600},
     # Social-provider data: due refreshes, and purges past a provider's maximum age.
     "social-refresh": {

@@ -2,12 +2,13 @@
 personal data is only ever decrypted by `profiles.gate`)."""
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
 
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
-from profiles.models import FieldDefinition, Merge, ProfileValue, Restriction, Source
+from profiles.models import FieldDefinition, Merge, ProfileValue, RecordKind, Restriction, Source
 
 
 def person_fields() -> list[FieldDefinition]:
@@ -122,3 +123,16 @@ def profile_survivor(*, subject_id: uuid.UUID) -> uuid.UUID:
             return current
         seen.add(survivor)
         current = survivor
+
+
+def profile_survivors(*, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """`profile_survivor` of many people: one query finds those merged into someone (few), whose
+    survivor is then followed one by one; everyone else is themselves."""
+    wanted = set(subject_ids)
+    merged = set(Merge.objects.filter(merged_id__in=wanted, undone_at__isnull=True).values_list("merged_id", flat=True))
+    return {s: profile_survivor(subject_id=s) if s in merged else s for s in wanted}
+
+
+def record_kind_slugs(*, shape: str) -> set[str]:
+    """The slugs of the document or event kinds (`shape`) in the schema."""
+    return set(RecordKind.objects.filter(shape=shape).values_list("slug", flat=True))
