@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
 from profiles.models import FieldDefinition, Merge, ProfileValue, ProfileValueHistory, Restriction
@@ -139,3 +139,11 @@ def profile_changes_since(
     # A value replaced keeps its row id in the history: the same (id, time) is one change.
     changes = sorted({ProfileChange(*row) for row in pages}, key=lambda change: (change.changed_at, change.id))
     return changes[:limit]
+
+
+def profile_survivor_expression(subject: Any) -> Subquery:
+    """For a query of another app's: whom `subject` (an expression naming a subject id, such as
+    `OuterRef("subject_id")`) was merged into, one hop, or NULL when it was not. Lets a hot path
+    resolve an id and its merge in one query; `profile_survivor` follows longer chains."""
+    merges = Merge.objects.filter(merged_id=subject, undone_at__isnull=True).order_by("-created_at")
+    return Subquery(merges.values("survivor_id")[:1])
