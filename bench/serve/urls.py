@@ -3,6 +3,7 @@ lookup (a pairwise id by its unique index), without authentication, permission o
 the baseline the consent check is measured against (bench/bench_partners_consent.py)."""
 
 import os
+import uuid
 
 from django.urls import path
 from rest_framework import permissions
@@ -14,7 +15,7 @@ from config.urls import handler400, handler403, handler404, handler500  # noqa: 
 from config.urls import urlpatterns as product
 from partners.models import PairwiseId
 
-_CLIENT = os.environ.get("BENCH_CLIENT_ID", "00000000-0000-0000-0000-000000000000")
+_CLIENT = uuid.UUID(os.environ.get("BENCH_CLIENT_ID", "00000000-0000-0000-0000-000000000000"))
 
 
 class BareView(APIView):
