@@ -551,3 +551,9 @@ LOGGING: dict[str, Any] = {
         "django.server": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
+
+# Partners, reading people (docs/partners.md): how long a verified API key is trusted without
+# looking it up again in one process (a revocation elsewhere takes effect within this), and how
+# far behind now the changes feed stays so that acts still committing are never skipped.
+PARTNER_CREDENTIAL_CACHE_SECONDS = env_int("PARTNER_CREDENTIAL_CACHE_SECONDS", 5, minimum=0)
+PARTNER_CHANGES_SETTLE_SECONDS = env_int("PARTNER_CHANGES_SETTLE_SECONDS", 2, minimum=0)

@@ -3,7 +3,7 @@ submitted value."""
 
 from enum import StrEnum
 
-from vault.errors import ApplicationError, ErrorKind
+from vault.errors import ApplicationError, ErrorKind, Problem
 
 
 class PartnerCode(StrEnum):
@@ -88,3 +88,25 @@ class IdempotencyKeyReused(PartnerError):
     code = PartnerCode.IDEMPOTENCY_KEY_REUSED
     message = "This Idempotency-Key was used for a different request."
     param_name = "Idempotency-Key"
+
+
+class FieldsOutOfScope(FieldsNotGranted):
+    """Several fields outside the client's scope, one problem each, named by `fields.<key>` for
+    the schema's own fields (keys, never values); anything else asked is not echoed."""
+
+    def __init__(self, keys: list[str], unnamed: int = 0) -> None:
+        super().__init__()
+        self.keys, self.unnamed = keys, unnamed
+
+    @property
+    def problems(self) -> list[Problem]:
+        named = [Problem(self.code, f"This client may not read the field {key}.", f"fields.{key}") for key in self.keys]
+        if self.unnamed:
+            named.append(Problem(self.code, "Not a field this client may read.", "fields"))
+        return named
+
+
+class InvalidCursor(PartnerError):
+    code = "invalid_cursor"
+    message = "This cursor is not valid for this client and purpose; start again without one."
+    param_name = "cursor"
