@@ -84,6 +84,14 @@ VAULT_MERGE_UNDO_DAYS = env_int("VAULT_MERGE_UNDO_DAYS", 30, minimum=0)
 VAULT_RETENTION_BATCH = env_int("VAULT_RETENTION_BATCH", 2000, minimum=1)
 # An access or export bundle can be downloaded for this long, then it is deleted.
 RIGHTS_EXPORT_TTL_HOURS = env_int("RIGHTS_EXPORT_TTL_HOURS", 72, minimum=1)
+# Partner segments: members computed inside the vault expire this long after their computation
+# (a refresh computes them anew); the job examines this many people per batch.
+PARTNERS_SEGMENT_TTL_HOURS = env_int("PARTNERS_SEGMENT_TTL_HOURS", 7 * 24, minimum=1)
+PARTNERS_SEGMENT_BATCH = env_int("PARTNERS_SEGMENT_BATCH", 2000, minimum=1)
+# An audience export page holds at most this many people (the cursor brings the next), read
+# through the gate this many at a time while the page streams.
+PARTNERS_EXPORT_PAGE = env_int("PARTNERS_EXPORT_PAGE", 10_000, minimum=1)
+PARTNERS_EXPORT_BATCH = env_int("PARTNERS_EXPORT_BATCH", 2000, minimum=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -478,6 +486,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
     },
     "rights-exports-expire": {"task": "rights.exports_expire", "schedule": 3600},
+    "partners-segment-members-expire": {"task": "partners.segment_members_expire", "schedule": 3600},
 }
 
 # --- Data-subject rights (rights/) -----------------------------------------------------------

@@ -224,3 +224,14 @@ def consent_receipt_event(*, subject_id: uuid.UUID, event_id: uuid.UUID) -> Cons
 def consent_receipt_events(*, subject_id: uuid.UUID, limit: int = 50) -> list[ConsentEvent]:
     """The person's latest choices that have receipts (grants, withdrawals, refusals)."""
     return list(consent_history(subject_id=subject_id).filter(event_type__in=RECEIPT_EVENTS)[:limit])
+
+
+def consent_grant_holders(*, purpose: str) -> QuerySet[ConsentState, uuid.UUID]:
+    """The ids of the subjects whose latest choice for `purpose` is a grant, in id order: the
+    candidates of a bulk job, who `consent_granted_subjects` then confirms (a grant that needs
+    renewal no longer counts). Page through with `.filter(subject_id__gt=last)[:n]`."""
+    return (
+        ConsentState.objects.filter(purpose__slug=purpose, status=ConsentStatus.GRANTED)
+        .order_by("subject_id")
+        .values_list("subject_id", flat=True)
+    )

@@ -98,3 +98,15 @@ def profile_survivor(*, subject_id: uuid.UUID) -> uuid.UUID:
             return current
         seen.add(survivor)
         current = survivor
+
+
+def profile_holders() -> QuerySet[ProfileValue, uuid.UUID]:
+    """The ids of the people who hold profile values, in id order, once each: the candidates of
+    a bulk job for a purpose that needs no consent. Page through with `.filter(subject_id__gt=
+    last)[:n]` (the unique index on subject and field serves it)."""
+    return ProfileValue.objects.order_by("subject_id").values_list("subject_id", flat=True).distinct()
+
+
+def profile_restricted_among(*, subject_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these people restricted processing (GDPR Art. 18): rare, so all are fetched."""
+    return set(Restriction.objects.values_list("subject_id", flat=True)) & set(subject_ids)

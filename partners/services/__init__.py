@@ -1,7 +1,11 @@
 """Writes of the partners app, by topic, all importable from `partners.services`:
 
 - `clients`: clients, credentials, webhook secrets, pairwise ids.
+- `segments`: segment definitions and their members, computed inside the vault.
+- `audiences`: audience export of a segment's members, streamed a page at a time.
 """
+
+from partners.services.audiences import ExportPage, audience_export_plan, audience_export_stream, audience_fields
 
 from partners.services.clients import (
     CLIENT_ATTRS,
@@ -12,13 +16,33 @@ from partners.services.clients import (
     partner_credential_revoke,
     partner_webhook_secret_rotate,
 )
+from partners.services.segments import (
+    segment_compute,
+    segment_create,
+    segment_definition_clean,
+    segment_delete,
+    segment_members_evaluate,
+    segment_members_expire,
+    segment_refresh,
+)
 
 __all__ = [
     "CLIENT_ATTRS",
+    "ExportPage",
+    "audience_export_plan",
+    "audience_export_stream",
+    "audience_fields",
     "pairwise_ids_for",
     "partner_client_create",
     "partner_client_update",
     "partner_credential_create",
     "partner_credential_revoke",
     "partner_webhook_secret_rotate",
+    "segment_compute",
+    "segment_create",
+    "segment_definition_clean",
+    "segment_delete",
+    "segment_members_evaluate",
+    "segment_members_expire",
+    "segment_refresh",
 ]

@@ -36,7 +36,13 @@ from profiles.gate.reads import (
     profile_read,
     profile_read_many,
 )
-from profiles.gate.records import Record, profile_record_write, profile_records_count, profile_records_read
+from profiles.gate.records import (
+    Record,
+    profile_events_read_many,
+    profile_record_write,
+    profile_records_count,
+    profile_records_read,
+)
 from profiles.gate.resealing import reseal
 from profiles.gate.rights import rights_rows_unseal
 from profiles.gate.social import SocialAccountData, SocialTokenValue, social_account_unseal, social_pending_unseal
@@ -56,6 +62,7 @@ __all__ = [
     "profile_ages",
     "profile_birth_date",
     "profile_field_reindex",
+    "profile_events_read_many",
     "profile_find",
     "profile_history_read",
     "profile_read",
