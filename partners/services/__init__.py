@@ -6,7 +6,6 @@
 """
 
 from partners.services.audiences import ExportPage, audience_export_plan, audience_export_stream, audience_fields
-
 from partners.services.clients import (
     CLIENT_ATTRS,
     pairwise_ids_for,

@@ -29,7 +29,14 @@ from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
-from partners.errors import FieldsNotGranted, InvalidCursor, InvalidExport, PurposeNotGranted, SegmentNotReady, StaleCursor
+from partners.errors import (
+    FieldsNotGranted,
+    InvalidCursor,
+    InvalidExport,
+    PurposeNotGranted,
+    SegmentNotReady,
+    StaleCursor,
+)
 from partners.models import PartnerClient, Segment, SegmentExport, SegmentMember, SegmentStatus
 from profiles.gate import Actor, profile_read_many
 from profiles.selectors import unscoped_field_definitions
@@ -108,8 +115,10 @@ def audience_export_plan(
     if not chosen:
         raise FieldsNotGranted("No field in this client's scope serves this purpose.")
     now = timezone.now()
-    if segment.status == SegmentStatus.FAILED or segment.generation is None or (
-        segment.expires_at is not None and segment.expires_at <= now
+    if (
+        segment.status == SegmentStatus.FAILED
+        or segment.generation is None
+        or (segment.expires_at is not None and segment.expires_at <= now)
     ):
         raise SegmentNotReady()
     size = min(limit or settings.PARTNERS_EXPORT_PAGE, settings.PARTNERS_EXPORT_PAGE)

@@ -116,7 +116,9 @@ def _event_condition(condition: dict[str, Any], param: str, purpose: str) -> dic
     if kind is None:
         raise InvalidDefinition("No such kind of event.", param=f"{param}.event")
     if kind.purpose.slug != purpose:
-        raise PurposeNotGranted("Events of this kind are not collected for the segment's purpose.", param=f"{param}.event")
+        raise PurposeNotGranted(
+            "Events of this kind are not collected for the segment's purpose.", param=f"{param}.event"
+        )
     days = condition.get("within_days")
     if type(days) is not int or not 1 <= days <= MAX_DAYS:
         raise InvalidDefinition(f"within_days is a whole number from 1 to {MAX_DAYS}.", param=f"{param}.within_days")
@@ -137,7 +139,7 @@ def segment_definition_clean(*, client: PartnerClient, purpose: str, definition:
         raise PurposeNotGranted(param="purpose")
     if not isinstance(definition, dict) or len(definition) != 1 or next(iter(definition)) not in ("all", "any"):
         raise InvalidDefinition('A definition is {"all": [...]} or {"any": [...]}.', param="definition")
-    (mode, conditions), = definition.items()
+    ((mode, conditions),) = definition.items()
     base = f"definition.{mode}"
     if not isinstance(conditions, list) or not 0 < len(conditions) <= MAX_CONDITIONS:
         raise InvalidDefinition(f"Between 1 and {MAX_CONDITIONS} conditions.", param=base)
@@ -246,7 +248,11 @@ def _compute_batch(segment_id: uuid.UUID, run: uuid.UUID) -> bool:
 
     with transaction.atomic():
         segment = Segment.objects.select_for_update().select_related("client").filter(pk=segment_id).first()
-        if segment is None or segment.run != run or segment.status not in (SegmentStatus.PENDING, SegmentStatus.RUNNING):
+        if (
+            segment is None
+            or segment.run != run
+            or segment.status not in (SegmentStatus.PENDING, SegmentStatus.RUNNING)
+        ):
             return True
         segment.status = SegmentStatus.RUNNING
         candidates = _candidates(segment)
@@ -325,7 +331,7 @@ def segment_members_evaluate(*, segment: Segment, subject_ids: list[uuid.UUID]) 
     not restricted processing."""
     client = segment.client
     actor = _audit_name(client)
-    (mode, conditions), = segment.definition.items()
+    ((mode, conditions),) = segment.definition.items()
     people = consent_granted_subjects(subject_ids=subject_ids, purpose=segment.purpose)
     people -= profile_restricted_among(subject_ids=list(people))
     if not people:
@@ -339,7 +345,9 @@ def segment_members_evaluate(*, segment: Segment, subject_ids: list[uuid.UUID]) 
         if "field" in condition:
             wanted_fields.add(condition["field"])
         elif "category" in condition:
-            keys = category_keys[condition["category"]] = _category_fields(fields, condition["category"], segment.purpose)
+            keys = category_keys[condition["category"]] = _category_fields(
+                fields, condition["category"], segment.purpose
+            )
             wanted_fields.update(keys)
         elif "event" in condition:
             kinds.add(condition["event"])

@@ -2,13 +2,12 @@
 purpose, and reading them back a page at a time, only the kinds the purpose may use. Both shapes
 are one topic because they share their kinds, provenance and purpose rules."""
 
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-import logging
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
