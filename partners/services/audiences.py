@@ -59,6 +59,7 @@ class ExportPage:
     format: str
     members: list[tuple[str, uuid.UUID]]
     next_cursor: str | None
+    request_id: str  # the request's, taken when planned: the body streams after it returned
 
 
 def audience_fields(*, client: PartnerClient, purpose: str) -> list[str]:
@@ -140,6 +141,7 @@ def audience_export_plan(
         format=format,
         members=[(pairwise, subject) for _, pairwise, subject in rows],
         next_cursor=following,
+        request_id=request_id_var.get(),
     )
 
 
@@ -163,7 +165,7 @@ def audience_export_stream(*, page: ExportPage, batch: int | None = None) -> Ite
     """The page's bytes, batch by batch: each batch read through the gate (consent at export
     time; one audit entry per person read), then encoded. When the page ends, or the reader
     goes away, the export is logged with the number of people and bytes sent."""
-    request_id = request_id_var.get()
+    request_id = page.request_id
     token = request_id_var.set(request_id)  # a streamed body runs after the middleware returned
     actor = Actor.partner(page.client.slug)
     size = batch or settings.PARTNERS_EXPORT_BATCH

@@ -203,7 +203,7 @@ def test_a_field_in_scope_that_does_not_serve_the_purpose_is_refused(shop, partn
 
 def test_authorization_of_every_segment_route(make_client, partner, alice, client, django_capture_on_commit_callbacks):
     shop, key = make_client("shop", purposes=["personalization"], fields=FIELDS)
-    other, other_key = make_client("other", purposes=["personalization"], fields=FIELDS)
+    _, other_key = make_client("other", purposes=["personalization"], fields=FIELDS)
     body = {
         "name": "NL",
         "purpose": "personalization",
