@@ -71,7 +71,7 @@ def test_jsonl_export_and_cursor_pages(shop, partner, audience, alice, bob):
     (line,) = body.splitlines()
     cursor = first["X-Next-Cursor"]
     assert 'rel="next"' in first["Link"]
-    second, body2 = _export(
+    _, body2 = _export(
         partner, key, audience, f"?format=jsonl&limit=1&fields=given_name,interests&cursor={cursor}"
     )
     (line2,) = body2.splitlines()
