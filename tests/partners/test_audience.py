@@ -71,9 +71,7 @@ def test_jsonl_export_and_cursor_pages(shop, partner, audience, alice, bob):
     (line,) = body.splitlines()
     cursor = first["X-Next-Cursor"]
     assert 'rel="next"' in first["Link"]
-    _, body2 = _export(
-        partner, key, audience, f"?format=jsonl&limit=1&fields=given_name,interests&cursor={cursor}"
-    )
+    _, body2 = _export(partner, key, audience, f"?format=jsonl&limit=1&fields=given_name,interests&cursor={cursor}")
     (line2,) = body2.splitlines()
     people = {json.loads(line)["person"], json.loads(line2)["person"]}
     assert people == {pairwise(client, alice), pairwise(client, bob)}
