@@ -33,6 +33,7 @@ def _segment() -> Segment:
         fields=FIELDS,
         rate_limit="100000/s",
     )
+    settings.PARTNERS_EXPORT_WORKERS = int(os.environ.get("PARTNERS_EXPORT_WORKERS", "2"))
     settings.CELERY_TASK_ALWAYS_EAGER = False  # computed below, timed, instead of on commit
     segment = segment_create(
         client=client,

@@ -92,6 +92,9 @@ PARTNERS_SEGMENT_BATCH = env_int("PARTNERS_SEGMENT_BATCH", 2000, minimum=1)
 # through the gate this many at a time while the page streams.
 PARTNERS_EXPORT_PAGE = env_int("PARTNERS_EXPORT_PAGE", 10_000, minimum=1)
 PARTNERS_EXPORT_BATCH = env_int("PARTNERS_EXPORT_BATCH", 2000, minimum=1)
+# Batches of an export page read at once, each on a connection of its own (a thread): 1 reads
+# them one after another on the request's connection (as SQLite always does).
+PARTNERS_EXPORT_WORKERS = env_int("PARTNERS_EXPORT_WORKERS", 1, minimum=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:

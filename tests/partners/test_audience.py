@@ -183,3 +183,31 @@ def test_a_large_export_pages_and_batches(shop, partner, settings, django_captur
         cursor = f"&cursor={answer['X-Next-Cursor']}"
     assert pages == 2
     assert sorted(seen) == sorted(pairwise(client, p) for p in people)
+
+
+def test_batches_read_in_worker_threads_export_the_same(
+    committed_db, profile_schema, make_client, partner, settings, django_capture_on_commit_callbacks
+):
+    """With PARTNERS_EXPORT_WORKERS > 1 the batches are read on connections of their own (so the
+    data must be committed, as it is in production): same rows, same audit, in order."""
+    settings.PARTNERS_EXPORT_WORKERS = 3
+    settings.PARTNERS_EXPORT_BATCH = 1
+    client, key = make_client("shop", purposes=["personalization"], fields=FIELDS)
+    people = [UserFactory.create() for _ in range(4)]
+    for n, person in enumerate(people):
+        grant(person, "personalization")
+        fill(person, country="NL", given_name=f"P{n}")
+    with django_capture_on_commit_callbacks(execute=True):
+        segment_id = (
+            partner(key)
+            .post(URL, {"name": "NL", "purpose": "personalization", "definition": NL}, content_type="application/json")
+            .json()["id"]
+        )
+    answer, body = _export(partner, key, segment_id, "?format=jsonl&fields=given_name")
+    got = [json.loads(line) for line in body.splitlines()]
+    assert sorted(row["person"] for row in got) == sorted(pairwise(client, p) for p in people)
+    names = {pairwise(client, p): f"P{n}" for n, p in enumerate(people)}
+    assert all(row["given_name"] == names[row["person"]] for row in got)
+    request_id = answer["X-Request-ID"]
+    assert AuditEntry.objects.filter(request_id=request_id, action="profile.read").count() == 4
+    assert SegmentExport.objects.get(request_id=request_id).rows == 4
