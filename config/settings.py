@@ -90,6 +90,17 @@ PARTNERS_EVENTS_MAX_BATCH = env_int("PARTNERS_EVENTS_MAX_BATCH", 1000, minimum=1
 PARTNERS_EVENT_MAX_BYTES = env_int("PARTNERS_EVENT_MAX_BYTES", 16 * 1024, minimum=256)
 PARTNERS_EVENT_MAX_DEPTH = env_int("PARTNERS_EVENT_MAX_DEPTH", 8, minimum=1)
 PARTNERS_IDEMPOTENCY_HOURS = env_int("PARTNERS_IDEMPOTENCY_HOURS", 24, minimum=1)
+# Partner segments: members computed inside the vault expire this long after their computation
+# (a refresh computes them anew); the job examines this many people per batch.
+PARTNERS_SEGMENT_TTL_HOURS = env_int("PARTNERS_SEGMENT_TTL_HOURS", 7 * 24, minimum=1)
+PARTNERS_SEGMENT_BATCH = env_int("PARTNERS_SEGMENT_BATCH", 2000, minimum=1)
+# An audience export page holds at most this many people (the cursor brings the next), read
+# through the gate this many at a time while the page streams.
+PARTNERS_EXPORT_PAGE = env_int("PARTNERS_EXPORT_PAGE", 10_000, minimum=1)
+PARTNERS_EXPORT_BATCH = env_int("PARTNERS_EXPORT_BATCH", 2000, minimum=1)
+# Batches of an export page read at once, each on a connection of its own (a thread): 1 reads
+# them one after another on the request's connection (as SQLite always does).
+PARTNERS_EXPORT_WORKERS = env_int("PARTNERS_EXPORT_WORKERS", 1, minimum=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -508,6 +519,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.social_refresh_run",
         "schedule": env_int("SOCIAL_REFRESH_SWEEP_SECONDS", 900, minimum=60),
     },
+    "partners-segment-members-expire": {"task": "partners.segment_members_expire", "schedule": 3600},
 }
 
 # --- Data-subject rights (rights/) -----------------------------------------------------------

@@ -250,3 +250,14 @@ def consent_changes_since(
         events = events.filter(occurred_at__lte=until)
     rows = events.order_by("occurred_at", "id").values_list("subject_id", "event_type", "occurred_at", "id")[:limit]
     return [ConsentChange(*row) for row in rows]
+
+
+def consent_grant_holders(*, purpose: str) -> QuerySet[ConsentState, uuid.UUID]:
+    """The ids of the subjects whose latest choice for `purpose` is a grant, in id order: the
+    candidates of a bulk job, who `consent_granted_subjects` then confirms (a grant that needs
+    renewal no longer counts). Page through with `.filter(subject_id__gt=last)[:n]`."""
+    return (
+        ConsentState.objects.filter(purpose__slug=purpose, status=ConsentStatus.GRANTED)
+        .order_by("subject_id")
+        .values_list("subject_id", flat=True)
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from partners import api, api_events
+from partners import api, api_events, api_people, api_segments
 
 urlpatterns = [
     path(
@@ -9,12 +9,19 @@ urlpatterns = [
         name="partner-consent-check",
     ),
     path("partner/events/", api_events.EventIngestView.as_view(), name="partner-events"),
-]
-
-from partners import api_people  # noqa: E402 (reading people: docs/partners.md)
-
-urlpatterns += [
     path("partner/people/lookup/", api_people.LookupView.as_view(), name="partner-person-lookup"),
     path("partner/people/<slug:person>/", api_people.PersonView.as_view(), name="partner-person"),
     path("partner/changes/", api_people.ChangesView.as_view(), name="partner-changes"),
+    path("partner/segments/", api_segments.SegmentListView.as_view(), name="partner-segments"),
+    path("partner/segments/<uuid:segment>/", api_segments.SegmentDetailView.as_view(), name="partner-segment"),
+    path(
+        "partner/segments/<uuid:segment>/refresh/",
+        api_segments.SegmentRefreshView.as_view(),
+        name="partner-segment-refresh",
+    ),
+    path(
+        "partner/segments/<uuid:segment>/export/",
+        api_segments.SegmentExportView.as_view(),
+        name="partner-segment-export",
+    ),
 ]

@@ -16,6 +16,12 @@ class PartnerCode(StrEnum):
     TOO_MANY_EVENTS = "too_many_events"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    INVALID_DEFINITION = "invalid_definition"
+    SEGMENT_NOT_FOUND = "segment_not_found"
+    SEGMENT_NOT_READY = "segment_not_ready"
+    INVALID_CURSOR = "invalid_cursor"
+    STALE_CURSOR = "stale_cursor"
+    INVALID_EXPORT = "invalid_export"
 
 
 class PartnerError(ApplicationError):
@@ -106,7 +112,50 @@ class FieldsOutOfScope(FieldsNotGranted):
         return named
 
 
+class InvalidDefinition(PartnerError):
+    """A segment definition that is not well formed; `param` names the bad part
+    (`definition.all.2.values.0`)."""
+
+    code = PartnerCode.INVALID_DEFINITION
+    message = "The segment definition is not valid."
+    param_name = "definition"
+
+
+class SegmentNotFound(PartnerError):
+    """No such segment of this client (another client's is no different)."""
+
+    kind = ErrorKind.NOT_FOUND
+    code = PartnerCode.SEGMENT_NOT_FOUND
+    message = "No such segment."
+    param_name = "segment"
+
+
+class SegmentNotReady(PartnerError):
+    """The segment has no standing members to export: never computed, failed, or expired."""
+
+    kind = ErrorKind.CONFLICT
+    code = PartnerCode.SEGMENT_NOT_READY
+    message = "The segment has no members ready to export; refresh it and wait until it is ready."
+    param_name = "segment"
+
+
 class InvalidCursor(PartnerError):
-    code = "invalid_cursor"
+    """A cursor this API did not give this client (for this purpose or segment), or altered."""
+
+    code = PartnerCode.INVALID_CURSOR
     message = "This cursor is not valid for this client and purpose; start again without one."
     param_name = "cursor"
+
+
+class StaleCursor(PartnerError):
+    """The segment was computed anew since the cursor was given: start again without one."""
+
+    kind = ErrorKind.CONFLICT
+    code = PartnerCode.STALE_CURSOR
+    message = "The segment was computed anew since this cursor was given; start again without a cursor."
+    param_name = "cursor"
+
+
+class InvalidExport(PartnerError):
+    code = PartnerCode.INVALID_EXPORT
+    message = "The export request is not valid."

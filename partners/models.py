@@ -101,3 +101,85 @@ class IngestionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"ingestion {self.pk} of {self.client_id}"
+
+
+class SegmentStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a worker"
+    RUNNING = "running", "Being computed"
+    READY = "ready", "Computed"
+    FAILED = "failed", "Failed"
+
+
+class Segment(models.Model):
+    """A client's audience definition, and the state of the job that computes its members inside
+    the vault (batch decryption through the gate; see partners/services/segments.py). The
+    definition names criteria (field keys, purposes, kinds), never a person."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(PartnerClient, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=120)
+    purpose = models.CharField(max_length=64, help_text="The purpose its members are computed and exported for.")
+    definition = models.JSONField()
+    status = models.CharField(max_length=16, choices=SegmentStatus.choices, default=SegmentStatus.PENDING)
+    # The computation in hand: a refresh starts a new run, which supersedes the one before.
+    run = models.UUIDField(default=uuid.uuid4, editable=False)
+    generation = models.UUIDField(null=True, blank=True, editable=False, help_text="The run whose members stand.")
+    cursor = models.UUIDField(null=True, blank=True, editable=False, help_text="The last subject id examined.")
+    examined = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0, help_text="People to examine, counted when the run started.")
+    count = models.PositiveIntegerField(null=True, blank=True, help_text="Members of the standing generation.")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the standing members expire.")
+    error = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("client", "-created_at")
+
+    def __str__(self) -> str:
+        return f"{self.client_id}/{self.pk}"
+
+
+class SegmentMember(models.Model):
+    """One member of one computation of a segment, by the client's pairwise id (never a subject
+    id), until `expires_at`."""
+
+    id = models.BigAutoField(primary_key=True)
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="members")
+    generation = models.UUIDField()
+    person = models.ForeignKey(PairwiseId, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ("segment", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("segment", "generation", "person"), name="partners_member_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} #{self.pk}"
+
+
+class SegmentExport(models.Model):
+    """The export log: one row per page of an audience export, with its size. Each person
+    exported also gets an audit entry of their own (their "who accessed my data"), under the
+    same request id."""
+
+    id = models.BigAutoField(primary_key=True)
+    segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, related_name="exports")
+    client = models.ForeignKey(PartnerClient, on_delete=models.CASCADE, related_name="exports")
+    purpose = models.CharField(max_length=64)
+    fields = models.JSONField(default=list)
+    format = models.CharField(max_length=8)
+    rows = models.PositiveIntegerField(default=0)
+    bytes = models.PositiveBigIntegerField(default=0)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.segment_id}: {self.rows} rows"

@@ -3,9 +3,10 @@
 import uuid
 from collections.abc import Iterable
 
-from django.db.models import OuterRef
+from django.db.models import OuterRef, QuerySet
 
-from partners.models import PairwiseId, PartnerClient
+from partners.errors import SegmentNotFound
+from partners.models import PairwiseId, PartnerClient, Segment
 from profiles.selectors import profile_survivor, profile_survivor_expression, profile_survivors
 
 
@@ -39,3 +40,16 @@ def pairwise_known(*, client: PartnerClient, subject_ids: Iterable[uuid.UUID]) -
     """The ids already shown to `client` for these people (none is made): whom it knows."""
     rows = PairwiseId.objects.filter(client=client, subject_id__in=list(subject_ids))
     return dict(rows.values_list("subject_id", "pairwise"))
+
+
+def segments_of(*, client: PartnerClient) -> QuerySet[Segment]:
+    """The client's own segments, newest first: the only way the API lists them."""
+    return Segment.objects.filter(client=client).order_by("-created_at", "id")
+
+
+def segment_of(*, client: PartnerClient, segment_id: uuid.UUID) -> Segment:
+    """One of the client's segments; another client's, or none, is `SegmentNotFound`."""
+    segment = segments_of(client=client).select_related("client").filter(pk=segment_id).first()
+    if segment is None:
+        raise SegmentNotFound()
+    return segment

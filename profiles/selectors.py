@@ -184,3 +184,15 @@ def profile_survivor_expression(subject: Any) -> Subquery:
     resolve an id and its merge in one query; `profile_survivor` follows longer chains."""
     merges = Merge.objects.filter(merged_id=subject, undone_at__isnull=True).order_by("-created_at")
     return Subquery(merges.values("survivor_id")[:1])
+
+
+def profile_holders() -> QuerySet[ProfileValue, uuid.UUID]:
+    """The ids of the people who hold profile values, in id order, once each: the candidates of
+    a bulk job for a purpose that needs no consent. Page through with `.filter(subject_id__gt=
+    last)[:n]` (the unique index on subject and field serves it)."""
+    return ProfileValue.objects.order_by("subject_id").values_list("subject_id", flat=True).distinct()
+
+
+def profile_restricted_among(*, subject_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these people restricted processing (GDPR Art. 18): rare, so all are fetched."""
+    return set(Restriction.objects.values_list("subject_id", flat=True)) & set(subject_ids)

@@ -2,8 +2,11 @@
 
 - `clients`: clients, credentials, webhook secrets, pairwise ids.
 - `events`: event ingestion, one or a batch, with idempotency keys.
+- `segments`: segment definitions and their members, computed inside the vault.
+- `audiences`: audience export of a segment's members, streamed a page at a time.
 """
 
+from partners.services.audiences import ExportPage, audience_export_plan, audience_export_stream, audience_fields
 from partners.services.clients import (
     CLIENT_ATTRS,
     pairwise_ids_for,
@@ -14,10 +17,23 @@ from partners.services.clients import (
     partner_webhook_secret_rotate,
 )
 from partners.services.events import IngestionAnswer, partner_events_ingest, partner_ingestion_requests_purge
+from partners.services.segments import (
+    segment_compute,
+    segment_create,
+    segment_definition_clean,
+    segment_delete,
+    segment_members_evaluate,
+    segment_members_expire,
+    segment_refresh,
+)
 
 __all__ = [
     "CLIENT_ATTRS",
+    "ExportPage",
     "IngestionAnswer",
+    "audience_export_plan",
+    "audience_export_stream",
+    "audience_fields",
     "pairwise_ids_for",
     "partner_client_create",
     "partner_client_update",
@@ -26,4 +42,11 @@ __all__ = [
     "partner_events_ingest",
     "partner_ingestion_requests_purge",
     "partner_webhook_secret_rotate",
+    "segment_compute",
+    "segment_create",
+    "segment_definition_clean",
+    "segment_delete",
+    "segment_members_evaluate",
+    "segment_members_expire",
+    "segment_refresh",
 ]

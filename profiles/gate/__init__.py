@@ -39,6 +39,7 @@ from profiles.gate.reads import (
 from profiles.gate.records import (
     EventWrite,
     Record,
+    profile_events_read_many,
     profile_events_write,
     profile_record_write,
     profile_records_count,
@@ -63,6 +64,7 @@ __all__ = [
     "definitions_for",
     "profile_ages",
     "profile_birth_date",
+    "profile_events_read_many",
     "profile_events_write",
     "profile_field_reindex",
     "profile_find",
