@@ -1,6 +1,6 @@
 from django.urls import path
 
-from partners import api
+from partners import api, api_webhooks
 
 urlpatterns = [
     path(
@@ -8,4 +8,5 @@ urlpatterns = [
         api.ConsentCheckView.as_view(),
         name="partner-consent-check",
     ),
+    path("partner/triggers/catalog/", api_webhooks.CatalogTriggerView.as_view(), name="partner-trigger-catalog"),
 ]

@@ -1,6 +1,8 @@
 """Writes of the partners app, by topic, all importable from `partners.services`:
 
 - `clients`: clients, credentials, webhook secrets, pairwise ids.
+- `webhooks`: outbox events fanned out to clients' webhooks, signed, sent, retried, replayed.
+- `triggers`: catalog events matched against the preference index, notifications enqueued.
 """
 
 from partners.services.clients import (
@@ -12,13 +14,43 @@ from partners.services.clients import (
     partner_credential_revoke,
     partner_webhook_secret_rotate,
 )
+from partners.services.triggers import (
+    TriggerResult,
+    preference_index_refresh,
+    preference_token,
+    preference_tokens,
+    trigger_fire,
+    trigger_matches,
+)
+from partners.services.webhooks import (
+    webhook_backoff,
+    webhook_deliveries_dispatch,
+    webhook_deliveries_replay,
+    webhook_deliveries_send,
+    webhook_delivery_attempt,
+    webhook_log_purge,
+    webhooks_fanout,
+)
 
 __all__ = [
     "CLIENT_ATTRS",
+    "TriggerResult",
     "pairwise_ids_for",
     "partner_client_create",
     "partner_client_update",
     "partner_credential_create",
     "partner_credential_revoke",
     "partner_webhook_secret_rotate",
+    "preference_index_refresh",
+    "preference_token",
+    "preference_tokens",
+    "trigger_fire",
+    "trigger_matches",
+    "webhook_backoff",
+    "webhook_deliveries_dispatch",
+    "webhook_deliveries_replay",
+    "webhook_deliveries_send",
+    "webhook_delivery_attempt",
+    "webhook_log_purge",
+    "webhooks_fanout",
 ]
