@@ -25,8 +25,9 @@ from partners.services.triggers import (
     trigger_fire,
 )
 from profiles.gate import Actor, profile_read_many
-from profiles.models import FieldDefinition, ProfileValue
+from profiles.models import PROFILE, FieldDefinition, ProfileValue
 from vault import crypto
+from vault.crypto import data_keys_create_many
 from vault.fields import seal
 
 PEOPLE = 100_000
@@ -62,6 +63,7 @@ def _seed() -> tuple[list[uuid.UUID], PartnerClient]:
         )
     rows, tokens = [], []
     with crypto.key_scope():
+        data_keys_create_many(people, PROFILE)  # one key per person in bulk, cached for the seals
         for n, subject in enumerate(people):
             if n < MATCHING:
                 values = {"favorite_brands": f"{BRAND}, Veja", "clothing_size": SIZE, "shoe_size": "42"}

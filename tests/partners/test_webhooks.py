@@ -283,3 +283,17 @@ def test_staff_without_the_change_permission_cannot_replay(settings, alice, make
     client.post("/admin/partners/webhookdelivery/", {"action": "replay", "_selected_action": [str(delivery.pk)]})
     delivery.refresh_from_db()
     assert delivery.status == WebhookStatus.FAILED
+
+
+def test_the_delivery_log_keeps_pending_deliveries_past_its_retention(alice, make_receiver_client, receiver):
+    from partners.services import webhook_log_purge
+
+    make_receiver_client(purposes=["loyalty-programme"])
+    grant(alice, "loyalty-programme", "analytics")
+    outbox_emit(topic="subject.erased", payload={"subject_id": alice.pk})
+    webhooks_fanout()
+    first = WebhookDelivery.objects.get(event_type="consent.changed")
+    webhook_deliveries_send(delivery_ids=[first.pk])
+    WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=31))
+    assert webhook_log_purge(days=30) == 1  # the delivered one; the pending erasure stays
+    assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["subject.erased"]
