@@ -70,6 +70,18 @@ def _known(client_ids: Iterable[uuid.UUID], subjects: Iterable[uuid.UUID]) -> di
     return {(c, s): p for c, s, p in rows.values_list("client_id", "subject_id", "pairwise")}
 
 
+def _about(events: Sequence[OutboxEvent]) -> list[tuple[OutboxEvent, uuid.UUID]]:
+    """Each event with the person it is about; one without a valid subject id is skipped (and
+    logged by event id), so a malformed event cannot block its topic for good."""
+    pairs = []
+    for event in events:
+        try:
+            pairs.append((event, uuid.UUID(str(event.payload["subject_id"]))))
+        except (KeyError, ValueError, TypeError):
+            logger.error("Outbox event %s (%s) names no subject; skipped", event.pk, event.topic)
+    return pairs
+
+
 def _delivery(client: PartnerClient, event: OutboxEvent, data: dict[str, Any]) -> WebhookDelivery:
     return WebhookDelivery(
         client=client, event_id=event.id, event_type=event.topic, payload=data, next_attempt_at=timezone.now()
@@ -80,10 +92,10 @@ def _consent_changed(events: Sequence[OutboxEvent], clients: list[PartnerClient]
     """To each client holding the purpose: the person, the purpose and its new state. A grant
     introduces the person to the client (a pairwise id is made); any other change goes only to
     clients that already know the person, since it tells a stranger nothing they may act on."""
-    subjects = [uuid.UUID(e.payload["subject_id"]) for e in events]
-    known = _known([c.pk for c in clients], subjects)
+    about = [(e, s) for e, s in _about(events) if {"purpose", "status"} <= set(e.payload)]
+    known = _known([c.pk for c in clients], [s for _, s in about])
     rows = []
-    for event, subject in zip(events, subjects, strict=True):
+    for event, subject in about:
         purpose, state = event.payload["purpose"], event.payload["status"]
         for client in clients:
             if purpose not in client.purposes:
@@ -93,9 +105,7 @@ def _consent_changed(events: Sequence[OutboxEvent], clients: list[PartnerClient]
                 pairwise = pairwise_ids_for(client=client, subject_ids=[subject])[subject]
             if pairwise is not None:
                 rows.append(_delivery(client, event, {"person": pairwise, "purpose": purpose, "status": state}))
-    preference_index_refresh(
-        subject_ids=[s for e, s in zip(events, subjects, strict=True) if e.payload["purpose"] == MATCH_PURPOSE]
-    )
+    preference_index_refresh(subject_ids=[s for e, s in about if e.payload["purpose"] == MATCH_PURPOSE])
     return rows
 
 
@@ -103,13 +113,13 @@ def _profile_updated(events: Sequence[OutboxEvent], clients: list[PartnerClient]
     """To each client that knows the person: the names of the changed fields in its scope that
     serve one of its purposes the person consents to. Never a value: the client reads them through
     the gate if it may."""
-    subjects = [uuid.UUID(e.payload["subject_id"]) for e in events]
-    keys = {key for e in events for key in e.payload.get("fields", [])}
+    about = _about(events)
+    keys = {key for e, _ in about for key in e.payload.get("fields", [])}
     serves: dict[str, set[str]] = defaultdict(set)
     for key, purpose in unscoped_field_definitions().filter(key__in=keys).values_list("key", "purposes__slug"):
         if purpose:
             serves[key].add(purpose)
-    known = _known([c.pk for c in clients], subjects)
+    known = _known([c.pk for c in clients], [s for _, s in about])
     consents: dict[tuple[uuid.UUID, str], bool] = {}
 
     def consented(subject: uuid.UUID, purpose: str) -> bool:
@@ -118,7 +128,7 @@ def _profile_updated(events: Sequence[OutboxEvent], clients: list[PartnerClient]
         return consents[subject, purpose]
 
     rows = []
-    for event, subject in zip(events, subjects, strict=True):
+    for event, subject in about:
         changed = event.payload.get("fields", [])
         for client in clients:
             pairwise = known.get((client.pk, subject))
@@ -131,13 +141,7 @@ def _profile_updated(events: Sequence[OutboxEvent], clients: list[PartnerClient]
             ]
             if named:
                 rows.append(_delivery(client, event, {"person": pairwise, "fields": named}))
-    preference_index_refresh(
-        subject_ids=[
-            s
-            for e, s in zip(events, subjects, strict=True)
-            if set(e.payload.get("fields", [])) & set(PREFERENCE_FIELDS)
-        ]
-    )
+    preference_index_refresh(subject_ids=[s for e, s in about if set(e.payload.get("fields", [])) & PREFERENCES])
     return rows
 
 
@@ -145,11 +149,12 @@ def _subject_erased(events: Sequence[OutboxEvent], clients: list[PartnerClient])
     """To each client that knows the person: their pairwise id, so the client deletes its copy.
     Then the partners app forgets them: no row here refers to the erased person afterwards (the
     delivery itself holds the client's pairwise id only, until the log's retention ends)."""
-    subjects = [uuid.UUID(e.payload["subject_id"]) for e in events]
+    about = _about(events)
+    subjects = [s for _, s in about]
     known = _known([c.pk for c in clients], subjects)
     rows = [
         _delivery(client, event, {"person": known[client.pk, subject]})
-        for event, subject in zip(events, subjects, strict=True)
+        for event, subject in about
         for client in clients
         if (client.pk, subject) in known
     ]

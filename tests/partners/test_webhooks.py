@@ -297,3 +297,13 @@ def test_the_delivery_log_keeps_pending_deliveries_past_its_retention(alice, mak
     WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=31))
     assert webhook_log_purge(days=30) == 1  # the delivered one; the pending erasure stays
     assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["subject.erased"]
+
+
+def test_a_malformed_outbox_event_is_skipped_not_retried_for_ever(alice, make_receiver_client):
+    make_receiver_client(purposes=["loyalty-programme"])
+    outbox_emit(topic="subject.erased", payload={})
+    outbox_emit(topic="consent.changed", payload={"subject_id": "not-a-uuid"})
+    grant(alice, "loyalty-programme")
+    webhooks_fanout()
+    assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+    assert WebhookDelivery.objects.get().payload["status"] == "granted"
