@@ -14,6 +14,7 @@ class AccountsConfig(AppConfig):
         from django.db.models.signals import pre_save
 
         from accounts.mfa import usersession_minimize, usersession_record
+        from accounts.social.policies import social_policy_overrides_from_env
         from accounts.social_providers import social_form_action_sources, social_providers_from_env
 
         pre_save.connect(usersession_minimize, sender=UserSession, dispatch_uid="accounts.usersession_minimize")
@@ -25,6 +26,8 @@ class AccountsConfig(AppConfig):
         # its origin joins CSP form-action.
         if not hasattr(settings, "SOCIALACCOUNT_PROVIDERS"):
             settings.SOCIALACCOUNT_PROVIDERS = social_providers_from_env()
+        if not hasattr(settings, "SOCIAL_PROVIDER_POLICIES"):  # refresh and maximum age, per provider
+            settings.SOCIAL_PROVIDER_POLICIES = social_policy_overrides_from_env()
         providers: dict[str, dict[str, Any]] = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {})
         csp: dict[str, Any] = settings.SECURE_CSP
         form_action = csp.setdefault("form-action", [])

@@ -115,6 +115,46 @@ class SealedSocialToken(models.Model):
         return f"sealed token {self.token_id}"
 
 
+class PurgeReason(models.TextChoices):
+    """Why a provider's data was removed from a link (shown to the person)."""
+
+    REVOKED = "revoked", "access was revoked"
+    STALE = "stale", "it could not be refreshed in time"
+
+
+class SocialLinkState(models.Model):
+    """The refresh bookkeeping of one linked social account (accounts/social/refresh.py): when it
+    was last refreshed, when it is due, how often it failed, and whether (and why) what the
+    provider brought was purged. Dates and codes only: nothing personal."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.OneToOneField("socialaccount.SocialAccount", on_delete=models.CASCADE, related_name="link_state")
+    subject_id = models.UUIDField(db_index=True)
+    last_refresh_at = models.DateTimeField(null=True, blank=True, help_text="Last attempt, successful or not.")
+    last_success_at = models.DateTimeField(help_text="Last time the provider's answer was fetched (or signed in).")
+    next_refresh_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Due from then on; empty: only a sign-in refreshes."
+    )
+    failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success.")
+    last_error = models.CharField(max_length=32, blank=True, help_text="Code of the last failure.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    purge_reason = models.CharField(max_length=16, choices=PurgeReason.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(purge_reason__in=["", *PurgeReason.values]), name="accounts_link_purge_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"link state of account {self.account_id}"
+
+
 def user_display(user: Any) -> str:
     """allauth's ACCOUNT_USER_DISPLAY: see `User.display_name`."""
     return user.display_name() if isinstance(user, User) else str(user)

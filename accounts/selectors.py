@@ -8,7 +8,10 @@ from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
 
-from accounts.models import SealedSocialAccountData, SealedSocialToken, User
+from accounts.models import PurgeReason, SealedSocialAccountData, SealedSocialToken, SocialLinkState, User
+from accounts.social.policies import provider_policy
+from profiles.models import Source
+from profiles.selectors import profile_source_fields
 
 
 def account_email(*, subject_id: uuid.UUID) -> str | None:
@@ -85,3 +88,39 @@ def social_accounts_sealed(*, subject_id: uuid.UUID) -> list[LinkedAccount]:
         )
         for account in accounts
     ]
+
+
+def social_account_subject(*, provider: str, uid: str) -> uuid.UUID | None:
+    """Whose is the link with this provider's user id (e.g. Meta's app-scoped id), if anyone's."""
+    return SocialAccount.objects.filter(provider=provider, uid=uid).values_list("user_id", flat=True).first()
+
+
+@dataclass(frozen=True)
+class SocialLinkOverview:
+    """What the connected-accounts page says about one link: when its provider's data was last
+    refreshed, which fields it filled (labels, never values), and when that data will be removed
+    unless refreshed again; or when and why it was removed. Reads no personal data."""
+
+    last_refresh_at: datetime | None
+    imported: list[str]
+    remove_by: datetime | None
+    max_age_days: int
+    purged_at: datetime | None = None
+    purge_reason: str = ""
+
+    @property
+    def revoked(self) -> bool:
+        return self.purge_reason == PurgeReason.REVOKED
+
+
+def social_link_overview(*, account: SocialAccount) -> SocialLinkOverview:
+    policy = provider_policy(account.provider)
+    state = SocialLinkState.objects.filter(account_id=account.pk).first()
+    max_age_days = policy.max_age.days
+    if state is not None and state.purged_at is not None:
+        return SocialLinkOverview(state.last_success_at, [], None, max_age_days, state.purged_at, state.purge_reason)
+    provider = account.provider[:64]
+    imported = profile_source_fields(subject_id=account.user_id, source=Source.SOCIAL, source_name=provider)
+    last = state.last_success_at if state is not None else account.last_login
+    labels = [label for _, label, _ in imported]
+    return SocialLinkOverview(last, labels, last + policy.max_age if last else None, max_age_days)

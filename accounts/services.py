@@ -20,11 +20,14 @@ from allauth.usersessions.models import UserSession
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken, User
 from accounts.sessions import SessionStore
+from accounts.social.provider_sessions import PROVIDER_SESSIONS_KEY
+from accounts.social.revocation import revocation_skipped
 
 
 def _sessions_end(subject_id: uuid.UUID) -> None:
@@ -34,6 +37,63 @@ def _sessions_end(subject_id: uuid.UUID) -> None:
     keys = UserSession.objects.filter(user_id=subject_id).values("session_key")
     SessionStore.get_model_class().objects.filter(session_key__in=keys).delete()
     UserSession.objects.filter(user_id=subject_id).delete()
+
+
+# allauth's record, in each session, of how its person signed in (allauth.account.internal.flows.
+# login): a list of {"method": "socialaccount", "provider": <provider id>, "uid": ..., "at": ...}
+# and the id of the user it belongs to.
+_AUTHENTICATION_RECORDS = "account_authentication_methods"
+_AUTHENTICATION_RECORDS_USER = "account_authentication_methods_user"
+
+
+def _signed_in_with(
+    session_data: str, *, subject_id: uuid.UUID, provider: str, provider_session: str | None = None
+) -> bool:
+    # Django's own decoding (the signature checked), not the vault backend's: these records are
+    # not sealed, and unsealing the pending sign-in state would be a needless, audited decryption.
+    data = DatabaseSessionStore().decode(session_data)
+    records = data.get(_AUTHENTICATION_RECORDS)
+    if data.get(_AUTHENTICATION_RECORDS_USER) != str(subject_id) or not isinstance(records, list):
+        return False
+    if provider_session is not None:
+        markers = data.get(PROVIDER_SESSIONS_KEY)
+        if not isinstance(markers, list) or provider_session not in markers:
+            return False
+    return any(
+        isinstance(record, dict) and record.get("method") == "socialaccount" and record.get("provider") == provider
+        for record in records
+    )
+
+
+def account_sessions_end(
+    *, subject_id: uuid.UUID, provider: str | None = None, provider_session: str | None = None
+) -> int:
+    """End the person's sessions (browser cookies and app session tokens alike): all of them,
+    or, given a provider id (allauth's `SocialAccount.provider`: "google", an OpenID Connect
+    app's id), only those that signed in with that provider, as allauth's authentication records
+    in each session tell; given also a provider session's marker (the keyed hash of its `sid`,
+    accounts/social/provider_sessions.py), only the session that sign-in recorded it in.
+    Returns how many sessions were ended. The account stays usable."""
+    if provider_session is not None and provider is None:
+        raise ValueError("A provider session belongs to a provider: name it.")
+    subject_id = uuid.UUID(str(subject_id))
+    session_model = SessionStore.get_model_class()
+    with transaction.atomic():
+        tracked = UserSession.objects.filter(user_id=subject_id)
+        if provider is None:
+            keys = list(tracked.values_list("session_key", flat=True))
+        else:
+            sessions = session_model.objects.filter(session_key__in=tracked.values("session_key"))
+            keys = [
+                session.session_key
+                for session in sessions.only("session_key", "session_data")
+                if _signed_in_with(
+                    session.session_data, subject_id=subject_id, provider=provider, provider_session=provider_session
+                )
+            ]
+        ended, _ = session_model.objects.filter(session_key__in=keys).delete()
+        tracked.filter(session_key__in=keys).delete()
+    return ended
 
 
 def account_erasure_begin(*, subject_id: uuid.UUID) -> None:
@@ -78,5 +138,6 @@ def account_erase(*, subject_id: uuid.UUID) -> None:
         LogEntry.objects.filter(about | models.Q(user_id=subject_id)).delete()
         SealedSocialToken.objects.filter(subject_id=subject_id).delete()
         SealedSocialAccountData.objects.filter(subject_id=subject_id).delete()
-        for _, rows in reversed(owned):
-            rows.delete()
+        with revocation_skipped():  # revoked before the keys went; they cannot be unsealed now
+            for _, rows in reversed(owned):
+                rows.delete()

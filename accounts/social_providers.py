@@ -80,6 +80,10 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
         if client is None:
             continue
         scopes = _scopes(prefix, provider, environ)
+        if provider == "google" and "openid" not in scopes:
+            # Without it Google may answer with no ID token, and a sign-in without this login's
+            # nonce in one is refused (accounts/social/oidc.py).
+            raise ImproperlyConfigured("SOCIAL_GOOGLE_SCOPES must include openid (the ID token carries the nonce).")
         config: dict[str, Any] = {
             "APPS": [{"client_id": client[0], "secret": client[1]}],
             "SCOPE": scopes,
@@ -87,7 +91,9 @@ def social_providers_from_env(environ: Mapping[str, str] | None = None) -> dict[
             "OAUTH_PKCE_ENABLED": True,
         }
         if provider == "google":
-            config["AUTH_PARAMS"] = {"access_type": "online"}  # no refresh token unless needed
+            # A refresh token, so the scheduled refresh (accounts/social/refresh.py) keeps what
+            # Google sent accurate between sign-ins, as its User Data Policy asks.
+            config["AUTH_PARAMS"] = {"access_type": "offline"}
         if provider == "facebook":
             config["FIELDS"] = _FACEBOOK_FIELDS + [
                 field for scope, field in _FACEBOOK_EXTRA_FIELDS.items() if scope in scopes

@@ -84,6 +84,12 @@ VAULT_MERGE_UNDO_DAYS = env_int("VAULT_MERGE_UNDO_DAYS", 30, minimum=0)
 VAULT_RETENTION_BATCH = env_int("VAULT_RETENTION_BATCH", 2000, minimum=1)
 # An access or export bundle can be downloaded for this long, then it is deleted.
 RIGHTS_EXPORT_TTL_HOURS = env_int("RIGHTS_EXPORT_TTL_HOURS", 72, minimum=1)
+# Partners' event ingestion (docs/partners.md, "Event ingestion"): events per batch (more is 413),
+# the size and nesting of one event's body, and how long an Idempotency-Key's answer is kept.
+PARTNERS_EVENTS_MAX_BATCH = env_int("PARTNERS_EVENTS_MAX_BATCH", 1000, minimum=1)
+PARTNERS_EVENT_MAX_BYTES = env_int("PARTNERS_EVENT_MAX_BYTES", 16 * 1024, minimum=256)
+PARTNERS_EVENT_MAX_DEPTH = env_int("PARTNERS_EVENT_MAX_DEPTH", 8, minimum=1)
+PARTNERS_IDEMPOTENCY_HOURS = env_int("PARTNERS_IDEMPOTENCY_HOURS", 24, minimum=1)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -265,11 +271,25 @@ ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "mandatory
 # sign-in origin to CSP form-action), so this module reads the environment and imports no app.
 # Sign-up through one always shows the consent and import screen; tokens and answers are sealed.
 SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
-SOCIALACCOUNT_FORMS = {"signup": "portal.social_forms.SocialSignupForm"}
+SOCIALACCOUNT_FORMS = {
+    "signup": "portal.social_forms.SocialSignupForm",
+    "disconnect": "portal.social_forms.SocialDisconnectForm",  # "keep as my own" per imported value
+}
 SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
 SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10, minimum=1)
+# Security events providers push (accounts/social/security_events.py): back-channel logout and
+# Google's Cross-Account Protection. A token older than this is refused (and its jti is
+# remembered this long); Google's RISC configuration names the keys its tokens are signed with.
+SOCIAL_SECURITY_EVENT_MAX_AGE_SECONDS = env_int("SOCIAL_SECURITY_EVENT_MAX_AGE_SECONDS", 300, minimum=30)
+SOCIAL_GOOGLE_RISC_CONFIGURATION_URL = env_str(
+    "SOCIAL_GOOGLE_RISC_CONFIGURATION_URL", "https://accounts.google.com/.well-known/risc-configuration"
+)
+SOCIAL_GOOGLE_RISC_ISSUER = env_str("SOCIAL_GOOGLE_RISC_ISSUER", "https://accounts.google.com/")
+# Refresh and maximum age per provider (accounts/social/policies.py): SOCIAL_<PROVIDER>_REFRESH_HOURS,
+# _MAX_AGE_DAYS, _IMPORT_FIELDS, read by the accounts app at start-up. Links refreshed per beat run:
+SOCIAL_REFRESH_BATCH = env_int("SOCIAL_REFRESH_BATCH", 200, minimum=1)
 
 _mail_backend = env_str(
     "EMAIL_BACKEND",
@@ -408,6 +428,10 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "1000/minute"),
         # Endpoints that send e-mail (double opt-in, parental consent): a mail cannon otherwise.
         "consent_mail": env_str("API_THROTTLE_CONSENT_MAIL", "10/hour"),
+        # Meta's data deletion callback (server to server, per calling address).
+        "provider_callback": env_str("API_THROTTLE_PROVIDER_CALLBACK", "60/minute"),
+        # Security events pushed by providers, per sending address (accounts/views.py).
+        "security_events": env_str("API_THROTTLE_SECURITY_EVENTS", "120/minute"),
     },
     "EXCEPTION_HANDLER": "vault.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -477,6 +501,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "profiles.retention_run",
         "schedule": env_int("RETENTION_RUN_SECONDS", 3600, minimum=60),
     },
+    "partners-ingestion-requests-purge": {"task": "partners.ingestion_requests_purge", "schedule": 3600},
     "rights-exports-expire": {"task": "rights.exports_expire", "schedule": 3600},
     # Outbox events (consent changes, profile updates, erasures) fanned out to partners' webhooks,
     # and the deliveries that are due sent: both every few seconds, both cheap when idle.
@@ -487,6 +512,11 @@ CELERY_BEAT_SCHEDULE = {
     "partners-webhooks-send": {
         "task": "partners.webhooks_send",
         "schedule": env_int("PARTNERS_WEBHOOK_SEND_SECONDS", 10, minimum=1),
+    },
+    # Social-provider data: due refreshes, and purges past a provider's maximum age.
+    "social-refresh": {
+        "task": "accounts.social_refresh_run",
+        "schedule": env_int("SOCIAL_REFRESH_SWEEP_SECONDS", 900, minimum=60),
     },
 }
 
@@ -509,6 +539,9 @@ PARTNERS_TRIGGER_BATCH = env_int("PARTNERS_TRIGGER_BATCH", 500, minimum=1)
 RIGHTS_ERASURE_GRACE_HOURS = env_int("RIGHTS_ERASURE_GRACE_HOURS", 7 * 24, minimum=0)
 # Who gets the daily digest of requests overdue or due within seven days (comma-separated).
 RIGHTS_DIGEST_TO = env_list("RIGHTS_DIGEST_TO", [])
+# Meta's data deletion callback deletes what Facebook brought (provider) or erases the person
+# (account, through the rights app, with no grace period). docs/social-login.md.
+SOCIAL_FACEBOOK_DELETION_SCOPE = env_choice("SOCIAL_FACEBOOK_DELETION_SCOPE", "provider", ("provider", "account"))
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -542,3 +575,9 @@ LOGGING: dict[str, Any] = {
         "django.server": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
+
+# Partners, reading people (docs/partners.md): how long a verified API key is trusted without
+# looking it up again in one process (a revocation elsewhere takes effect within this), and how
+# far behind now the changes feed stays so that acts still committing are never skipped.
+PARTNER_CREDENTIAL_CACHE_SECONDS = env_int("PARTNER_CREDENTIAL_CACHE_SECONDS", 5, minimum=0)
+PARTNER_CHANGES_SETTLE_SECONDS = env_int("PARTNER_CHANGES_SETTLE_SECONDS", 2, minimum=0)

@@ -15,6 +15,7 @@ api_v1 = [
 urlpatterns = [
     path("", include("consent.urls")),
     path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),  # before allauth's: its provider endpoints share /accounts/
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connections, router
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from consent.errors import UnknownPurpose
@@ -224,3 +224,29 @@ def consent_receipt_event(*, subject_id: uuid.UUID, event_id: uuid.UUID) -> Cons
 def consent_receipt_events(*, subject_id: uuid.UUID, limit: int = 50) -> list[ConsentEvent]:
     """The person's latest choices that have receipts (grants, withdrawals, refusals)."""
     return list(consent_history(subject_id=subject_id).filter(event_type__in=RECEIPT_EVENTS)[:limit])
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """One act of the ledger for a purpose, as a changes feed sees it: who and when, not how."""
+
+    subject_id: uuid.UUID
+    event_type: str
+    occurred_at: datetime
+    id: uuid.UUID
+
+
+def consent_changes_since(
+    *, purpose: str, since: tuple[datetime, uuid.UUID] | None, limit: int, until: datetime | None = None
+) -> list[ConsentChange]:
+    """The ledger's acts for `purpose` after position `since` ((occurred_at, event id), None: from
+    the start) and up to `until`, oldest first, at most `limit`: a keyset page on the ledger's
+    time index. Ids and times only (what the person chose is in `consent_granted_subjects`)."""
+    events = ConsentEvent.objects.filter(purpose__slug=purpose)
+    if since is not None:
+        at, after = since
+        events = events.filter(Q(occurred_at__gt=at) | Q(occurred_at=at, id__gt=after))
+    if until is not None:
+        events = events.filter(occurred_at__lte=until)
+    rows = events.order_by("occurred_at", "id").values_list("subject_id", "event_type", "occurred_at", "id")[:limit]
+    return [ConsentChange(*row) for row in rows]

@@ -8,3 +8,6 @@ class PartnersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "partners"
     verbose_name = "Partner clients"
+
+    def ready(self) -> None:
+        from partners import schema  # noqa: F401  registers the OpenAPI security scheme

@@ -155,3 +155,28 @@ class PreferenceToken(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class IngestionRequest(models.Model):
+    """An event ingestion answered under an `Idempotency-Key`: a retry with the same key gets
+    this answer again instead of storing the events twice. The key and the request body are kept
+    as keyed hashes only (the body holds personal data); the answer holds counts and item
+    indexes, never a person's id or a value. Deleted after `expires_at`."""
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey(PartnerClient, on_delete=models.CASCADE, related_name="ingestion_requests")
+    key_hash = models.CharField(max_length=64)
+    body_hash = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=("client", "key_hash"), name="partners_ingestion_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ingestion {self.pk} of {self.client_id}"

@@ -21,3 +21,13 @@ def webhook_secret_seal(secret: str) -> dict[str, str]:
 
 def webhook_secret_unseal(sealed: dict[str, str]) -> str:
     return crypto.decrypt_standalone(sealed, context=_CONTEXT).decode("utf-8")
+
+
+def cursor_seal(payload: bytes, *, client_id: str) -> dict[str, str]:
+    """A feed position sealed for one client: positions name ledger rows and exact times that
+    every client would share, so in the clear they would let two clients join their people."""
+    return crypto.encrypt_standalone(payload, context=keys.associated_data("vault-partner-cursor/1", client_id))
+
+
+def cursor_unseal(sealed: dict[str, str], *, client_id: str) -> bytes:
+    return crypto.decrypt_standalone(sealed, context=keys.associated_data("vault-partner-cursor/1", client_id))

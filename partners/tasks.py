@@ -35,3 +35,12 @@ def webhooks_send(delivery_ids: list[str] | None = None) -> dict[str, Any]:
 
     ids = None if delivery_ids is None else [uuid.UUID(i) for i in delivery_ids]
     return webhook_deliveries_send(delivery_ids=ids, limit=200 if ids is None else len(ids))
+
+
+@shared_task(name="partners.ingestion_requests_purge")
+def ingestion_requests_purge() -> int:
+    """Periodic (Celery beat): forget the kept answers of event ingestions whose
+    Idempotency-Key expired. Deleting what is already gone is a no-op, so runs may overlap."""
+    from partners.services import partner_ingestion_requests_purge
+
+    return partner_ingestion_requests_purge()

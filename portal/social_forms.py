@@ -16,7 +16,7 @@ speak SMTPUTF8) is named with a request for another address.
 
 from typing import Any
 
-from allauth.socialaccount.forms import SignupForm
+from allauth.socialaccount.forms import DisconnectForm, SignupForm
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -25,8 +25,9 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.social import ImportOffer, social_import_offers
+from accounts.social import ImportOffer, social_import_offers, social_imported_fields, social_values_keep
 from portal.forms import ConsentChoicesMixin
+from profiles.gate import Actor
 
 IMPORT_FIELDS = "import_fields"
 NON_ASCII_LOCAL_PART = _(
@@ -130,3 +131,54 @@ class SocialSignupForm(ConsentChoicesMixin, SignupForm):
         # The account, its consents and the imported values are created together or not at all.
         with transaction.atomic():
             return super().save(request)
+
+
+KEEP_FIELDS = "keep"
+
+
+class SocialDisconnectForm(DisconnectForm):
+    """allauth's form to remove a connection, plus, per value the provider brought, "keep as my
+    own": a ticked value is re-labelled as given by the person (and that choice audited) before
+    the connection goes, so the purge of the provider's data leaves it. Choices are
+    `<account pk>:<field key>`; only those of the connection being removed may be ticked. The
+    page names the fields, never their values."""
+
+    keep = forms.MultipleChoiceField(
+        label=_("Keep as my own"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (key, label, keepable) per connection, read without decrypting anything; the page
+        # lists them under each connection (the accounts' query is evaluated once, here).
+        for account in self.accounts:
+            account.imported_fields = social_imported_fields(account=account)
+        keep_field: forms.MultipleChoiceField = self.fields[KEEP_FIELDS]
+        keep_field.choices = [
+            (f"{account.pk}:{key}", label)
+            for account in self.accounts
+            for key, label, keepable in account.imported_fields
+            if keepable
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        account = cleaned.get("account")
+        ticked = cleaned.get(KEEP_FIELDS) or []
+        if account is not None:
+            prefix = f"{account.pk}:"
+            if any(not choice.startswith(prefix) for choice in ticked):
+                self.add_error(KEEP_FIELDS, _("Tick only values of the connection you remove."))
+            cleaned["keep_keys"] = [choice.removeprefix(prefix) for choice in ticked]
+        return cleaned
+
+    def save(self) -> None:
+        account = self.cleaned_data["account"]
+        # One transaction: if allauth asks for re-authentication first, nothing is re-labelled.
+        with transaction.atomic():
+            social_values_keep(
+                account=account, keys=self.cleaned_data["keep_keys"], actor=Actor.person(account.user_id)
+            )
+            super().save()

@@ -2,12 +2,15 @@
 personal data is only ever decrypted by `profiles.gate`)."""
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Subquery
 
 from profiles.gate import RIGHTS_PURPOSE, Actor, profile_read
-from profiles.models import FieldDefinition, Merge, ProfileValue, Restriction
+from profiles.models import FieldDefinition, Merge, ProfileValue, ProfileValueHistory, RecordKind, Restriction, Source
 
 
 def person_fields() -> list[FieldDefinition]:
@@ -67,9 +70,33 @@ def profile_fields_held(*, subject_id: uuid.UUID, keys: list[str]) -> set[str]:
     return set(held.values_list("definition__key", flat=True))
 
 
+def profile_source_fields(*, subject_id: uuid.UUID, source: str, source_name: str) -> list[tuple[str, str, bool]]:
+    """The fields whose current value one source (a social provider) brought, as (key, label,
+    keepable) in the schema's order, without decrypting: keepable when the person may hold it
+    as their own (`profile_source_keep`)."""
+    rows = (
+        ProfileValue.objects.filter(subject_id=subject_id, source=source, source_name=source_name)
+        .select_related("definition")
+        .order_by("definition__category", "definition__key")
+    )
+    return [
+        (
+            row.definition.key,
+            row.definition.label,
+            row.definition.person_can_edit and Source.SELF_SERVICE in row.definition.allowed_sources,
+        )
+        for row in rows
+    ]
+
+
 def profile_is_restricted(*, subject_id: uuid.UUID) -> bool:
     """Whether the person restricted processing (GDPR Art. 18)."""
     return Restriction.objects.filter(subject_id=subject_id).exists()
+
+
+def profiles_restricted(*, subject_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these people restricted processing, in one query."""
+    return set(Restriction.objects.filter(subject_id__in=subject_ids).values_list("subject_id", flat=True))
 
 
 def special_category_purposes() -> set[str]:
@@ -98,3 +125,62 @@ def profile_survivor(*, subject_id: uuid.UUID) -> uuid.UUID:
             return current
         seen.add(survivor)
         current = survivor
+
+
+def profile_survivors(*, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """`profile_survivor` of many people: one query finds those merged into someone (few), whose
+    survivor is then followed one by one; everyone else is themselves."""
+    wanted = set(subject_ids)
+    merged = set(Merge.objects.filter(merged_id__in=wanted, undone_at__isnull=True).values_list("merged_id", flat=True))
+    return {s: profile_survivor(subject_id=s) if s in merged else s for s in wanted}
+
+
+def record_kind_slugs(*, shape: str) -> set[str]:
+    """The slugs of the document or event kinds (`shape`) in the schema."""
+    return set(RecordKind.objects.filter(shape=shape).values_list("slug", flat=True))
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """A field of a person set, changed or removed at `changed_at`: names and times, no value."""
+
+    subject_id: uuid.UUID
+    key: str
+    changed_at: datetime
+    id: uuid.UUID
+
+
+def profile_changes_since(
+    *,
+    field_keys: Iterable[str],
+    since: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    until: datetime | None = None,
+) -> list[ProfileChange]:
+    """Changes of these fields after position `since` ((time, row id); None: from the start) and
+    up to `until`, oldest first, at most `limit`: values set or changed (their `updated_at`) and
+    values replaced or removed (their history's `replaced_at`). No ciphertext is read, so nothing
+    is decrypted: a changes feed says which fields changed, the gate gives their values."""
+    keys = list(dict.fromkeys(field_keys))
+    if not keys:
+        return []
+    pages: list[tuple[Any, ...]] = []
+    for model, moment in ((ProfileValue, "updated_at"), (ProfileValueHistory, "replaced_at")):
+        rows = model.objects.filter(definition__key__in=keys)
+        if since is not None:
+            at, after = since
+            rows = rows.filter(Q(**{f"{moment}__gt": at}) | Q(**{moment: at, "id__gt": after}))
+        if until is not None:
+            rows = rows.filter(**{f"{moment}__lte": until})
+        pages += rows.order_by(moment, "id").values_list("subject_id", "definition__key", moment, "id")[:limit]
+    # A value replaced keeps its row id in the history: the same (id, time) is one change.
+    changes = sorted({ProfileChange(*row) for row in pages}, key=lambda change: (change.changed_at, change.id))
+    return changes[:limit]
+
+
+def profile_survivor_expression(subject: Any) -> Subquery:
+    """For a query of another app's: whom `subject` (an expression naming a subject id, such as
+    `OuterRef("subject_id")`) was merged into, one hop, or NULL when it was not. Lets a hot path
+    resolve an id and its merge in one query; `profile_survivor` follows longer chains."""
+    merges = Merge.objects.filter(merged_id=subject, undone_at__isnull=True).order_by("-created_at")
+    return Subquery(merges.values("survivor_id")[:1])

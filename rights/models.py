@@ -49,12 +49,14 @@ class Verification(models.TextChoices):
     REAUTHENTICATION_MFA = "reauthentication_mfa", "Re-authenticated with a second factor"
     SESSION = "session", "Signed in"
     STAFF = "staff", "Verified by staff"
+    PROVIDER = "provider", "Signed by the sign-in provider (its data deletion callback)"
 
 
 class Channel(models.TextChoices):
     PORTAL = "portal", "Portal"
     API = "api", "API"
     OFFLINE = "offline", "Received offline (mail, phone, letter)"
+    PROVIDER = "provider", "From a sign-in provider (Meta's data deletion callback)"
 
 
 class RightsRequest(models.Model):
@@ -129,3 +131,34 @@ class ExportBundle(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.id}"
+
+
+class ProviderDeletionStatus(models.TextChoices):
+    RECEIVED = "received", "Received, in progress"
+    COMPLETED = "completed", "Completed"
+
+
+class ProviderDeletion(models.Model):
+    """A deletion a sign-in provider asked for on the person's behalf (Meta's data deletion
+    callback), as the provider's status page shows it: a random, unguessable confirmation code,
+    its status and dates. It names nobody: no subject id, no provider user id, so the page
+    reveals nothing and nothing links the code to the person once the request is answered.
+
+    While an erasure the provider asked for waits (a legal hold), `request_id` names that erasure
+    request so the code completes when it runs; the link goes with the completion."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(max_length=32, unique=True)
+    provider = models.CharField(max_length=32, help_text="The provider's id, e.g. facebook.")
+    status = models.CharField(
+        max_length=16, choices=ProviderDeletionStatus.choices, default=ProviderDeletionStatus.RECEIVED
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.UUIDField(null=True, blank=True, db_index=True, help_text="The waiting erasure, until it runs.")
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.provider} deletion {self.code} ({self.status})"

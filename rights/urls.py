@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rights import views
+from rights import provider_views, views
 
 app_name = "rights"
 urlpatterns = [
@@ -14,4 +14,9 @@ urlpatterns = [
     path("privacy/correction/", views.rectify, name="rectify"),
     path("privacy/do-not-sell-or-share/", views.do_not_sell, name="do-not-sell"),
     path("privacy/limit-sensitive/", views.limit_sensitive, name="limit-sensitive"),
+    path(
+        "privacy/provider-deletion/<str:code>/",
+        provider_views.provider_deletion_status,
+        name="provider-deletion",
+    ),
 ]

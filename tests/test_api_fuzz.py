@@ -46,9 +46,9 @@ def error_envelope(ctx, response, case):
     return True
 
 
-# Operations a caller without a session may use (none today: the schema and docs are served
-# outside /api/v1/).
-PUBLIC_OPERATIONS: set[str] = set()
+# Operations a caller without a session may use (the schema and docs are served outside
+# /api/v1/): Meta's data deletion callback, which answers only a request signed with the app secret.
+PUBLIC_OPERATIONS: set[str] = {"/api/v1/providers/facebook/data-deletion/"}
 
 CHECKS = [
     not_a_server_error,

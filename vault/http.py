@@ -4,7 +4,8 @@ that keep personal data out of caches and switch off browser features the vault 
 `RequestGuardMiddleware` answers 4xx before any view runs to: a NUL byte in the path, the query
 or a form field (PostgreSQL refuses NUL in text, which turned into a 500); a JSON body over
 the upload limit (413), nested deeper than `MAX_JSON_DEPTH`, or holding a lone surrogate that no
-UTF-8 column can store (400). API paths get the API's error envelope, pages a plain 400. (A
+UTF-8 column can store (400). API paths get the API's error envelope, and so do views elsewhere
+whose class sets `error_envelope = True` (the endpoints providers call); pages a plain 400. (A
 session cookie that is not a key Django could have made is no session: accounts/sessions.py.
 The guard answers before the header middleware below, so its refusals carry no caching headers;
 they carry no personal data either.)
@@ -24,6 +25,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.multipartparser import MultiPartParserError
+from django.urls import Resolver404, resolve
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from vault.envelope import json_error_response
@@ -99,6 +101,18 @@ def _holds_nul(fields: Iterable[tuple[str, list[Any]]]) -> bool:
     return any("\x00" in key or any("\x00" in str(value) for value in values) for key, values in fields)
 
 
+def _answers_in_envelope(request: HttpRequest) -> bool:
+    """Whether the view at this path answers in the API's envelope though it lives outside /api/
+    (its class sets `error_envelope = True`: the endpoints providers call). Only asked when a
+    request is refused, so ordinary requests pay nothing for it."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    view_class = getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
+    return bool(getattr(view_class, "error_envelope", False))
+
+
 class RequestGuardMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -113,7 +127,7 @@ class RequestGuardMiddleware:
         is_api = request.path.startswith(_PERSONAL_PREFIXES)
 
         def refuse(status: int, code: str, message: str) -> HttpResponse:
-            if is_api:
+            if is_api or _answers_in_envelope(request):
                 return json_error_response(status, code, message)
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 

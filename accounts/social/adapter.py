@@ -1,5 +1,6 @@
 """allauth's social account adapter: the consent and import screen at every social sign-up, the
-OpenID Connect nonce, and the friendly page (502) for a provider that failed."""
+ID token nonce (OpenID Connect, Google, Apple), the record of the provider's session id, and the
+friendly page (502) for a provider that failed."""
 
 import logging
 from typing import Any
@@ -18,10 +19,11 @@ from accounts.social.imports import social_claims_import
 from accounts.social.oidc import (
     PROVIDER_FAILURES,
     IdTokenNonceMismatch,
-    oidc_nonce_check,
-    oidc_provider,
+    id_token_nonce_check,
+    nonce_provider,
     provider_failure_summary,
 )
+from accounts.social.provider_sessions import provider_session_stash
 
 # One logger for social sign-in, whichever module writes the line.
 logger = logging.getLogger("accounts.social")
@@ -53,14 +55,16 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return session
 
     def get_provider(self, request: HttpRequest, provider: Any, client_id: Any = None) -> Any:
-        """allauth's OpenID Connect provider with a nonce (accounts/social/oidc.py)."""
-        return oidc_provider(super().get_provider(request, provider, client_id))
+        """allauth's OpenID Connect, Google and Apple providers with a nonce (accounts/social/oidc.py)."""
+        return nonce_provider(super().get_provider(request, provider, client_id))
 
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
-        """Before allauth looks the login up or stores anything: an OpenID Connect ID token must
-        carry the nonce of this login's authorization request (accounts/social/oidc.py)."""
+        """Before allauth looks the login up or stores anything: an ID token (OpenID Connect,
+        Google, Apple) must carry the nonce of this login's authorization request
+        (accounts/social/oidc.py). Then the marker of the provider's session id goes with the
+        login, to be recorded in the session it signs in (accounts/social/provider_sessions.py)."""
         try:
-            oidc_nonce_check(request, sociallogin)
+            id_token_nonce_check(request=request, sociallogin=sociallogin)
         except IdTokenNonceMismatch as error:
             response = render_authentication_error(
                 request,
@@ -70,6 +74,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 extra_context={"state": sociallogin.state},
             )
             raise ImmediateHttpResponse(response) from None
+        provider_session_stash(sociallogin=sociallogin)
         super().pre_social_login(request, sociallogin)
 
     def on_authentication_error(

@@ -9,18 +9,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
+from accounts.social.policies import provider_policy
 from profiles.errors import ProfileError, ValueTooLong
 from profiles.gate import (
     RIGHTS_PURPOSE,
     Actor,
+    profile_read,
     profile_write,
 )
 from profiles.models import FieldDefinition, Source
+from profiles.selectors import profile_source_fields
+from profiles.services import profile_source_confirm
 from profiles.types import value_clean
 
 # One logger for social sign-in, whichever module writes the line.
@@ -137,18 +141,26 @@ def social_import_offers(sociallogin: SocialLogin) -> list[ImportOffer]:
     """What the provider's answer holds for the profile, one offer per field. A value the field
     would refuse (too long, malformed) comes with its `problem` instead of a value: it is shown
     as not importable, rather than failing the sign-up or vanishing without a word."""
-    extra_data = sociallogin.account.extra_data or {}
-    if not isinstance(extra_data, dict):
+    return social_answer_offers(account=sociallogin.account, extra_data=sociallogin.account.extra_data)
+
+
+def social_answer_offers(*, account: SocialAccount, extra_data: Any) -> list[ImportOffer]:
+    """The offers of one provider answer (`extra_data`, as allauth keeps it) for `account`'s
+    provider: only fields its policy lets it fill (accounts/social/policies.py)."""
+    if not isinstance(extra_data, dict) or not extra_data:
         return []
     claims = _claims(extra_data)
     try:
-        common = sociallogin.account.get_provider().extract_common_fields(extra_data) or {}
+        common = account.get_provider().extract_common_fields(extra_data) or {}
     except Exception:  # a provider's parser meeting a malformed answer
-        logger.warning("Provider %s: unreadable profile response", sociallogin.account.provider)
+        logger.warning("Provider %s: unreadable profile response", account.provider)
         common = {}
+    allowed = provider_policy(account.provider).fields
     definitions = {
         d.key: d
-        for d in FieldDefinition.objects.filter(key__in=[key for key, _, _ in IMPORTS], deprecated_at__isnull=True)
+        for d in FieldDefinition.objects.filter(
+            key__in=[key for key, _, _ in IMPORTS if key in allowed], deprecated_at__isnull=True
+        )
         if Source.SOCIAL in d.allowed_sources and d.person_can_edit
     }
     offers = []
@@ -188,4 +200,48 @@ def social_claims_import(
         source_name=provider[:64],
         purpose=RIGHTS_PURPOSE,  # the person's own choice, on the sign-up screen
         actor=Actor.person(subject_id),
+    )
+
+
+def social_claims_refresh(
+    *, account: SocialAccount, extra_data: Any, actor: Actor, collected_at: datetime.datetime
+) -> list[str]:
+    """Bring the fields the person chose to import from `account`'s provider up to date with a
+    newer answer: only fields whose current value has source "social" and this provider as
+    source name (what the sign-up import wrote), and that the provider's policy lets it fill.
+    A changed value is written with a new collected time (its earlier value goes to the
+    history); an unchanged one counts as collected again now (its retention runs from now,
+    nothing is rewritten); a claim the provider no longer sends is left as it is.
+    Returns the keys written."""
+    provider = account.provider[:64]
+    held = profile_source_fields(subject_id=account.user_id, source=Source.SOCIAL, source_name=provider)
+    chosen = {key for key, _, _ in held}
+    offers = {
+        offer.key: offer.value
+        for offer in social_answer_offers(account=account, extra_data=extra_data)
+        if offer.importable and offer.key in chosen
+    }
+    if not offers:
+        return []
+    current = profile_read(subject_id=account.user_id, fields=list(offers), purpose=RIGHTS_PURPOSE, actor=actor)
+    ours = {
+        key
+        for key in offers
+        if key in current and (current[key].source, current[key].source_name) == (Source.SOCIAL, provider)
+    }
+    changed = {key: offers[key] for key in ours if current[key].value != offers[key]}
+    if same := ours - set(changed):
+        profile_source_confirm(
+            subject_id=account.user_id, source=Source.SOCIAL, source_name=provider, keys=same, collected_at=collected_at
+        )
+    if not changed:
+        return []
+    return profile_write(
+        subject_id=account.user_id,
+        values=changed,
+        source=Source.SOCIAL,
+        source_name=provider,
+        purpose=RIGHTS_PURPOSE,  # the person's own choice at sign-up, kept up to date
+        actor=actor,
+        collected_at=collected_at,
     )

@@ -1,16 +1,15 @@
 """Nothing a provider sent stays in plaintext: allauth's tokens and profile answer are taken off
 each instance before it is saved and sealed under the person's "tokens" key; reading them back
-goes through the gate (`social_account_read`). Disconnecting purges what the provider brought."""
+goes through the gate (`social_account_read`). Disconnecting purges what the provider brought
+(accounts/social/disconnect.py)."""
 
 import uuid
 from typing import Any
 
 from allauth.socialaccount.models import SocialAccount, SocialToken
-from allauth.socialaccount.signals import social_account_removed
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
-from django.http import HttpRequest
 
 from accounts.models import SealedSocialAccountData, SealedSocialToken
 from profiles.gate import (
@@ -19,8 +18,6 @@ from profiles.gate import (
     SocialAccountData,
     social_account_unseal,
 )
-from profiles.models import Source
-from profiles.services import profile_source_purge
 from vault import crypto
 from vault.audit import audit_record
 from vault.fields import seal
@@ -61,20 +58,6 @@ def _seal_token(sender: Any, instance: SocialToken, raw: bool = False, **kwargs:
         return
     social_token_seal(token=instance, access_token=taken[0], refresh_token=taken[1])
     instance.token, instance.token_secret = taken
-
-
-@receiver(social_account_removed, dispatch_uid="accounts.social.purge_on_disconnect")
-def _purge_on_disconnect(sender: Any, request: HttpRequest, socialaccount: SocialAccount, **kwargs: Any) -> None:
-    """Disconnecting a provider takes away what it brought (DESIGN.md invariant 6): the values it
-    filled in and its documents, unless another link to the same provider remains."""
-    if SocialAccount.objects.filter(user_id=socialaccount.user_id, provider=socialaccount.provider).exists():
-        return
-    profile_source_purge(
-        subject_id=socialaccount.user_id,
-        source=Source.SOCIAL,
-        source_name=socialaccount.provider[:64],
-        actor=Actor.person(socialaccount.user_id),
-    )
 
 
 def social_account_data_seal(*, account: SocialAccount, extra_data: dict[str, Any]) -> None:

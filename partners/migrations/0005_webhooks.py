@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('partners', '0001_initial'),
+        ('partners', '0004_events'),
     ]
 
     operations = [

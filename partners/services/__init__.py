@@ -3,6 +3,7 @@
 - `clients`: clients, credentials, webhook secrets, pairwise ids.
 - `webhooks`: outbox events fanned out to clients' webhooks, signed, sent, retried, replayed.
 - `triggers`: catalog events matched against the preference index, notifications enqueued.
+- `events`: event ingestion, one or a batch, with idempotency keys.
 """
 
 from partners.services.clients import (
@@ -14,6 +15,7 @@ from partners.services.clients import (
     partner_credential_revoke,
     partner_webhook_secret_rotate,
 )
+from partners.services.events import IngestionAnswer, partner_events_ingest, partner_ingestion_requests_purge
 from partners.services.triggers import (
     TriggerResult,
     preference_index_refresh,
@@ -34,12 +36,15 @@ from partners.services.webhooks import (
 
 __all__ = [
     "CLIENT_ATTRS",
+    "IngestionAnswer",
     "TriggerResult",
     "pairwise_ids_for",
     "partner_client_create",
     "partner_client_update",
     "partner_credential_create",
     "partner_credential_revoke",
+    "partner_events_ingest",
+    "partner_ingestion_requests_purge",
     "partner_webhook_secret_rotate",
     "preference_index_refresh",
     "preference_token",

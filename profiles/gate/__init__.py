@@ -36,7 +36,14 @@ from profiles.gate.reads import (
     profile_read,
     profile_read_many,
 )
-from profiles.gate.records import Record, profile_record_write, profile_records_count, profile_records_read
+from profiles.gate.records import (
+    EventWrite,
+    Record,
+    profile_events_write,
+    profile_record_write,
+    profile_records_count,
+    profile_records_read,
+)
 from profiles.gate.resealing import reseal
 from profiles.gate.rights import rights_rows_unseal
 from profiles.gate.social import SocialAccountData, SocialTokenValue, social_account_unseal, social_pending_unseal
@@ -47,6 +54,7 @@ __all__ = [
     "RIGHTS_PURPOSE",
     "Actor",
     "EarlierValue",
+    "EventWrite",
     "FieldValue",
     "Record",
     "SocialAccountData",
@@ -55,6 +63,7 @@ __all__ = [
     "definitions_for",
     "profile_ages",
     "profile_birth_date",
+    "profile_events_write",
     "profile_field_reindex",
     "profile_find",
     "profile_history_read",

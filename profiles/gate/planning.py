@@ -46,12 +46,19 @@ _VALUE_JOIN = f"LEFT JOIN {ProfileValue._meta.db_table} v ON v.definition_id = f
 
 
 def read_plan(
-    subject_id: uuid.UUID | None, keys: Iterable[str], slug: str, *, with_values: bool = False
+    subject_id: uuid.UUID | None,
+    keys: Iterable[str],
+    slug: str,
+    *,
+    with_values: bool = False,
+    permitted_only: bool = False,
 ) -> tuple[Purpose, dict[uuid.UUID, str], list[tuple[Any, ...]] | None]:
     """The purpose (with `restricted` set for this person), {definition id: key} of `keys` in the
     order asked, once each is known to serve the purpose, and, `with_values` on PostgreSQL, the
     person's rows of them as `reads._person_values` gives them (else None). Raises the gate's typed
-    errors."""
+    errors. `permitted_only` leaves out the fields that do not serve the purpose instead of
+    refusing them (a caller asking "whatever of these this purpose allows"); it still refuses
+    when none is left."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         raise UnknownField("Name at least one field.", param="fields")
@@ -78,12 +85,19 @@ def read_plan(
     for key in wanted:
         if key not in found:
             raise UnknownField(param=key)
+    if permitted_only and slug != RIGHTS_PURPOSE:
+        wanted = [key for key in wanted if found[key][1]]
+        if not wanted:
+            raise FieldNotForPurpose(param="fields")
+    for key in wanted:
         if slug != RIGHTS_PURPOSE and not found[key][1]:
             raise FieldNotForPurpose(param=key)
+    plan = {found[key][0]: key for key in wanted}
     values = None
     if joined:
-        values = [(row[3], row[6], bytes(row[7]), *row[8:]) for row in rows if row[6] is not None]
-    return purpose, {found[key][0]: key for key in wanted}, values
+        # Only the rows of the fields kept (ciphertext of a field left out is never decrypted).
+        values = [(row[3], row[6], bytes(row[7]), *row[8:]) for row in rows if row[6] is not None and row[3] in plan]
+    return purpose, plan, values
 
 
 def definitions_for(keys: Iterable[str]) -> list[FieldDefinition]:

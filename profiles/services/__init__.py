@@ -23,7 +23,7 @@ from profiles.services.schema import (
     field_definition_deprecate,
     field_definition_update,
 )
-from profiles.services.sources import profile_source_purge
+from profiles.services.sources import profile_source_confirm, profile_source_keep, profile_source_purge
 
 __all__ = [
     "DEFINITION_ATTRS",
@@ -41,6 +41,8 @@ __all__ = [
     "profile_merge_verified_email",
     "profile_restrict",
     "profile_restriction_lift",
+    "profile_source_confirm",
+    "profile_source_keep",
     "profile_source_purge",
     "retention_run",
 ]

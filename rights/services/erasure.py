@@ -23,9 +23,20 @@ from accounts.social.revocation import social_tokens_revoke
 from consent.services import consent_ledger_erase
 from profiles.gate import Actor
 from profiles.services import profile_data_erase
-from rights.errors import ConfirmationRequired
-from rights.models import ExportBundle, Kind, RightsRequest, Status
+from rights.errors import ConfirmationRequired, ErasurePending, PersonErased
+from rights.models import (
+    OPEN_STATUSES,
+    Channel,
+    ExportBundle,
+    Kind,
+    ProviderDeletion,
+    ProviderDeletionStatus,
+    RightsRequest,
+    Status,
+    Verification,
+)
 from rights.services.requests import request_record, transition_audit
+from rights.tasks import erasure_purge as purge_task
 from vault.models import AuditActorType
 from vault.outbox import outbox_emit
 from vault.services import erasure_journal_replay, subject_keys_shred
@@ -95,6 +106,10 @@ def erasure_execute(*, request_id: uuid.UUID, now: datetime | None = None) -> uu
         # The last entry that can name the person: the shred unlinks their audit pseudonym.
         transition_audit(request, "complete", ERASURE_ACTOR)
         RightsRequest.objects.filter(pk=request_id).update(status=Status.COMPLETED, completed_at=now, progress=100)
+        # A provider's deletion code that waited on this erasure completes with it, unlinked.
+        ProviderDeletion.objects.filter(request_id=request_id).update(
+            status=ProviderDeletionStatus.COMPLETED, completed_at=now, request_id=None
+        )
     subject_keys_shred(subject_id=subject_id, actor_type=AuditActorType.SYSTEM, actor_id=ERASURE_ACTOR.id)
     return subject_id
 
@@ -140,6 +155,51 @@ def erasure_now(*, subject_id: uuid.UUID, actor: Actor, note: str) -> uuid.UUID 
     if erased is not None:
         erasure_purge_all(subject_id=erased)
     return erased
+
+
+def erasure_by_provider(*, subject_id: uuid.UUID, provider: str) -> uuid.UUID | None:
+    """A sign-in provider asked, in a request signed with our app secret, that the person be
+    deleted (Meta's data deletion callback, with `SOCIAL_FACEBOOK_DELETION_SCOPE=account`):
+    recorded as an erasure request (channel and verification "provider") with no grace period,
+    and run now; the rows are purged in the background. An erasure already open is verified and
+    run now instead, unless a legal hold pauses it. None once the person is unreadable (or was
+    erased already); the waiting request's id when the erasure waits (a legal hold, or another
+    worker runs it), so the provider's confirmation can complete when it runs."""
+    now = timezone.now()
+    actor = Actor.system(f"provider.{provider}"[:64])
+    try:
+        with transaction.atomic():
+            request = request_record(
+                subject_id=subject_id,
+                kind=Kind.ERASURE,
+                channel=Channel.PROVIDER,
+                verification=Verification.PROVIDER,
+                actor=actor,
+                now=now,
+            )
+            request.grace_ends_at = now
+            request.save(update_fields=["grace_ends_at", "updated_at"])
+    except PersonErased:
+        return None
+    except ErasurePending:
+        with transaction.atomic():
+            request = RightsRequest.objects.select_for_update().get(
+                subject_id=subject_id, kind=Kind.ERASURE, status__in=OPEN_STATUSES
+            )
+            if request.status == Status.RECEIVED:
+                request.status, request.verification, request.verified_at = (
+                    Status.VERIFIED,
+                    Verification.PROVIDER,
+                    now,
+                )
+                transition_audit(request, "verify", actor)
+            request.grace_ends_at = now
+            request.save(update_fields=["status", "verification", "verified_at", "grace_ends_at", "updated_at"])
+    erased = erasure_execute(request_id=request.pk, now=now)
+    if erased is None:
+        return request.pk
+    transaction.on_commit(lambda: purge_task.delay(str(erased)))
+    return None
 
 
 def erasure_replay() -> list[uuid.UUID]:

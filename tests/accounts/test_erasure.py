@@ -278,14 +278,20 @@ def test_once_the_keys_are_destroyed_nothing_can_be_revoked_and_nothing_breaks(a
     assert provider.revocations == []
 
 
-def test_providers_without_revocation_and_accounts_without_tokens_are_skipped(alice, settings):
+def test_providers_without_revocation_and_accounts_without_tokens_are_skipped(alice, settings, monkeypatch, caplog):
+    import accounts.social.revocation
+
     settings.SOCIALACCOUNT_PROVIDERS = {
-        "apple": {"APPS": [{"client_id": "a", "secret": "k", "key": "t", "settings": {"certificate_key": "x"}}]},
-        "openid_connect": {"APPS": []},
+        "github": {"APPS": [{"client_id": "g", "secret": "s"}]},
+        "google": {"APPS": [{"client_id": "o", "secret": "s"}]},
     }
-    _link(alice, provider="apple")
-    assert social_tokens_revoke(subject_id=alice.pk) == []
+    monkeypatch.delitem(accounts.social.revocation.REVOKERS, "github")  # as a provider without revocation
+    _link(alice, provider="github")
+    SocialAccount.objects.create(user=alice, provider="google", uid="no-tokens")
+    with caplog.at_level(logging.INFO, logger="accounts.social.revocation"):
+        assert social_tokens_revoke(subject_id=alice.pk) == []
     assert social_tokens_revoke(subject_id=uuid.uuid4()) == []
+    assert caplog.records == [], "skipped, not failed"
 
 
 # --- The account's rows deleted -------------------------------------------------------------------

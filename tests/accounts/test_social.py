@@ -73,6 +73,7 @@ class FakeIdP:
         self.userinfo: Any = dict(USERINFO)
         self.id_token_nonce: Any = ECHO  # or a nonce of its own, or None for an ID token without one
         self.issue_id_token = True
+        self.sid: str | None = None  # the provider's session id, named in the ID token if set
 
     def id_token(self, data: dict[str, Any]) -> str:
         """A signed ID token for the authorization request the code was issued to (allauth does
@@ -83,6 +84,8 @@ class FakeIdP:
         nonce = authorization.get("nonce") if self.id_token_nonce is ECHO else self.id_token_nonce
         if nonce is not None:
             claims["nonce"] = nonce
+        if self.sid is not None:
+            claims["sid"] = self.sid
         return jwt.encode(claims, "fake-idp-signing-key-of-32-bytes!", algorithm="HS256")
 
     def answer(self, method: str, url: str, data: dict[str, Any] | None = None) -> requests.Response:
@@ -526,6 +529,46 @@ def test_an_id_token_of_another_login_cannot_connect_an_account(client, idp, ali
     assert not SocialAccount.objects.exists()
 
 
+# --- The provider's session id, recorded at sign-in (accounts/social/provider_sessions.py) -----
+@pytest.mark.django_db
+def test_signing_in_records_the_providers_session_as_a_keyed_hash_in_the_session(client, idp):
+    from django.contrib.sessions.models import Session
+    from django.core.cache import cache
+
+    from accounts.social.provider_sessions import PROVIDER_SESSIONS_KEY, provider_session_marker
+
+    idp.sid = "op-session-at-sign-up"
+    sign_up(client, import_fields=[])  # the marker waits in the pending sign-up's state
+    user = User.objects.get()
+    first = provider_session_marker(provider_id="testidp", issuer=IDP, sid="op-session-at-sign-up")
+    assert client.session[PROVIDER_SESSIONS_KEY] == [first]
+    assert cache.get(f"accounts.provider-session.{first}") == str(user.pk)
+
+    client.logout()
+    idp.sid = "op-session-later"
+    assert callback(client, start(client)).status_code == 302  # an existing account signs in
+    second = provider_session_marker(provider_id="testidp", issuer=IDP, sid="op-session-later")
+    assert client.session[PROVIDER_SESSIONS_KEY] == [second]
+    for row in Session.objects.all():
+        assert "op-session-" not in json.dumps(row.get_decoded()), "the provider's sid in plaintext"
+
+    client.logout()
+    idp.sid = None
+    callback(client, start(client))
+    assert PROVIDER_SESSIONS_KEY not in client.session, "no sid, nothing recorded"
+
+
+@pytest.mark.django_db
+def test_connecting_an_account_records_no_provider_session(client, idp, alice):
+    from accounts.social.provider_sessions import PROVIDER_SESSIONS_KEY
+
+    idp.sid = "op-session-of-a-connect"
+    client.force_login(alice)
+    assert callback(client, start(client, process="connect")).status_code == 302
+    assert SocialAccount.objects.filter(user=alice).exists()
+    assert PROVIDER_SESSIONS_KEY not in client.session, "this session did not sign in with the provider"
+
+
 # --- What the provider sent that cannot be used: said, not dropped --------------------------
 ZOE = "zoë.ångström@example.test"
 
@@ -696,6 +739,7 @@ def test_a_provider_on_this_machine_may_use_plain_http():
     [
         {"SOCIAL_GITHUB_CLIENT_ID": "only-the-id"},
         {"SOCIAL_APPLE_CLIENT_ID": "com.example.web"},
+        {"SOCIAL_GOOGLE_CLIENT_ID": "g", "SOCIAL_GOOGLE_SECRET": "s", "SOCIAL_GOOGLE_SCOPES": "email,profile"},
         {"SOCIAL_OIDC_PROVIDERS": "Bad Name"},
         {"SOCIAL_OIDC_PROVIDERS": "sso", "SOCIAL_OIDC_SSO_CLIENT_ID": "x", "SOCIAL_OIDC_SSO_SECRET": "y"},
         {
@@ -720,6 +764,7 @@ def test_a_provider_on_this_machine_may_use_plain_http():
     ids=[
         "id-without-secret",
         "apple-without-key",
+        "google-without-openid",
         "bad-oidc-name",
         "oidc-without-url",
         "oidc-over-http",
@@ -805,3 +850,40 @@ def test_sessions_of_headless_app_clients_are_sealed_too():
     for secret in (ACCESS, USERINFO["email"]):
         assert secret not in json.dumps(stored)
     assert lookup_session(session.session_key)[PENDING_SESSION_KEY]["token"]["token"] == ACCESS
+
+
+# --- A later sign-in is a refresh (accounts/social/refresh.py) ---------------------------------
+@pytest.mark.django_db
+def test_signing_in_again_brings_the_imported_fields_up_to_date(client, idp):
+    from accounts.models import SocialLinkState
+    from vault.models import AuditEntry
+
+    sign_up(client, import_fields=["given_name", "city"])
+    user = User.objects.get()
+    client.logout()
+    idp.userinfo = {
+        **USERINFO,
+        "given_name": "Robyn",
+        "family_name": "Changed-but-not-imported",
+        "address": {"locality": "Utrecht", "country": "NL"},
+    }
+
+    response = callback(client, start(client))
+
+    assert response.status_code == 302 and "signup" not in response["Location"]
+    held = profile_read(
+        subject_id=user.pk,
+        fields=["given_name", "family_name", "city"],
+        purpose=RIGHTS_PURPOSE,
+        actor=Actor.person(user.pk),
+    )
+    assert held["given_name"].value == "Robyn"
+    assert (held["given_name"].source, held["given_name"].source_name) == ("social", "testidp")
+    assert held["city"].value == "Utrecht", "unchanged: left as it is"
+    assert "family_name" not in held, "not imported at sign-up: not imported now"
+    [earlier] = profile_history_read(subject_id=user.pk, actor=Actor.person(user.pk))
+    assert (earlier.key, earlier.value) == ("given_name", "Robin")
+    state = SocialLinkState.objects.get(account__user=user)
+    assert state.last_success_at == held["given_name"].collected_at
+    entry = AuditEntry.objects.filter(action="social.refresh").latest("pk")
+    assert entry.fields == ["social.extra_data", "profile.given_name"]

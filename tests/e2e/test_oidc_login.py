@@ -88,8 +88,14 @@ def _running_provider(live_server: Any, log_path: Path, *options: str) -> Iterat
         [f"{live_server.url}{callback}", f"{live_server.url.replace('localhost', '127.0.0.1')}{callback}"]
     )
     log = log_path.open("w")
+    # Claims changed at the provider (the refresh tests): a file next to the log, read at each look-up.
+    env = {**os.environ, "OIDC_CLAIMS_FILE": str(log_path.with_name("claims.json"))}
     process = subprocess.Popen(
-        [node, "provider.js", str(port), redirects, *options], cwd=OIDC_DIR, stdout=log, stderr=subprocess.STDOUT
+        [node, "provider.js", str(port), redirects, *options],
+        cwd=OIDC_DIR,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -115,3 +115,25 @@ def test_it_needs_a_key_scope():
     with pytest.raises(RuntimeError, match="key_scope"):
         crypto.data_keys_create_many([uuid.uuid4()], PROFILE)
     assert not DataKey.objects.exists()
+
+
+def test_keys_for_write_many_readies_held_and_new_keys_and_leaves_out_the_erased(
+    sealed_table, django_assert_num_queries
+):
+    """`data_keys_for_write_many`: the newest key of those who hold one, a first key for the
+    others, none for an erased subject; then sealing runs no query."""
+    held, new, erased = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    (before,) = _sealed_rows(sealed_table, [held], "earlier")
+    before.save()
+    crypto.subject_shred(erased)
+    with crypto.key_scope():
+        assert crypto.data_keys_for_write_many([held, new, erased, held], PROFILE) == {held, new}
+        with django_assert_num_queries(0):
+            rows = _sealed_rows(sealed_table, [held, new])
+        sealed_table.objects.bulk_create(rows)
+        with django_assert_num_queries(0):  # cached in the scope
+            assert crypto.data_keys_for_write_many([held, new], PROFILE) == {held, new}
+    stored = {row.subject_id: unseal(row, "value", purpose="test") for row in sealed_table.objects.all()}
+    assert stored[new] == f"Ada {new}"
+    assert DataKey.objects.filter(subject_id=held).count() == 1
+    assert not DataKey.objects.filter(subject_id=erased).exists()

@@ -18,6 +18,7 @@ from vault.crypto.bulk import BulkRead, decrypt_many
 from vault.crypto.data_keys import (
     KeyScopeMiddleware,
     data_keys_create_many,
+    data_keys_for_write_many,
     data_keys_prefetch,
     dek_associated_data,
     key_scope,
@@ -50,6 +51,7 @@ __all__ = [
     "associated_data",
     "data_keys_by_kek",
     "data_keys_create_many",
+    "data_keys_for_write_many",
     "data_keys_prefetch",
     "data_keys_rewrap",
     "decrypt",

@@ -331,3 +331,37 @@ def _insert_keys(
         for s, _, kek_id, wrapped in fresh
     )
     return {s.int for s, _, _, _ in fresh}
+
+
+def data_keys_for_write_many(subject_ids: Iterable[uuid.UUID], data_class: str) -> set[uuid.UUID]:
+    """Ready many subjects' data keys of `data_class` for sealing in the current `key_scope()`
+    (a batch of events from a partner): the newest key of those who hold one is fetched (one
+    query) and unwrapped, the others get a first key (`data_keys_create_many`), so the `seal()`
+    calls that follow run no query. Returns the subjects that can be sealed for: an erased one
+    is left out.
+
+    Call it outside the transaction that stores the sealed rows (keys made here then commit
+    first), so a rollback of that transaction cannot leave the scope holding keys never stored."""
+    cache = _cache.get()
+    if cache is None:
+        raise RuntimeError("data_keys_for_write_many() works inside a key_scope() only.")
+    subjects = list(dict.fromkeys(as_subject_id(s) for s in subject_ids))
+    missing = [s for s in subjects if (s.int, data_class) not in cache.active]
+    if not missing:
+        return set(subjects)
+    newest: dict[int, tuple[uuid.UUID, int, str, bytes]] = {}
+    rows = DataKey.objects.filter(subject_id__in=missing, data_class=data_class).values_list(
+        "subject_id", "version", "kek_id", "wrapped"
+    )
+    for subject_id, version, kek_id, wrapped in rows:
+        held = newest.get(subject_id.int)
+        if held is None or held[1] < version:
+            newest[subject_id.int] = (subject_id, version, kek_id, bytes(wrapped))
+    for subject_id, version, kek_id, wrapped in newest.values():
+        cache.keys[(subject_id.int, data_class, version)] = _unwrap(
+            _Wrapped(subject_id, data_class, version, kek_id, wrapped)
+        )
+        cache.active[(subject_id.int, data_class)] = version
+    if fresh := [s for s in missing if s.int not in newest]:
+        data_keys_create_many(fresh, data_class)
+    return {s for s in subjects if (s.int, data_class) in cache.active}
