@@ -5,7 +5,7 @@ It uses only the standard library, `requests` and `standardwebhooks`:
 - authenticates with its API key (`Authorization: Bearer <key>`);
 - pulls its audience (`audience_pull`): the people it knows, kept only while they consent to its
   purpose (the consent check; swap in the audience export when your vault has it);
-- posts engagement events (`engagement_post`: opens and clicks, in one batch);
+- posts engagement events (`engagement_post`: opens and clicks, in one batch, idempotent);
 - receives webhooks (`serve`), verifying each Standard Webhooks signature, and keeps its local
   copy in step: `consent.changed` adds or drops a person, `subject.erased` deletes the local copy.
 
@@ -20,6 +20,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -77,8 +78,8 @@ class Vault:
         answer.raise_for_status()
         return bool(answer.json()["granted"])
 
-    def post(self, path: str, body: Any) -> requests.Response:
-        return self.session.post(f"{self.base_url}{path}", json=body, timeout=TIMEOUT)
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
+        return self.session.post(f"{self.base_url}{path}", json=body, headers=headers, timeout=TIMEOUT)
 
 
 def audience_pull(vault: Vault, mailing_list: MailingList, purpose: str) -> list[str]:
@@ -93,12 +94,17 @@ def audience_pull(vault: Vault, mailing_list: MailingList, purpose: str) -> list
     return mailing_list.subscribed()
 
 
-def engagement_post(vault: Vault, events: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """Send opens and clicks in one batch (`POST /api/v1/partner/events/`); None when the vault
-    does not offer event ingestion (yet)."""
-    answer = vault.post("/api/v1/partner/events/", {"events": list(events)})
-    if answer.status_code in (404, 405):
-        return None
+def engagement_event(person: str, action: str, campaign: str) -> dict[str, Any]:
+    """One `email_engagement` event (an open or a click) as the vault's event ingestion takes it."""
+    occurred_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return {"person": person, "kind": "email_engagement", "occurred_at": occurred_at, "body": {action: campaign}}
+
+
+def engagement_post(vault: Vault, events: Iterable[dict[str, Any]], *, batch_key: str) -> dict[str, Any]:
+    """Send opens and clicks in one batch (`POST /api/v1/partner/events/`), with an idempotency
+    key so a retry stores nothing twice. The answer counts accepted and refused items; a person
+    who no longer consents is refused (404 in `refusals`), never an error for the batch."""
+    answer = vault.post("/api/v1/partner/events/", {"events": list(events)}, headers={"Idempotency-Key": batch_key})
     answer.raise_for_status()
     return answer.json()
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from examples.email_sync import MailingList, Vault, audience_pull, engagement_post, serve
+from examples.email_sync import MailingList, Vault, audience_pull, engagement_event, engagement_post, serve
 from partners.models import PairwiseId, WebhookDelivery, WebhookStatus
 from partners.services import (
     partner_client_create,
@@ -28,7 +28,9 @@ PURPOSE = "loyalty-programme"
 
 @pytest.fixture
 def mailer(profile_schema, committed_db):
-    client = partner_client_create(slug="mailer", name="Mailer", actor=ACTOR, purposes=[PURPOSE], fields=[])
+    client = partner_client_create(
+        slug="mailer", name="Mailer", actor=ACTOR, purposes=[PURPOSE], fields=[], record_kinds=["email_engagement"]
+    )
     _, key = partner_credential_create(client=client, name="e2e", actor=ACTOR)
     secret = partner_webhook_secret_rotate(client=client, actor=ACTOR)
     mailing_list = MailingList()
@@ -47,9 +49,12 @@ def test_an_erasure_reaches_the_reference_client_and_deletes_its_copy(live_serve
     webhooks_fanout()  # what Celery beat runs: consent.changed to the client's receiver
     assert len(mailing_list.people()) == 2
     assert len(audience_pull(vault, mailing_list, PURPOSE)) == 2  # through the live consent check
-    # Event ingestion may not be on this vault yet: then the client says so (None) and goes on.
-    posted = engagement_post(vault, [{"kind": "email.open", "person": mailing_list.people()[0]}])
-    assert posted is None or isinstance(posted, dict)
+    # Engagement needs the person's e-mail marketing consent (a double opt-in they never gave
+    # here): the batch is read, and each item refused as an unknown person, nothing stored.
+    events = [engagement_event(person, "open", "spring-sale") for person in mailing_list.people()]
+    posted = engagement_post(vault, events, batch_key="e2e-1")
+    assert (posted["accepted"], posted["refused"]) == (0, 2)
+    assert {r["code"] for r in posted["refusals"]} == {"unknown_person"}
 
     erasure_now(subject_id=alice.pk, actor=Actor.system("e2e"), note="verified in person")
     theirs = PairwiseId.objects.get(client=client, subject_id=bob.pk).pairwise
