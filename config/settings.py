@@ -514,6 +514,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     "partners-ingestion-requests-purge": {"task": "partners.ingestion_requests_purge", "schedule": 3600},
     "rights-exports-expire": {"task": "rights.exports_expire", "schedule": 3600},
+    # Outbox events (consent changes, profile updates, erasures) fanned out to partners' webhooks,
+    # and the deliveries that are due sent: both every few seconds, both cheap when idle.
+    "partners-webhooks-fanout": {
+        "task": "partners.webhooks_fanout",
+        "schedule": env_int("PARTNERS_WEBHOOK_FANOUT_SECONDS", 5, minimum=1),
+    },
+    "partners-webhooks-send": {
+        "task": "partners.webhooks_send",
+        "schedule": env_int("PARTNERS_WEBHOOK_SEND_SECONDS", 10, minimum=1),
+    },
     # Social-provider data: due refreshes, and purges past a provider's maximum age.
     "social-refresh": {
         "task": "accounts.social_refresh_run",
@@ -521,6 +531,20 @@ CELERY_BEAT_SCHEDULE = {
     },
     "partners-segment-members-expire": {"task": "partners.segment_members_expire", "schedule": 3600},
 }
+
+# --- Partners' webhooks and triggers (partners/) ---------------------------------------------
+# A delivery is tried up to this many times, the n-th retry after BASE * 2**(n-1) seconds (capped
+# at MAX_DELAY), then marked failed; staff replay it from the admin.
+PARTNERS_WEBHOOK_MAX_ATTEMPTS = env_int("PARTNERS_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+PARTNERS_WEBHOOK_BACKOFF_SECONDS = env_int("PARTNERS_WEBHOOK_BACKOFF_SECONDS", 30, minimum=1)
+PARTNERS_WEBHOOK_MAX_DELAY_SECONDS = env_int("PARTNERS_WEBHOOK_MAX_DELAY_SECONDS", 6 * 3600, minimum=1)
+# Seconds to connect and to read an answer: a slow receiver costs a worker this long, never a request.
+PARTNERS_WEBHOOK_CONNECT_TIMEOUT = env_int("PARTNERS_WEBHOOK_CONNECT_TIMEOUT", 3, minimum=1)
+PARTNERS_WEBHOOK_READ_TIMEOUT = env_int("PARTNERS_WEBHOOK_READ_TIMEOUT", 5, minimum=1)
+# How long the delivery log keeps delivered and failed deliveries.
+PARTNERS_WEBHOOK_LOG_DAYS = env_int("PARTNERS_WEBHOOK_LOG_DAYS", 30, minimum=1)
+# People named in one notification.requested webhook (a trigger's batch).
+PARTNERS_TRIGGER_BATCH = env_int("PARTNERS_TRIGGER_BATCH", 500, minimum=1)
 
 # --- Data-subject rights (rights/) -----------------------------------------------------------
 # How long a person may cancel an erasure before it runs; a legal hold pauses it further.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from partners import api, api_events, api_people, api_segments
+from partners import api, api_events, api_people, api_segments, api_webhooks
 
 urlpatterns = [
     path(
@@ -8,6 +8,7 @@ urlpatterns = [
         api.ConsentCheckView.as_view(),
         name="partner-consent-check",
     ),
+    path("partner/triggers/catalog/", api_webhooks.CatalogTriggerView.as_view(), name="partner-trigger-catalog"),
     path("partner/events/", api_events.EventIngestView.as_view(), name="partner-events"),
     path("partner/people/lookup/", api_people.LookupView.as_view(), name="partner-person-lookup"),
     path("partner/people/<slug:person>/", api_people.PersonView.as_view(), name="partner-person"),

@@ -78,6 +78,85 @@ class PairwiseId(models.Model):
         return self.pairwise
 
 
+# --- Webhooks (partners/services/webhooks.py) ----------------------------------------------------
+
+
+class WebhookEventType(models.TextChoices):
+    CONSENT_CHANGED = "consent.changed"
+    PROFILE_UPDATED = "profile.updated"
+    SUBJECT_ERASED = "subject.erased"
+    NOTIFICATION_REQUESTED = "notification.requested"
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(models.Model):
+    """One webhook to one client, and the log of its delivery. The id is the Standard Webhooks
+    `webhook-id` (`msg_<hex>`), the same on every attempt and replay so a receiver can ignore a
+    message it already handled. The payload names people by the client's pairwise ids only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(PartnerClient, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event_id = models.UUIDField(help_text="The outbox event or trigger batch it announces.")
+    event_type = models.CharField(max_length=32, choices=WebhookEventType.choices)
+    payload = models.JSONField(default=dict, help_text="The `data` object: pairwise ids, names, no values.")
+    status = models.CharField(max_length=12, choices=WebhookStatus.choices, default=WebhookStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=32, blank=True, help_text="timeout, connection, http_503...")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # The outbox delivers at least once: fanning the same event out twice adds nothing.
+            models.UniqueConstraint(fields=("client", "event_id", "event_type"), name="partners_webhook_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=("next_attempt_at",),
+                condition=models.Q(status="pending"),
+                name="partners_webhook_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to {self.client_id} ({self.status})"
+
+    @property
+    def message_id(self) -> str:
+        return f"msg_{self.id.hex}"
+
+
+# --- Preference index for triggers (partners/services/triggers.py) -------------------------------
+
+
+class PreferenceToken(models.Model):
+    """A person's (favourite brand, size) pair as a keyed hash: the trigger path finds who
+    matches a catalog event without decrypting anyone. What a database reader learns from it is
+    in docs/partners.md ("Triggers"). Rebuilt from the gate on profile and consent changes."""
+
+    id = models.BigAutoField(primary_key=True)
+    token = models.CharField(max_length=64)
+    subject_id = models.UUIDField(db_index=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            models.UniqueConstraint(fields=("token", "subject_id"), name="partners_preference_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.token
+
+
 class IngestionRequest(models.Model):
     """An event ingestion answered under an `Idempotency-Key`: a retry with the same key gets
     this answer again instead of storing the events twice. The key and the request body are kept

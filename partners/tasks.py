@@ -1,8 +1,9 @@
-"""Celery tasks of the partners app: thin and idempotent, each calling a service. They import the
-services inside their bodies: the services enqueue these tasks, so a top-level import would be
-a cycle."""
+"""Celery tasks of the partners app: thin and idempotent, each calling a service. They import
+the services inside their bodies: the services enqueue these tasks, so a top-level import would
+be a cycle."""
 
 import uuid
+from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -41,6 +42,35 @@ def segment_members_expire() -> int:
     from partners.services import segment_members_expire as expire
 
     return expire()
+
+
+TRANSIENT = (ConnectionError, TimeoutError, OperationalError, InterfaceError)
+SEND_BATCH = 50  # deliveries per send task: a slow receiver holds up a few, not all
+
+
+@shared_task(name="partners.webhooks_fanout", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
+def webhooks_fanout() -> int:
+    """Periodic (Celery beat, every few seconds): outbox events into webhook deliveries, handed
+    at once to `webhooks_send` in small batches; then the delivery log's retention. Safe on many
+    workers (outbox claims, unique rows)."""
+    from partners.services import webhook_log_purge
+    from partners.services import webhooks_fanout as fanout
+
+    made = fanout()
+    for start in range(0, len(made), SEND_BATCH):
+        webhooks_send.delay([str(i) for i in made[start : start + SEND_BATCH]])
+    webhook_log_purge()
+    return len(made)
+
+
+@shared_task(name="partners.webhooks_send", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True)
+def webhooks_send(delivery_ids: list[str] | None = None) -> dict[str, Any]:
+    """Periodic (Celery beat), and enqueued after a trigger or a replay: send the deliveries that
+    are due (these only, if named). Each is claimed with a conditional update first."""
+    from partners.services import webhook_deliveries_send
+
+    ids = None if delivery_ids is None else [uuid.UUID(i) for i in delivery_ids]
+    return webhook_deliveries_send(delivery_ids=ids, limit=200 if ids is None else len(ids))
 
 
 @shared_task(name="partners.ingestion_requests_purge")

@@ -31,6 +31,10 @@ from consent.services.evidence import Evidence, evidence_columns, jurisdiction_c
 from consent.services.policies import purpose_named, version_chosen
 from vault.audit import audit_record
 from vault.models import AuditActorType
+from vault.outbox import outbox_emit
+
+# The outbox topic announcing a change of someone's consent state (ids only), for the partners app.
+CONSENT_CHANGED_TOPIC = "consent.changed"
 
 # Methods only following an e-mailed link records (consent/services/links.py).
 LINK_METHODS = frozenset({Method.DOUBLE_OPT_IN, Method.PARENTAL_CONSENT})
@@ -131,6 +135,7 @@ def event_record(
             ip_hash=ip_hash,
             ua_family=ua_family,
         )
+        changed = created or state.status != STATUS_AFTER[event_type]
         state.status = STATUS_AFTER[event_type]
         state.policy_version = version
         state.last_seq = event.seq
@@ -145,6 +150,9 @@ def event_record(
             purpose=target.slug,
             subject_id=subject_id,
         )
+        if changed:  # a renewal changes no state: partners hear of changes only
+            payload = {"subject_id": subject_id, "purpose": target.slug, "status": state.status}
+            outbox_emit(topic=CONSENT_CHANGED_TOPIC, payload=payload)
     return event
 
 

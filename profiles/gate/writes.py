@@ -21,6 +21,10 @@ from vault.audit import audit_record
 from vault.errors import InvalidInput
 from vault.fields import seal
 from vault.models import AuditActorType
+from vault.outbox import outbox_emit
+
+# The outbox topic announcing which fields of someone's profile changed (keys only, never values).
+PROFILE_UPDATED_TOPIC = "profile.updated"
 
 
 def _fail(errors: dict[str, ProfileError]) -> None:
@@ -88,6 +92,7 @@ def profile_write(
         audit_record(
             **actor.audit(), action="profile.write", purpose=target.slug, fields=list(cleaned), subject_id=subject_id
         )
+        outbox_emit(topic=PROFILE_UPDATED_TOPIC, payload={"subject_id": subject_id, "fields": list(cleaned)})
     return list(cleaned)
 
 

@@ -33,3 +33,28 @@ def partner(client):
 
 def pairwise(client, person) -> str:
     return pairwise_ids_for(client=client, subject_ids=[person.pk])[person.pk]
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback (tests/partners/receiver.py)."""
+    from tests.partners.receiver import serve
+
+    receiving, server = serve()
+    yield receiving
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def make_receiver_client(make_client, receiver):
+    """A client whose webhooks go to `receiver`; returns (client, key, signing secret)."""
+    from partners.services import partner_client_update, partner_webhook_secret_rotate
+
+    def make(slug: str = "mailer", **attrs):
+        client, key = make_client(slug, **attrs)
+        partner_client_update(client=client, actor=ACTOR, webhook_url=receiver.url)
+        secret = partner_webhook_secret_rotate(client=client, actor=ACTOR)
+        return client, key, secret
+
+    return make
