@@ -55,8 +55,10 @@ def _checked(response: requests.Response) -> None:
 
 def _revoke_openid_connect(app: SocialApp, token: SocialTokenValue, answer: dict[str, Any]) -> None:
     """RFC 7009 at the `revocation_endpoint` of the provider's discovery document: the refresh
-    token (which ends the grant) and the access token, authenticated as the client (HTTP basic
-    unless the provider supports only posting the secret, RFC 8414's default being basic)."""
+    token (which ends the grant) and the access token, authenticated as the client is at the
+    token endpoint (RFC 7009 2.1), by allauth's rule: the app's `token_auth_method` when set,
+    else the secret in the body unless the provider accepts only HTTP basic (RFC 8414's default
+    when it lists nothing)."""
     server_url: str = app.settings["server_url"]
     discovery_url = server_url if "/.well-known/" in server_url else server_url + "/.well-known/openid-configuration"
     discovery = requests.get(discovery_url, timeout=REVOCATION_TIMEOUT)
@@ -65,8 +67,16 @@ def _revoke_openid_connect(app: SocialApp, token: SocialTokenValue, answer: dict
     endpoint = config.get("revocation_endpoint")
     if not isinstance(endpoint, str) or not endpoint:
         raise RevocationUnavailable()
-    methods = config.get("revocation_endpoint_auth_methods_supported") or ["client_secret_basic"]
-    basic = "client_secret_basic" in methods or "client_secret_post" not in methods
+    configured = app.settings.get("token_auth_method")
+    if configured:
+        basic = configured == "client_secret_basic"
+    else:
+        methods = (
+            config.get("revocation_endpoint_auth_methods_supported")
+            or config.get("token_endpoint_auth_methods_supported")
+            or ["client_secret_basic"]
+        )
+        basic = "client_secret_post" not in methods and "client_secret_basic" in methods
     for value, hint in ((token.refresh_token, "refresh_token"), (token.access_token, "access_token")):
         if not value:
             continue

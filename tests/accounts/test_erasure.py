@@ -232,6 +232,23 @@ def test_a_provider_that_takes_only_posted_secrets_gets_them_in_the_body(alice, 
     }
 
 
+def test_the_client_authenticates_as_at_the_token_endpoint(alice, provider, settings):
+    """RFC 7009 2.1: as allauth does at the token endpoint, the secret goes in the body when the
+    provider takes both ways, and HTTP basic when the app's `token_auth_method` says so."""
+    provider.auth_methods = ["client_secret_basic", "client_secret_post"]
+    _link(alice)
+    social_tokens_revoke(subject_id=alice.pk)
+    assert provider.revocations[0]["authorization"] == ""
+    assert provider.revocations[0]["form"]["client_secret"] == SECRET
+
+    provider.revocations.clear()
+    app = settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"][0]
+    app["settings"] = {**app["settings"], "token_auth_method": "client_secret_basic"}
+    social_tokens_revoke(subject_id=alice.pk)
+    assert provider.revocations[0]["authorization"].startswith("Basic ")
+    assert "client_secret" not in provider.revocations[0]["form"]
+
+
 def test_a_provider_that_is_down_is_logged_without_personal_data_and_stops_nothing(alice, settings, caplog):
     _configure(settings, f"http://127.0.0.1:{_closed_port()}")
     account = _link(alice)

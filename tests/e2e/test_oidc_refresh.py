@@ -171,3 +171,46 @@ def test_a_provider_unreachable_past_the_maximum_age_leads_to_a_purge(
     text = _page_text(page, live_server)
     assert "Your Test Provider data was removed: it could not be refreshed for 30 days." in text
     assert "You can still sign in with it." in text
+
+
+def test_removing_the_connection_revokes_the_grant_at_the_provider(
+    page, live_server, settings, committed_db, profile_schema, tmp_path
+):
+    """Disconnecting in the portal withdraws the grant at the provider itself (RFC 7009 at its
+    revocation endpoint): the refresh token the vault held no longer works there."""
+    settings.SOCIAL_PROVIDER_POLICIES = {}
+    with _running_provider(live_server, tmp_path / "provider.log") as url:
+        _use_provider(settings, url)
+        page.route("**/*", _only_local)
+        user = _sign_up(page, live_server, url, "leaving", ["given_name"])
+        user.set_password("a sturdy passphrase 42")  # another way in, so the last link may go
+        user.save()
+        account = SocialAccount.objects.get(user=user)
+        held = social_account_read(account_id=account.pk, purpose=ACCOUNT_PURPOSE, actor=Actor.system("e2e"))
+        refresh_token = held.tokens[0].refresh_token
+        assert refresh_token
+
+        page.goto(f"{live_server.url}/accounts/login/")  # a new password ends the old session
+        page.fill("#id_login", user.email)
+        page.fill("#id_password", "a sturdy passphrase 42")
+        page.locator("form.login").get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda u: "/accounts/login/" not in u)
+        page.goto(f"{live_server.url}/accounts/3rdparty/")
+        page.check(f"#id_account_{account.pk}")
+        page.click("button:has-text('Remove the connection')")
+        page.wait_for_load_state()
+        assert not SocialAccount.objects.filter(pk=account.pk).exists(), (page.url, page.inner_text("main")[:800])
+
+        config = requests.get(f"{url}/.well-known/openid-configuration", timeout=5).json()
+        answer = requests.post(
+            config["token_endpoint"],
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            },
+            timeout=5,
+        )
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant", answer.text
+    assert not _own(user, "given_name"), "what the provider brought went with it"
