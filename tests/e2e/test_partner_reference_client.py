@@ -23,6 +23,20 @@ from tests.factories import grant
 from tests.partners.conftest import ACTOR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    """The vault's jobs (erasure, webhook fan-out and sending) run in the server's process,
+    whatever broker the run has: this test is about the client, not the broker."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 PURPOSE = "loyalty-programme"
 
 

@@ -58,3 +58,16 @@ def make_receiver_client(make_client, receiver):
         return client, key, secret
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    """The partners jobs (segment computation, webhook fan-out and sending) run in the test's
+    process, whatever broker the run has (tests/vault/test_celery.py covers the round trip
+    through a real broker)."""
+    from config.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    yield
+    app.conf.update(task_always_eager=before[0], task_eager_propagates=before[1])
