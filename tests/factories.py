@@ -112,3 +112,19 @@ def set_audit_triggers(*, enabled: bool) -> None:
     with connection.cursor() as cursor:
         for table in AUDIT_TABLES:
             cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+
+
+def totp_code(secret: str, *, margin: float = 3.0) -> str:
+    """The TOTP code allauth accepts now for `secret`. allauth allows no clock drift by default
+    (`MFA_TOTP_TOLERANCE` 0), so a code made in the last seconds of its 30-second step can expire
+    before the request that carries it is checked: wait for the next step then."""
+    import time
+
+    from allauth.mfa import app_settings as mfa_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    period = mfa_settings.TOTP_PERIOD
+    left = period - time.time() % period
+    if left < margin:
+        time.sleep(left + 0.05)
+    return format_hotp_value(hotp_value(secret, int(time.time()) // period))

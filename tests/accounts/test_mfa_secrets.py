@@ -8,7 +8,7 @@ import time
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -22,9 +22,9 @@ seal_migration = importlib.import_module("accounts.migrations.0003_seal_mfa_secr
 
 
 def current_code(secret):
-    from allauth.mfa.totp.internal.auth import yield_hotp_counters_from_time
+    from tests.factories import totp_code
 
-    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+    return totp_code(secret)
 
 
 def stored_data(authenticator):
