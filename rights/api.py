@@ -89,8 +89,11 @@ class RightsRequestOutput(serializers.Serializer):
     def get_export(self, request: RightsRequest) -> dict[str, Any] | None:
         if request.kind not in (Kind.ACCESS, Kind.EXPORT):
             return None
-        bundle = ExportBundle.objects.filter(request=request).first()
-        return None if bundle is None else dict(ExportOutput(bundle).data)
+        try:
+            bundle = request.bundle  # selected with the request: no query per row
+        except ExportBundle.DoesNotExist:
+            return None
+        return dict(ExportOutput(bundle).data)
 
 
 class StaffRightsRequestOutput(RightsRequestOutput):

@@ -47,14 +47,16 @@ def queue_flags(request: RightsRequest, now: datetime | None = None) -> QueueFla
 
 def unscoped_rights_queue(*, include_closed: bool = False) -> QuerySet[RightsRequest]:
     """Every person's requests for staff, the earliest deadline first; open ones only unless asked."""
-    requests = RightsRequest.objects.annotate(deadline_at=Coalesce("extended_due_at", "due_at"))
+    requests = RightsRequest.objects.select_related("bundle").annotate(
+        deadline_at=Coalesce("extended_due_at", "due_at")
+    )
     if not include_closed:
         requests = requests.filter(status__in=OPEN_STATUSES)
     return requests.order_by("deadline_at", "received_at", "id")
 
 
 def unscoped_rights_request(*, request_id: uuid.UUID) -> RightsRequest | None:
-    return RightsRequest.objects.filter(pk=request_id).first()
+    return RightsRequest.objects.select_related("bundle").filter(pk=request_id).first()
 
 
 def unscoped_due_soon(*, now: datetime | None = None) -> list[RightsRequest]:

@@ -4,7 +4,7 @@ person, naming the kind of request (never what it carries)."""
 
 import calendar
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -223,7 +223,3 @@ def rights_legal_hold_lift(*, request_id: uuid.UUID, actor: Actor) -> RightsRequ
         request.save(update_fields=["legal_hold", "legal_hold_reason", "updated_at"])
         transition_audit(request, "hold_lift", actor)
     return request
-
-
-def due_soon_cutoff(now: datetime | None = None) -> datetime:
-    return (now or timezone.now()) + timedelta(days=7)

@@ -372,3 +372,23 @@ def test_the_export_download_by_api(client, alice, bob, django_capture_on_commit
     RightsRequest.objects.get(pk=made["id"]).bundle.__class__.objects.update(expires_at=timezone.now())
     expired = client.get(url)
     assert expired.status_code == 410 and expired.json()["errors"][0]["code"] == "export_expired"
+
+
+def test_listing_requests_takes_the_same_queries_for_one_export_or_five(
+    signed_in, alice, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = signed_in(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        _ask(client, kind="export")
+    with CaptureQueriesContext(connection) as one:
+        client.get("/api/v1/me/requests/")
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(4):
+            _ask(client, kind="export")
+    with CaptureQueriesContext(connection) as five:
+        body = client.get("/api/v1/me/requests/").json()
+    assert body["count"] == 5 and all(item["export"] for item in body["results"])
+    assert len(five) == len(one), "no query per request for its export bundle"
