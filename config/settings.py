@@ -108,7 +108,7 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "staff.apps.StaffAdminConfig",  # Django's admin on the staff site (staff/site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -141,6 +141,7 @@ INSTALLED_APPS = [
     "portal",
     "rights",
     "partners",
+    "staff",
 ]
 
 MIDDLEWARE = [
