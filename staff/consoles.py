@@ -1,7 +1,17 @@
-"""The staff consoles that are pages of their own rather than a model's list: (route, view, url
-name). Each view checks its own permission (403 without it); site.py serves them under /admin/."""
+"""The staff consoles that are pages of their own rather than a model's list. site.py serves each
+under /admin/ (with the admin's login, MFA and CSRF protection), links to it from the index for
+those holding its permission, and the view itself answers 403 to anyone else."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-CONSOLES: list[tuple[str, Callable[..., Any], str]] = []
+
+class Console(NamedTuple):
+    route: str  # under /admin/
+    view: Callable[..., Any]
+    name: str  # URL name, in the admin namespace
+    title: str  # shown on the index; empty for pages reached from another page only
+    permission: str  # "app_label.codename"
+
+
+CONSOLES: list[Console] = []

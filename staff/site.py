@@ -16,16 +16,12 @@ class StaffAdminSite(admin.AdminSite):
     index_title = "Work"
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        consoles = [path(route, self.admin_view(view), name=name) for route, view, name in CONSOLES]
+        consoles = [path(c.route, self.admin_view(c.view), name=c.name) for c in CONSOLES]
         return consoles + super().get_urls()
 
     def each_context(self, request: Any) -> dict[str, Any]:
         """The consoles this member of staff may open, for the index and the navigation."""
         context = super().each_context(request)
-        context["consoles"] = [
-            console for console in CONSOLE_LINKS if request.user.is_active and request.user.has_perm(console[2])
-        ]
+        user = request.user
+        context["consoles"] = [c for c in CONSOLES if c.title and user.is_active and user.has_perm(c.permission)]
         return context
-
-
-CONSOLE_LINKS: list[tuple[str, str, str]] = []  # (title, url name, permission)
