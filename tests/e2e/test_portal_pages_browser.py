@@ -156,5 +156,5 @@ def test_a_staff_member_sets_up_totp_before_reaching_the_admin(page, live_server
     page.fill("input[name=code]", current_code(secret))
     page.locator("main form button[type=submit]").first.click()
     page.wait_for_url(f"{live_server.url}/admin/")
-    assert "Site administration" in page.content()
+    assert "Consent vault: staff" in page.content()
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
