@@ -70,7 +70,7 @@ def _rows_about(person_id: uuid.UUID) -> dict[str, int]:
     """Every row of every table whose UUID column or foreign key to the user holds the person."""
     found = {}
     for model in apps.get_models():
-        if model._meta.label_lower in AUDIT_MODELS | {"vault.erasedsubject"}:
+        if not model._meta.managed or model._meta.label_lower in AUDIT_MODELS | {"vault.erasedsubject"}:
             continue  # the chain keeps a tombstone; the marker holds only the opaque id by design
         for field in model._meta.concrete_fields:
             if isinstance(field, models.UUIDField) or (
