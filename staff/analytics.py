@@ -141,7 +141,7 @@ class Chart:
 @dataclass
 class PurposeSection:
     purpose: Purpose
-    charts: list[Chart]
+    charts: list[Chart]  # none until someone made a choice about it
     versions: Table
 
 
@@ -312,6 +312,8 @@ def _purpose_section(
             ],
         )
 
+    if not rows:
+        return PurposeSection(purpose=purpose, charts=[], versions=table)
     charts = [
         Chart(
             slug=rate.slug,

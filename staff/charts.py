@@ -155,7 +155,7 @@ def chart_svg(chart: Chart) -> SafeString:
         bar = slot * 0.8 / max(len(names), 1)
         for i, row in enumerate(values):
             for s, height in enumerate(row):
-                if height is None:
+                if not height:  # suppressed (the table says "<k"), or zero: nothing to draw
                     continue
                 x = LEFT + slot * (i + 0.1) + bar * s
                 parts.append(

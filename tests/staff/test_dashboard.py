@@ -179,6 +179,9 @@ def test_the_page_draws_each_chart_with_its_title_axes_and_numbers(officer, seed
     assert 'class="mark"' in page
     assert ">v2 (material)</text>" in page  # the version's date across the time charts
     assert "<td>71.4%</td>" in page
+    # A purpose nobody chose about yet (the installed register's) takes a line, not two empty charts.
+    assert "No one has made a choice about this purpose yet." in page
+    assert '<svg id="chart-optin-personalization"' not in page
 
 
 def test_counts_under_the_minimum_are_suppressed_in_the_page_and_the_csv(officer, seeded):
