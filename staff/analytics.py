@@ -3,7 +3,8 @@
 The database sums the ledger and the rights requests (consent and rights selectors, GROUP BY);
 this module replays those sums week by week and applies the minimum count
 (`STAFF_ANALYTICS_MIN_COUNT`, k): a count from 1 to k-1 is never shown, and neither is a rate
-whose numerator or denominator is such a count, so no figure describes fewer than k people.
+whose numerator, denominator or remainder is such a count, so no figure describes fewer than k
+people.
 Zero is shown: it describes no one.
 """
 
@@ -77,9 +78,11 @@ class Guard:
         return Cell(None, under=self.k) if 0 < n < self.k else Cell(n)
 
     def rate(self, part: int, whole: int) -> Cell:
+        """`part` of `whole`, unless either, or the rest (`whole - part`), is a small count: 90%
+        of 10 would tell that a single person did not opt in."""
         if whole == 0:
             return Cell(None)
-        if 0 < part < self.k or whole < self.k:
+        if 0 < part < self.k or whole < self.k or 0 < whole - part < self.k:
             return Cell(None, under=self.k)
         return Cell(100 * part / whole, percent=True, decimals=1)
 
@@ -246,7 +249,9 @@ def _purpose_section(
     shown = [state for state in history if state.week >= first]
     slug = purpose.slug
 
-    rate = Table(f"optin-{slug}", f"{purpose.name}: opt-in rate", "week", ["opt-in rate (%)", "granted", "chose"])
+    # The rate alone: the running counts behind it would give away, week by week, the small
+    # numbers of grants and withdrawals the activity table suppresses (by difference).
+    rate = Table(f"optin-{slug}", f"{purpose.name}: opt-in rate", "week", ["opt-in rate (%)"])
     activity = Table(
         f"activity-{slug}",
         f"{purpose.name}: grants and withdrawals per week",
@@ -255,9 +260,7 @@ def _purpose_section(
     )
     for state in shown:
         label = _week_label(state.week)
-        rate.add(
-            label, [guard.rate(state.holders, state.chosen), guard.count(state.holders), guard.count(state.chosen)]
-        )
+        rate.add(label, [guard.rate(state.holders, state.chosen)])
         activity.add(
             label,
             [
@@ -326,8 +329,7 @@ def _purpose_section(
             x_label="Week starting (Monday)",
             y_label="Opt-in rate (%)",
             kind="line",
-            table=rate,  # the counts behind the rate, in its table and CSV, are not drawn
-            series=1,
+            table=rate,
             markers=markers,
             percent=True,
         ),

@@ -119,30 +119,38 @@ def officer(client, member_of):
 
 
 def test_the_figures_replay_the_ledger(officer, seeded, settings):
-    settings.STAFF_ANALYTICS_MIN_COUNT = 3
+    settings.STAFF_ANALYTICS_MIN_COUNT = 2
 
     optin = rows(officer.get(URL, {"csv": "optin-newsletter"}))
     assert officer.get(URL, {"csv": "optin-newsletter"})["Content-Disposition"] == (
         'attachment; filename="consent-analytics-optin-newsletter.csv"'
     )
-    assert optin[label(-1)] == {"week": label(-1), "opt-in rate (%)": "", "granted": "0", "chose": "0", "note": ""}
-    assert [optin[label(0)][c] for c in ("opt-in rate (%)", "granted", "chose")] == ["71.4", "5", "7"]
-    assert [optin[label(1)][c] for c in ("opt-in rate (%)", "granted", "chose")] == ["57.1", "4", "7"]
+    rate = "opt-in rate (%)"
+    assert optin[label(-1)] == {"week": label(-1), rate: "", "note": ""}  # nobody had chosen: no rate
+    assert optin[label(0)][rate] == "71.4"  # 5 of 7
+    assert optin[label(1)][rate] == "57.1"  # 4 of 7
     # v2 is material: the four grants under v1 stop counting from the day it takes effect.
-    assert [optin[label(2)][c] for c in ("opt-in rate (%)", "granted", "chose")] == ["0.0", "0", "7"]
+    assert optin[label(2)][rate] == "0.0"  # 0 of 7
     # Three renewed and three granted for the first time; the fifth v1 grant still does not count.
-    assert [optin[label(3)][c] for c in ("opt-in rate (%)", "granted", "chose")] == ["60.0", "6", "10"]
-    assert optin[label(9)]["opt-in rate (%)"] == "60.0"
+    assert optin[label(3)][rate] == "60.0"  # 6 of 10
+    assert optin[label(9)][rate] == "60.0"
 
     activity = rows(officer.get(URL, {"csv": "activity-newsletter"}))
-    assert [activity[label(0)][c] for c in ("grants", "renewals", "withdrawals", "refusals")] == ["5", "0", "0", ""]
-    assert activity[label(0)]["note"] == "suppressed (fewer than 3): refusals"
+    assert [activity[label(0)][c] for c in ("grants", "renewals", "withdrawals", "refusals")] == ["5", "0", "0", "2"]
+    assert activity[label(0)]["note"] == ""
     assert [activity[label(1)][c] for c in ("grants", "withdrawals")] == ["0", ""]
+    assert activity[label(1)]["note"] == "suppressed (fewer than 2): withdrawals"
     assert [activity[label(3)][c] for c in ("grants", "renewals")] == ["3", "3"]
 
     versions = rows(officer.get(URL, {"csv": "versions-newsletter"}))
     v1, v2 = versions["v1"], versions["v2"]
-    assert (v1["material"], v1["grants"], v1["renewals"], v1["withdrawals"], v1["refusals"]) == ("no", "5", "0", "", "")
+    assert (v1["material"], v1["grants"], v1["renewals"], v1["withdrawals"], v1["refusals"]) == (
+        "no",
+        "5",
+        "0",
+        "",
+        "2",
+    )
     assert v1["opt-in rate the week before (%)"] == ""  # nobody had chosen yet: no rate
     assert v1["opt-in rate 4 weeks after (%)"] == "60.0"
     assert (v2["material"], v2["grants"], v2["renewals"]) == ("yes", "3", "3")
@@ -164,12 +172,12 @@ def test_the_figures_replay_the_ledger(officer, seeded, settings):
         "10.0",
     )
     erasure = rights["Erasure"]
-    assert (erasure["received"], erasure["median days"], erasure["90th percentile days"]) == ("", "", "")
+    assert (erasure["received"], erasure["median days"], erasure["90th percentile days"]) == ("2", "5.0", "6.0")
     assert rights["Objection"]["received"] == "0" and rights["Objection"]["median days"] == ""
 
 
 def test_the_page_draws_each_chart_with_its_title_axes_and_numbers(officer, seeded, settings):
-    settings.STAFF_ANALYTICS_MIN_COUNT = 3
+    settings.STAFF_ANALYTICS_MIN_COUNT = 2
     page = officer.get(URL).content.decode()
     for slug in ("optin-newsletter", "activity-newsletter", "optin-ad-sharing", "gpc", "rights"):
         assert f'<svg id="chart-{slug}"' in page
@@ -184,6 +192,20 @@ def test_the_page_draws_each_chart_with_its_title_axes_and_numbers(officer, seed
     assert '<svg id="chart-optin-personalization"' not in page
 
 
+def test_a_rate_is_shown_only_when_its_part_whole_and_rest_are_each_zero_or_at_least_k():
+    from staff.analytics import Guard
+
+    guard = Guard(3)
+    assert guard.rate(5, 10).text == "50.0%"
+    assert guard.rate(0, 10).text == "0.0%" and guard.rate(10, 10).text == "100.0%"
+    assert guard.rate(2, 10).text == "<3"  # two people granted
+    assert guard.rate(8, 10).text == "<3"  # two people did not
+    assert guard.rate(2, 2).text == "<3"
+    assert guard.rate(0, 0).text == "—"
+    assert guard.count(0).text == "0" and guard.count(2).text == "<3" and guard.count(3).text == "3"
+    assert guard.days(4.25, 3).text == "4.2" and guard.days(4.0, 2).text == "<3" and guard.days(None, 0).text == "—"
+
+
 def test_counts_under_the_minimum_are_suppressed_in_the_page_and_the_csv(officer, seeded):
     """The default k (10) hides every count of the seeded ledger, and every rate made from one."""
     page = officer.get(URL).content.decode()
@@ -193,9 +215,7 @@ def test_counts_under_the_minimum_are_suppressed_in_the_page_and_the_csv(officer
     assert optin[label(0)] == {
         "week": label(0),
         "opt-in rate (%)": "",
-        "granted": "",
-        "chose": "",
-        "note": "suppressed (fewer than 10): opt-in rate (%), granted, chose",
+        "note": "suppressed (fewer than 10): opt-in rate (%)",
     }
     rights = rows(officer.get(URL, {"csv": "rights"}))
     assert rights["Access"]["median days"] == "" and rights["Access"]["received"] == ""
