@@ -101,6 +101,8 @@ PARTNERS_EXPORT_BATCH = env_int("PARTNERS_EXPORT_BATCH", 2000, minimum=1)
 # Batches of an export page read at once, each on a connection of its own (a thread): 1 reads
 # them one after another on the request's connection (as SQLite always does).
 PARTNERS_EXPORT_WORKERS = env_int("PARTNERS_EXPORT_WORKERS", 1, minimum=1)
+# The staff's consent analytics show no count below this (k-anonymity), nor a rate made from one.
+STAFF_ANALYTICS_MIN_COUNT = env_int("STAFF_ANALYTICS_MIN_COUNT", 10, minimum=2)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connections, router
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from consent.errors import UnknownPurpose
@@ -25,6 +26,7 @@ from consent.models import (
     ConsentState,
     ConsentStatus,
     LegalBasis,
+    Method,
     PolicyVersion,
     Purpose,
 )
@@ -261,3 +263,67 @@ def consent_grant_holders(*, purpose: str) -> QuerySet[ConsentState, uuid.UUID]:
         .order_by("subject_id")
         .values_list("subject_id", flat=True)
     )
+
+
+# --- Aggregates for the staff's consent analytics (counts only, never a person) ---------------
+
+
+@dataclass(frozen=True)
+class LedgerWeek:
+    """How many acts of one kind the ledger holds for a purpose in a week, with the act each one
+    followed (None: the person's first for the purpose): enough to replay, week by week, how many
+    people stood where, without reading anyone's rows."""
+
+    purpose_id: int
+    week: datetime  # the Monday 00:00 (current time zone) the week starts at
+    event_type: str
+    policy_version_id: int
+    previous_type: str | None
+    previous_version_id: int | None
+    events: int
+
+
+def consent_ledger_weekly() -> list[LedgerWeek]:
+    """The whole ledger summed by purpose, week, act and previous act (with the versions they
+    named), in one GROUP BY query: the previous act is the same person's event of `seq - 1`,
+    found through the (subject, purpose, seq) unique index."""
+    previous = ConsentEvent.objects.filter(
+        subject_id=OuterRef("subject_id"), purpose_id=OuterRef("purpose_id"), seq=OuterRef("seq") - 1
+    )
+    rows = (
+        ConsentEvent.objects.annotate(
+            week=TruncWeek("occurred_at"),
+            previous_type=Subquery(previous.values("event_type")[:1]),
+            previous_version_id=Subquery(previous.values("policy_version_id")[:1]),
+        )
+        .values("purpose_id", "week", "event_type", "policy_version_id", "previous_type", "previous_version_id")
+        .annotate(events=Count("id"))
+        .order_by("week")
+    )
+    return [LedgerWeek(**row) for row in rows]
+
+
+@dataclass(frozen=True)
+class GpcWeek:
+    week: datetime
+    people: int  # distinct people whose signal the ledger recorded that week
+    events: int  # one per sale/sharing purpose it opted them out of
+
+
+def consent_gpc_weekly(*, since: datetime | None = None) -> list[GpcWeek]:
+    """The Global Privacy Control opt-outs the ledger recorded (method "gpc"), per week."""
+    events = ConsentEvent.objects.filter(method=Method.GPC)
+    if since is not None:
+        events = events.filter(occurred_at__gte=since)
+    rows = (
+        events.annotate(week=TruncWeek("occurred_at"))
+        .values("week")
+        .annotate(people=Count("subject_id", distinct=True), events=Count("id"))
+        .order_by("week")
+    )
+    return [GpcWeek(**row) for row in rows]
+
+
+def consent_policy_versions() -> QuerySet[PolicyVersion]:
+    """Every purpose's versions (without their texts), in the order they take effect."""
+    return PolicyVersion.objects.defer("text").order_by("purpose_id", "effective_from")

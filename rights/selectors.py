@@ -4,11 +4,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
-from rights.models import OPEN_STATUSES, ExportBundle, RightsRequest
+from rights.models import OPEN_STATUSES, ExportBundle, Kind, RightsRequest, Status
 
 DUE_SOON = timedelta(days=7)
 
@@ -65,3 +65,60 @@ def unscoped_due_soon(*, now: datetime | None = None) -> list[RightsRequest]:
     soon = now + DUE_SOON
     late = Q(extended_due_at__lt=soon) | Q(extended_due_at__isnull=True, due_at__lt=soon)
     return list(unscoped_rights_queue().filter(late))
+
+
+# --- Aggregates for the staff's analytics (counts only, never a person) -----------------------
+
+PERCENTILES = (50, 90)
+
+
+@dataclass(frozen=True)
+class KindTimes:
+    """Requests of one kind received in a period, and how long the completed ones took:
+    nearest-rank percentiles (the smallest time at least p% of them took no longer than)."""
+
+    kind: str
+    received: int
+    completed: int
+    days: dict[int, float]  # percentile -> days (empty when none completed)
+
+
+def _rank(count: int, percentile: int) -> int:
+    """The nearest rank of `percentile` among `count` ordered values (1-based)."""
+    return max(1, -(-count * percentile // 100))
+
+
+def rights_completion_times(*, since: datetime | None = None) -> list[KindTimes]:
+    """Per kind, requests received since `since` and the median and 90th percentile of their time
+    to completion, computed in the database: counts by GROUP BY, then only the rows at the needed
+    ranks of a window ordered by duration (one row per kind and percentile comes back)."""
+    requests = RightsRequest.objects.all() if since is None else RightsRequest.objects.filter(received_at__gte=since)
+    counts = {
+        row["kind"]: row
+        for row in requests.values("kind")
+        .annotate(received=Count("id"), completed=Count("id", filter=Q(status=Status.COMPLETED)))
+        .order_by()
+    }
+    took = ExpressionWrapper(F("completed_at") - F("received_at"), output_field=DurationField())
+    ranks = {_rank(row["completed"], p) for row in counts.values() if row["completed"] for p in PERCENTILES}
+    at_rank: dict[tuple[str, int], timedelta] = {}
+    if ranks:
+        ranked = (
+            requests.filter(status=Status.COMPLETED, completed_at__isnull=False)
+            .annotate(
+                took=took, rank=Window(RowNumber(), partition_by=[F("kind")], order_by=[took.asc(), F("id").asc()])
+            )
+            .filter(rank__in=sorted(ranks))
+            .values_list("kind", "rank", "took")
+        )
+        at_rank = {(kind, rank): duration for kind, rank, duration in ranked}
+    times = []
+    for kind in Kind.values:
+        row = counts.get(kind, {"received": 0, "completed": 0})
+        days = {}
+        for p in PERCENTILES if row["completed"] else ():
+            duration = at_rank.get((kind, _rank(row["completed"], p)))
+            if duration is not None:
+                days[p] = duration.total_seconds() / 86400
+        times.append(KindTimes(kind=kind, received=row["received"], completed=row["completed"], days=days))
+    return times

@@ -5,6 +5,8 @@ those holding its permission, and the view itself answers 403 to anyone else."""
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from staff.dashboard import consent_dashboard
+
 
 class Console(NamedTuple):
     route: str  # under /admin/
@@ -14,4 +16,12 @@ class Console(NamedTuple):
     permission: str  # "app_label.codename"
 
 
-CONSOLES: list[Console] = []
+CONSOLES: list[Console] = [
+    Console(
+        "consent-analytics/",
+        consent_dashboard,
+        "consent_analytics",
+        "Consent analytics",
+        "staff.view_consent_dashboard",
+    ),
+]
