@@ -179,6 +179,8 @@ class ProfileValue(Provenance):
                 condition=~models.Q(blind_index=""),
                 name="profiles_value_lookup",
             ),
+            # The partners' changes feed pages through values by (updated_at, id).
+            models.Index(fields=("updated_at", "id"), name="profiles_value_changed"),
         ]
 
     def __str__(self) -> str:
@@ -213,6 +215,8 @@ class ProfileValueHistory(Provenance):
     class Meta:
         ordering = ("subject_id", "definition", "-replaced_at")
         verbose_name_plural = "profile value history"
+        # The partners' changes feed pages through replaced and removed values by (replaced_at, id).
+        indexes = [models.Index(fields=("replaced_at", "id"), name="profiles_history_changed")]
 
     def __str__(self) -> str:
         return f"{self.definition_id} of {self.subject_id} until {self.replaced_at:%Y-%m-%d}"
