@@ -319,6 +319,16 @@ def test_a_privacy_officer_gives_roles_but_cannot_delete_or_make_superusers(clie
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "status"), [(SUPPORT_AGENT, 200), (PRIVACY_OFFICER, 200), (AUDITOR, 403), (MARKETER, 403)]
+)
+def test_those_who_handle_requests_act_on_them_and_auditors_only_read(client, member_of, world, role, status):
+    request = world.seed(RightsRequest)
+    client.force_login(member_of(role))
+    assert client.get(reverse("admin:rights_rightsrequest_act", args=[request.pk])).status_code == status
+
+
+@pytest.mark.django_db
 def test_staff_without_a_role_see_the_index_and_nothing_else(client, alice):
     client.force_login(staff_member(NO_ROLE))
     index = client.get(reverse("admin:index"))
