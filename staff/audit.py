@@ -93,19 +93,16 @@ def field_names(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(name for name in kept if _NAME.match(name)))
 
 
-def staff_change_record(
-    *, user: Any, action: str, obj: models.Model | None = None, label: str = "", fields: Iterable[str] = ()
-) -> None:
-    """One audit entry for a change a member of staff made: the object (or a model's label) and
-    field names. Runs in the caller's transaction, so change and entry commit together."""
-    subject = object_subject(obj) if obj is not None else None
+def staff_change_record(*, user: Any, action: str, obj: models.Model, fields: Iterable[str] = ()) -> None:
+    """One audit entry for a change a member of staff made to `obj`: the object and the names of
+    the fields. Runs in the caller's transaction, so change and entry commit together."""
+    subject = object_subject(obj)
     if subject is not None and subject_is_erased(subject):
         subject = None  # no pseudonym is made for an erased person again; the id stays out too
-    named = [object_name(obj)] if obj is not None else [label]
     audit_record(
         **Actor.staff(user.pk).audit(),
         action=action,
-        fields=[*named, *field_names(fields)],
+        fields=[object_name(obj), *field_names(fields)],
         subject_id=subject,
     )
 
