@@ -12,6 +12,7 @@ from django.utils import timezone
 from consent.errors import ConsentError
 from consent.models import ConsentEvent, ConsentState, PolicyVersion, Purpose
 from consent.services import policy_version_check, policy_version_publish
+from vault.models import AuditActorType
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -110,6 +111,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             text=obj.text,
             effective_from=form.cleaned_data.get("effective_from"),
             is_material=obj.is_material,
+            actor_type=AuditActorType.STAFF,
+            actor_id=str(request.user.pk),
         )
         obj.pk, obj.sha256, obj.effective_from = published.pk, published.sha256, published.effective_from
 

@@ -14,6 +14,9 @@ class Console(NamedTuple):
     name: str  # URL name, in the admin namespace
     title: str  # shown on the index; empty for pages reached from another page only
     permission: str  # "app_label.codename"
+    # For a route with arguments: the URL kwargs of an existing object, looked up once the
+    # permission matrix test (tests/staff) has seeded one object of every registered model.
+    sample: Callable[[], dict[str, Any]] | None = None
 
 
 CONSOLES: list[Console] = [

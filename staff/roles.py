@@ -33,7 +33,7 @@ ROLES: dict[str, list[str]] = {
         "consent.view_consentstate",
         "consent.view_consentevent",
         "rights.view_rightsrequest",
-        "rights.change_rightsrequest",
+        "rights.handle_rightsrequest",  # act on the queue: verify, extend, reject, complete, hold
         *_REGISTERS,
     ],
     PRIVACY_OFFICER: [
@@ -53,7 +53,7 @@ ROLES: dict[str, list[str]] = {
         "consent.change_purpose",
         "consent.add_policyversion",
         "rights.view_rightsrequest",
-        "rights.change_rightsrequest",
+        "rights.handle_rightsrequest",  # act on the queue: verify, extend, reject, complete, hold
         "profiles.view_merge",
         "profiles.change_merge",
         "partners.view_partnerclient",

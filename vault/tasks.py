@@ -7,8 +7,8 @@ from celery import shared_task
 from django.db import connection
 
 from vault.audit import CheckpointExportFailed, NothingToSign, audit_checkpoint_sign, checkpoint_record
-from vault.crypto import key_epoch_advance
 from vault.log import request_id_var
+from vault.services import key_epoch_run
 
 checkpoint_logger = logging.getLogger("vault.audit.checkpoints")
 
@@ -46,4 +46,4 @@ def key_epoch() -> dict[str, Any]:
     """Periodic (Celery beat): start a new key epoch when the active KEK is older than
     VAULT_KEY_EPOCH_DAYS, and destroy KEKs whose epoch ended more than VAULT_BACKUP_RETENTION_DAYS
     ago (docs/backups.md). Most runs do nothing; a run cut short is finished by the next."""
-    return asdict(key_epoch_advance())
+    return asdict(key_epoch_run(actor_id="vault.key_epoch"))

@@ -15,10 +15,14 @@ from consent.errors import (
     UnknownPurpose,
 )
 from consent.models import PolicyVersion, Purpose
+from vault.audit import audit_record
+from vault.models import AuditActorType
 
 # A version may be dated a little before the call (a form filled in a minute ago), never more:
 # backdating would make grants given meanwhile look given against a superseded text.
 PUBLISH_GRACE = timedelta(minutes=5)
+# Who publishes when no one is named: a migration, the demo, a script.
+PUBLISHER = "consent.policies"
 
 
 def purpose_named(slug: str) -> Purpose:
@@ -74,16 +78,30 @@ def _check_new_version(target: Purpose, *, label: str, text: str, effective_from
 
 
 def policy_version_publish(
-    *, purpose: str, label: str, text: str, effective_from: datetime | None = None, is_material: bool = False
+    *,
+    purpose: str,
+    label: str,
+    text: str,
+    effective_from: datetime | None = None,
+    is_material: bool = False,
+    actor_type: str = AuditActorType.SYSTEM,
+    actor_id: str = PUBLISHER,
 ) -> PolicyVersion:
     """Publish a purpose's policy text, in force from `effective_from` (default: now). A material
-    version makes earlier grants stop counting from then until the person consents again."""
+    version makes earlier grants stop counting from then until the person consents again.
+    Audited (`policy.publish`, naming the purpose and the version's id; a member of staff
+    publishing is given as `actor_type`/`actor_id`)."""
     with transaction.atomic():
         # Publications for one purpose queue on its row, so two cannot both pass the order check.
         target = Purpose.objects.select_for_update().filter(slug=purpose).first() if isinstance(purpose, str) else None
         if target is None:
             raise UnknownPurpose()
         when = _check_new_version(target, label=label, text=text, effective_from=effective_from)
-        return PolicyVersion.objects.create(
+        version = PolicyVersion.objects.create(
             purpose=target, label=label, text=text, effective_from=when, is_material=is_material
         )
+        fields = [f"consent.policyversion.id_{version.pk}", *(["is_material"] if is_material else [])]
+        audit_record(
+            actor_type=actor_type, actor_id=actor_id, action="policy.publish", purpose=target.slug, fields=fields
+        )
+        return version

@@ -164,6 +164,17 @@ def test_a_running_process_signs_and_publishes_with_a_key_rotated_by_another(vau
         assert first.exists(), signer.communicate(timeout=10)
         before = json.loads(first.read_text())
 
+        # The rotation is audited: its process needs the audit log's tables.
+        migrated = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert migrated.returncode == 0, migrated.stderr
         rotated = subprocess.run(
             [sys.executable, "manage.py", "vault_keys", "rotate-receipt-key"],
             cwd=root,

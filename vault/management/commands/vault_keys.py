@@ -1,4 +1,5 @@
-"""Manage the key-encryption keys: init, rotate, status, retire, epoch."""
+"""Manage the key-encryption keys: init, rotate, status, retire, epoch. Every change but `init`
+(which runs before the database exists) is recorded in the audit log (`keys.*`)."""
 
 from pathlib import Path
 from typing import Any
@@ -8,14 +9,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from vault.crypto import (
-    data_keys_by_kek,
-    data_keys_rewrap,
-    key_epoch_advance,
-    standalone_by_kek,
-    standalone_rewrap_all,
-)
+from vault.crypto import data_keys_by_kek, data_keys_rewrap, standalone_by_kek, standalone_rewrap_all
 from vault.keys import LocalKeyProvider, VaultError, get_provider, new_key_set, write_key_file
+from vault.services import key_epoch_run, key_operation_record
+
+ACTOR = "cli.vault_keys"
 
 
 class Command(BaseCommand):
@@ -71,13 +69,17 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         if not rewrap_only:
             kek_id = self._local_provider().add_kek()
+            key_operation_record(action="keys.kek_add", kek_ids=[kek_id], actor_id=ACTOR)
             self.stdout.write(f"New active KEK {kek_id}.")
         active = get_provider().active_kek_id()
         pending = sum(count for kek, count in data_keys_by_kek().items() if kek != active)
         with tqdm(total=pending, unit="key", desc="Rewrapping", file=self.stderr, disable=not pending) as bar:
             done = data_keys_rewrap(batch_size=batch_size, on_batch=bar.update)
+        standalone = standalone_rewrap_all()
+        if done or standalone:
+            key_operation_record(action="keys.rewrap", kek_ids=[active], actor_id=ACTOR)
         self.stdout.write(self.style.SUCCESS(f"Rewrapped {done} data key(s) under {active}."))
-        if standalone := standalone_rewrap_all():
+        if standalone:
             self.stdout.write(
                 self.style.SUCCESS(f"Rewrapped {standalone} other sealed secret(s) (MFA) under {active}.")
             )
@@ -93,6 +95,7 @@ class Command(BaseCommand):
 
     def _rotate_receipt_key(self, **options: Any) -> None:
         self._local_provider().rotate_receipt_key()
+        key_operation_record(action="keys.receipt_key_rotate", actor_id=ACTOR)
         self.stdout.write(self.style.SUCCESS("New receipt signing key; older receipts still verify."))
 
     def _retire(self, *, kek_id: str, **options: Any) -> None:
@@ -100,10 +103,11 @@ class Command(BaseCommand):
         provider.remove_kek(
             kek_id, still_used=lambda kek: data_keys_by_kek().get(kek, 0) + standalone_by_kek().get(kek, 0)
         )
+        key_operation_record(action="keys.kek_retire", kek_ids=[kek_id], actor_id=ACTOR)
         self.stdout.write(self.style.SUCCESS(f"Retired and destroyed {kek_id}."))
 
     def _epoch(self, **options: Any) -> None:
-        report = key_epoch_advance()
+        report = key_epoch_run(actor_id=ACTOR)
         if report.skipped == "provider":
             raise CommandError(f"{type(get_provider()).__name__} keys cannot be changed here; use its own rotation.")
         if report.skipped == "busy":
