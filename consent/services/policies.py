@@ -1,7 +1,8 @@
-"""Purposes' policy texts: publishing a new version, and which version a choice names. A grant is
-only worth what the text the person saw says, so versions are published forward in time only and
-a grant names the one in force."""
+"""Purposes' policy texts: drafts, publishing a new version, and which version a choice names. A
+grant is only worth what the text the person saw says, so versions are published forward in time
+only, a grant names the one in force, and every publication is audited (who, which purpose)."""
 
+import uuid
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -14,11 +15,16 @@ from consent.errors import (
     UnknownPolicyVersion,
     UnknownPurpose,
 )
-from consent.models import PolicyVersion, Purpose
+from consent.models import PolicyDraft, PolicyVersion, Purpose
+from vault.audit import audit_record
+from vault.models import AuditActorType
 
 # A version may be dated a little before the call (a form filled in a minute ago), never more:
 # backdating would make grants given meanwhile look given against a superseded text.
 PUBLISH_GRACE = timedelta(minutes=5)
+# Who publishes when the caller names nobody (data migrations, commands, tests): staff surfaces
+# pass their own actor.
+PUBLISHER = "consent.policy-publish"
 
 
 def purpose_named(slug: str) -> Purpose:
@@ -74,16 +80,52 @@ def _check_new_version(target: Purpose, *, label: str, text: str, effective_from
 
 
 def policy_version_publish(
-    *, purpose: str, label: str, text: str, effective_from: datetime | None = None, is_material: bool = False
+    *,
+    purpose: str,
+    label: str,
+    text: str,
+    effective_from: datetime | None = None,
+    is_material: bool = False,
+    actor_type: str = AuditActorType.SYSTEM,
+    actor_id: str = PUBLISHER,
 ) -> PolicyVersion:
     """Publish a purpose's policy text, in force from `effective_from` (default: now). A material
-    version makes earlier grants stop counting from then until the person consents again."""
+    version makes earlier grants stop counting from then until the person consents again. The
+    audit entry (`policy.publish`, or `policy.publish_material`) names the actor
+    and the purpose; the text is public and named by its hash in the ledger."""
     with transaction.atomic():
         # Publications for one purpose queue on its row, so two cannot both pass the order check.
         target = Purpose.objects.select_for_update().filter(slug=purpose).first() if isinstance(purpose, str) else None
         if target is None:
             raise UnknownPurpose()
         when = _check_new_version(target, label=label, text=text, effective_from=effective_from)
-        return PolicyVersion.objects.create(
+        version = PolicyVersion.objects.create(
             purpose=target, label=label, text=text, effective_from=when, is_material=is_material
         )
+        action = "policy.publish_material" if is_material else "policy.publish"
+        audit_record(actor_type=actor_type, actor_id=actor_id, action=action, purpose=target.slug)
+        return version
+
+
+def policy_draft_publish(*, draft_id: uuid.UUID | str, actor_type: str, actor_id: str) -> PolicyVersion:
+    """Publish a draft as it stands (through `policy_version_publish`, so checked and audited)
+    and mark it published: from then on it is a record of what was published, not a text to edit.
+    A draft without a date takes effect now."""
+    with transaction.atomic():
+        draft = PolicyDraft.objects.select_for_update().select_related("purpose").filter(pk=draft_id).first()
+        if draft is None:
+            raise InvalidPolicyVersion("No such draft.", param="draft")
+        if draft.published_id is not None:
+            raise InvalidPolicyVersion("This draft is already published.", param="draft")
+        version = policy_version_publish(
+            purpose=draft.purpose.slug,
+            label=draft.label,
+            text=draft.text,
+            effective_from=draft.effective_from,
+            is_material=draft.is_material,
+            actor_type=actor_type,
+            actor_id=actor_id,
+        )
+        draft.published = version
+        draft.save(update_fields=["published", "updated_at"])
+        return version
