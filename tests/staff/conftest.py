@@ -35,6 +35,8 @@ def admin_form_data(page) -> dict:
                 data[bound.html_name] = [str(getattr(item, "pk", item)) for item in value or []]
             elif value is not None:
                 data[bound.html_name] = value  # already as the widget shows it
+            if bound.field.show_hidden_initial and value is not None:  # fields with a callable default
+                data[bound.html_initial_name] = value
         return data
 
     data = fields(page.context["adminform"].form)
