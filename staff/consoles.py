@@ -5,6 +5,8 @@ those holding its permission, and the view itself answers 403 to anyone else."""
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from staff.audit_log import audit_log_view, audit_verify_view
+
 
 class Console(NamedTuple):
     route: str  # under /admin/
@@ -14,4 +16,7 @@ class Console(NamedTuple):
     permission: str  # "app_label.codename"
 
 
-CONSOLES: list[Console] = []
+CONSOLES: list[Console] = [
+    Console("audit-log/", audit_log_view, "staff_audit_log", "Audit log", "staff.view_audit_log"),
+    Console("audit-log/verify/", audit_verify_view, "staff_audit_verify", "", "staff.verify_audit_chain"),
+]
