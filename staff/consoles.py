@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from staff.audit_log import audit_log_view, audit_verify_view
+from staff.key_status import key_status_view
 
 
 class Console(NamedTuple):
@@ -19,4 +20,5 @@ class Console(NamedTuple):
 CONSOLES: list[Console] = [
     Console("audit-log/", audit_log_view, "staff_audit_log", "Audit log", "staff.view_audit_log"),
     Console("audit-log/verify/", audit_verify_view, "staff_audit_verify", "", "staff.verify_audit_chain"),
+    Console("keys/", key_status_view, "staff_key_status", "Key status", "staff.view_key_status"),
 ]
