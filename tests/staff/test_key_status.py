@@ -1,6 +1,7 @@
 """The key status console: KEKs by id with the current one marked, data keys per KEK, rotation
 progress and the epochs; never key material; only for those holding staff.view_key_status."""
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -46,8 +47,6 @@ def test_the_status_counts_keys_per_kek_and_what_is_left_to_rewrap(keys, setting
 
 @pytest.mark.parametrize("role", ["Key administrator", "Auditor"])
 def test_the_page_shows_ids_and_counts_never_key_material(client, member_of, role, keys, vault_keys):
-    import json
-
     first, second = keys
     client.force_login(member_of(role))
     response = client.get(reverse(URL))
