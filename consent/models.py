@@ -111,6 +111,35 @@ class PolicyVersion(models.Model):
         super().save(*args, **kwargs)
 
 
+class PolicyDraft(models.Model):
+    """A policy text being written: editable until it is published, when it becomes a
+    `PolicyVersion` (immutable) through `consent.services.policy_draft_publish` and stays here,
+    read-only, pointing at what it became."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="drafts")
+    label = models.CharField(max_length=32)
+    text = models.TextField()
+    effective_from = models.DateTimeField(null=True, blank=True, help_text="Empty: in force from publication.")
+    is_material = models.BooleanField(default=False, help_text="Earlier grants need renewing once it takes effect.")
+    created_by = models.CharField(max_length=64, blank=True, help_text="Actor id (a staff id), never a name.")
+    published = models.OneToOneField(
+        PolicyVersion, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="draft"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.purpose.slug}/{self.label} (draft)"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_id is not None
+
+
 class EventType(models.TextChoices):
     REQUEST = "request", "Request"  # asked for, awaiting confirmation (double opt-in, a parent)
     GRANT = "grant", "Grant"

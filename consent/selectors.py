@@ -327,3 +327,29 @@ def consent_gpc_weekly(*, since: datetime | None = None) -> list[GpcWeek]:
 def consent_policy_versions() -> QuerySet[PolicyVersion]:
     """Every purpose's versions (without their texts), in the order they take effect."""
     return PolicyVersion.objects.defer("text").order_by("purpose_id", "effective_from")
+
+
+def consent_renewals_if_material(*, purpose: str, effective_from: datetime | None = None) -> int:
+    """How many people's grant for `purpose` that counts now would need renewing if a material
+    version took effect at `effective_from` (default: now): grants given against a version older
+    than it, not already waiting for renewal. Staff see it before they publish a material change.
+    Only consent-based purposes have grants to renew. One aggregate query on the projection."""
+    target = Purpose.objects.filter(slug=purpose).first()
+    if target is None:
+        raise UnknownPurpose()
+    if target.legal_basis != LegalBasis.CONSENT:
+        return 0
+    now = timezone.now()
+    when = effective_from or now
+    grants = ConsentState.objects.filter(
+        purpose=target, status=ConsentStatus.GRANTED, policy_version__effective_from__lt=when
+    )
+    since = (
+        target.versions.filter(is_material=True, effective_from__lte=now)
+        .order_by("-effective_from")
+        .values_list("effective_from", flat=True)
+        .first()
+    )
+    if since is not None:
+        grants = grants.filter(policy_version__effective_from__gte=since)
+    return grants.count()

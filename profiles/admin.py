@@ -1,7 +1,9 @@
 """Staff admin for the profile schema and the kinds of documents and events.
 
 Field definitions are saved through the services, so the admin and the staff API version and
-audit changes alike. Values, documents and events are not shown here: they are ciphertext, and
+audit changes alike. A change or a deprecation is saved in two steps: the first shows what it
+would do to the stored values (counted by `field_definition_change_effect`, nothing decrypted),
+the second, confirmed, saves it. Values, documents and events are not shown here: they are ciphertext, and
 reading them is a gated, audited reveal (the staff-admin issue).
 """
 
@@ -9,12 +11,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from consent.admin import ReadOnlyAdmin
 from profiles.errors import InvalidDefinition, MergeError
 from profiles.gate import Actor
 from profiles.models import FieldDefinition, FieldDefinitionVersion, Merge, RecordKind
+from profiles.selectors import SchemaChangeEffect, field_definition_change_effect
 from profiles.services import (
     DEFINITION_ATTRS,
     definition_check,
@@ -23,6 +30,9 @@ from profiles.services import (
     field_definition_update,
     profile_merge_undo,
 )
+
+CONFIRMED = "_confirmed"  # the second step of a change: the staff member saw its effect
+_SAVE_BUTTONS = ("_save", "_continue", "_addanother")
 
 
 class FieldDefinitionForm(forms.ModelForm):
@@ -67,6 +77,53 @@ class FieldDefinitionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a field is deprecated, never deleted: stored values depend on it
 
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """A change that is valid and changes something is shown with its effect first; the
+        confirmation page posts the same form again, marked confirmed, and that one is saved."""
+        if request.method == "POST" and object_id is not None and CONFIRMED not in request.POST:
+            action_only = any(n == "action" or n.endswith("-action") for n in request.POST) and not any(
+                n in request.POST for n in _SAVE_BUTTONS
+            )
+            if not action_only and (preview := self._change_preview(request, object_id)) is not None:
+                return preview
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _change_preview(self, request: HttpRequest, object_id: str) -> HttpResponse | None:
+        """The confirmation page, or None to let the admin go on (an invalid form shows its
+        errors, an unchanged one saves nothing new, no permission answers 403 there)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_change_permission(request, obj):
+            return None
+        form = self.get_form(request, obj, change=True)(request.POST, request.FILES, instance=obj)
+        if not form.is_valid():
+            return None
+        data = form.cleaned_data
+        changes = {name: data[name] for name in DEFINITION_ATTRS if name in data and name != "field_type"}
+        purposes = [purpose.slug for purpose in data["purposes"]]
+        effect = field_definition_change_effect(key=obj.key, changes=changes, purposes=purposes)
+        if not effect.changed:
+            return None
+        carried = [
+            (name, value)
+            for name, values in request.POST.lists()
+            if name not in ("csrfmiddlewaretoken", *_SAVE_BUTTONS)
+            for value in values
+        ]
+        button = next((name for name in _SAVE_BUTTONS if name in request.POST), "_save")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Confirm the change of {obj.key}",
+            "opts": self.opts,
+            "effects": [effect],
+            "carried": carried,
+            "button": button,
+            "confirmed": CONFIRMED,
+            "back": reverse("admin:profiles_fielddefinition_change", args=[obj.pk]),
+        }
+        return TemplateResponse(request, "admin/profiles/fielddefinition/confirm_change.html", context)
+
     def save_model(self, request: HttpRequest, obj: FieldDefinition, form: Any, change: bool) -> None:
         """Saved in `save_related`, through the service, together with its purposes."""
 
@@ -84,10 +141,30 @@ class FieldDefinitionAdmin(admin.ModelAdmin):
         for formset in formsets:  # the read-only version history: saves nothing, as the admin expects
             self.save_formset(request, form, formset, change)
 
-    @admin.action(description="Deprecate (no new values; stored ones live out their retention)")
-    def deprecate(self, request: HttpRequest, queryset: Any) -> None:
-        for definition in queryset:
+    @admin.action(
+        description="Deprecate (no new values; stored ones live out their retention)", permissions=("change",)
+    )
+    def deprecate(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        """First what it would affect, then (the page's "post" = yes) the deprecation."""
+        definitions = list(queryset)
+        if request.POST.get("post") != "yes":
+            effects: list[SchemaChangeEffect] = [
+                field_definition_change_effect(key=d.key, changes={}, deprecate=True) for d in definitions
+            ]
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Confirm the deprecation",
+                "opts": self.opts,
+                "effects": effects,
+                "selected": [d.pk for d in definitions],
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "changelist": reverse("admin:profiles_fielddefinition_changelist"),
+            }
+            return TemplateResponse(request, "admin/profiles/fielddefinition/confirm_deprecate.html", context)
+        for definition in definitions:
             field_definition_deprecate(key=definition.key, actor=Actor.staff(request.user.pk))
+        self.message_user(request, f"{len(definitions)} field(s) deprecated.", messages.SUCCESS)
+        return None
 
 
 @admin.register(RecordKind)

@@ -5,7 +5,9 @@ those holding its permission, and the view itself answers 403 to anyone else."""
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from staff.audit_log import audit_log_view, audit_verify_view
 from staff.dashboard import consent_dashboard
+from staff.key_status import key_status_view
 
 
 class Console(NamedTuple):
@@ -27,4 +29,7 @@ CONSOLES: list[Console] = [
         "Consent analytics",
         "staff.view_consent_dashboard",
     ),
+    Console("audit-log/", audit_log_view, "staff_audit_log", "Audit log", "staff.view_audit_log"),
+    Console("audit-log/verify/", audit_verify_view, "staff_audit_verify", "", "staff.verify_audit_chain"),
+    Console("keys/", key_status_view, "staff_key_status", "Key status", "staff.view_key_status"),
 ]

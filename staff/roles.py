@@ -51,7 +51,10 @@ ROLES: dict[str, list[str]] = {
         "consent.view_consentevent",
         "consent.add_purpose",
         "consent.change_purpose",
-        "consent.add_policyversion",
+        "consent.add_policyversion",  # publishing a draft
+        "consent.view_policydraft",
+        "consent.add_policydraft",
+        "consent.change_policydraft",
         "rights.view_rightsrequest",
         "rights.handle_rightsrequest",  # act on the queue: verify, extend, reject, complete, hold
         "profiles.view_merge",

@@ -2,7 +2,7 @@
 so the rules live here once, and everything is importable from `consent.services`:
 
 - `ledger`: granting, withdrawing, refusing, and the projection rebuilt from the ledger;
-- `policies`: publishing a purpose's policy versions, and which one a choice names;
+- `policies`: drafts and publishing a purpose's policy versions, and which one a choice names;
 - `links`: double opt-in and parental consent, confirmed by an e-mailed link;
 - `age_gate`: the age of digital consent, the age source that tells a person's birth date, and
   the one rule for a date of birth (`birth_date_check`);
@@ -38,7 +38,12 @@ from consent.services.links import (
     consent_request,
     consent_requests_expire,
 )
-from consent.services.policies import PUBLISH_GRACE, policy_version_check, policy_version_publish
+from consent.services.policies import (
+    PUBLISH_GRACE,
+    policy_draft_publish,
+    policy_version_check,
+    policy_version_publish,
+)
 
 __all__ = [
     "DEVICE_LABELS",
@@ -64,6 +69,7 @@ __all__ = [
     "consent_requests_expire",
     "consent_withdraw",
     "digital_consent_age",
+    "policy_draft_publish",
     "policy_version_check",
     "policy_version_publish",
     "user_agent_summary",

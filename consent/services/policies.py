@@ -1,7 +1,8 @@
-"""Purposes' policy texts: publishing a new version, and which version a choice names. A grant is
-only worth what the text the person saw says, so versions are published forward in time only and
-a grant names the one in force."""
+"""Purposes' policy texts: drafts, publishing a new version, and which version a choice names. A
+grant is only worth what the text the person saw says, so versions are published forward in time
+only, a grant names the one in force, and every publication is audited (who, which purpose)."""
 
+import uuid
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -14,7 +15,7 @@ from consent.errors import (
     UnknownPolicyVersion,
     UnknownPurpose,
 )
-from consent.models import PolicyVersion, Purpose
+from consent.models import PolicyDraft, PolicyVersion, Purpose
 from vault.audit import audit_record
 from vault.models import AuditActorType
 
@@ -104,4 +105,28 @@ def policy_version_publish(
         audit_record(
             actor_type=actor_type, actor_id=actor_id, action="policy.publish", purpose=target.slug, fields=fields
         )
+        return version
+
+
+def policy_draft_publish(*, draft_id: uuid.UUID | str, actor_type: str, actor_id: str) -> PolicyVersion:
+    """Publish a draft as it stands (through `policy_version_publish`, so checked and audited)
+    and mark it published: from then on it is a record of what was published, not a text to edit.
+    A draft without a date takes effect now."""
+    with transaction.atomic():
+        draft = PolicyDraft.objects.select_for_update().select_related("purpose").filter(pk=draft_id).first()
+        if draft is None:
+            raise InvalidPolicyVersion("No such draft.", param="draft")
+        if draft.published_id is not None:
+            raise InvalidPolicyVersion("This draft is already published.", param="draft")
+        version = policy_version_publish(
+            purpose=draft.purpose.slug,
+            label=draft.label,
+            text=draft.text,
+            effective_from=draft.effective_from,
+            is_material=draft.is_material,
+            actor_type=actor_type,
+            actor_id=actor_id,
+        )
+        draft.published = version
+        draft.save(update_fields=["published", "updated_at"])
         return version

@@ -12,6 +12,7 @@ from partners.services.audiences import ExportPage, audience_export_plan, audien
 from partners.services.clients import (
     CLIENT_ATTRS,
     pairwise_ids_for,
+    partner_client_check,
     partner_client_create,
     partner_client_update,
     partner_credential_create,
@@ -55,6 +56,7 @@ __all__ = [
     "audience_export_stream",
     "audience_fields",
     "pairwise_ids_for",
+    "partner_client_check",
     "partner_client_create",
     "partner_client_update",
     "partner_credential_create",

@@ -24,6 +24,12 @@ _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 CLIENT_ATTRS = ("name", "purposes", "fields", "record_kinds", "rate_limit", "ip_allowlist", "webhook_url", "is_active")
 
 
+def partner_client_check(client: PartnerClient) -> None:
+    """Raise `InvalidClient` naming the attribute that is wrong (the admin form shows it on its
+    field before anything is saved; the services check again)."""
+    _check(client)
+
+
 def _check(client: PartnerClient) -> None:
     """Raise `InvalidClient` naming the attribute that is wrong."""
     if not _SLUG.match(client.slug):

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from consent.models import ConsentEvent, ConsentState, Method, PolicyVersion
+from consent.models import ConsentEvent, ConsentState, Method, PolicyDraft, PolicyVersion
 from consent.services import consent_grant
 from tests.factories import UserFactory
 
@@ -40,16 +40,19 @@ def test_staff_find_a_subjects_events_by_exact_id_only(admin_client, event, alic
     assert str(event.pk).encode() not in admin_client.get(url, {"q": str(alice.id)[:8]}).content
 
 
-def test_a_policy_version_is_published_through_the_service(admin_client, newsletter):
-    url = reverse("admin:consent_policyversion_add")
+def test_a_policy_version_is_published_from_a_draft_through_the_service(admin_client, newsletter):
+    """Versions are published from drafts (tests/staff/test_policy_drafts.py) and never edited."""
     form = {"purpose": newsletter.pk, "label": "v2", "text": "New text.", "is_material": "on"}
-    response = admin_client.post(url, form)
+    assert admin_client.post(reverse("admin:consent_policyversion_add"), form).status_code == 403
+    assert admin_client.post(reverse("admin:consent_policydraft_add"), form).status_code == 302
+    draft = PolicyDraft.objects.get()
+    response = admin_client.post(reverse("admin:consent_policydraft_publish", args=[draft.pk]))
     assert response.status_code == 302, response.content
     version = PolicyVersion.objects.get(label="v2")
     assert version.is_material and version.effective_from <= timezone.now()
 
-    # The same label again: the service's error, shown on the field.
-    response = admin_client.post(url, form)
+    # The same label again: the service's error, shown on the draft's field.
+    response = admin_client.post(reverse("admin:consent_policydraft_add"), form)
     assert response.status_code == 200
     assert b"already has a version with this label" in response.content
     # A published version cannot be edited or deleted.

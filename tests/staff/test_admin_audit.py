@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from consent.models import PolicyVersion, Purpose
+from consent.models import PolicyDraft, PolicyVersion, Purpose
 from consent.services import policy_version_publish
 from partners.models import PartnerClient, PartnerCredential
 from partners.services import partner_credential_create
@@ -128,13 +128,15 @@ def test_changing_a_purpose_names_the_fields_changed_only(client, member_of):
     assert_clean(entry, "Weekly letter", "Newsletter")
 
 
-def test_a_policy_published_in_the_admin_is_audited_as_publication_and_as_staff_addition(client, member_of):
+def test_a_policy_drafted_and_published_in_the_admin_is_audited_as_staff_addition_and_publication(client, member_of):
     officer = member_of(PRIVACY_OFFICER)
     purpose = PurposeFactory(slug="newsletter")
     client.force_login(officer)
     form = {"purpose": purpose.pk, "label": "v2", "text": "New text about nobody.", "is_material": "on"}
 
-    assert client.post(reverse("admin:consent_policyversion_add"), form).status_code == 302
+    assert client.post(reverse("admin:consent_policydraft_add"), form).status_code == 302
+    draft = PolicyDraft.objects.get(label="v2")
+    assert client.post(reverse("admin:consent_policydraft_publish", args=[draft.pk])).status_code == 302
 
     version = PolicyVersion.objects.get(label="v2")
     published = entries("policy.publish")[-1]
@@ -142,7 +144,7 @@ def test_a_policy_published_in_the_admin_is_audited_as_publication_and_as_staff_
     assert published.purpose == "newsletter"
     assert published.fields == [f"consent.policyversion.id_{version.pk}", "is_material"]
     (added,) = entries("staff.add")
-    assert added.fields[0] == f"consent.policyversion.id_{version.pk}"
+    assert added.fields[0] == f"consent.policydraft.id_{draft.pk.hex}"
     assert_clean(published, "New text")
     assert_clean(added, "New text")
 

@@ -29,7 +29,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from consent.models import ConsentEvent, ConsentState, Method, PolicyVersion, Purpose
+from consent.models import ConsentEvent, ConsentState, Method, PolicyDraft, PolicyVersion, Purpose
 from consent.services import consent_grant
 from partners.models import PartnerClient, WebhookDelivery
 from partners.services import partner_credential_create
@@ -109,6 +109,9 @@ class World:
             "accounts.user": lambda: self.person,
             "consent.purpose": lambda: self.purpose,
             "consent.policyversion": lambda: PolicyVersion.objects.filter(purpose=self.purpose).first(),
+            "consent.policydraft": lambda: PolicyDraft.objects.create(
+                purpose=self.purpose, label="v9", text="A draft nobody has seen."
+            ),
             "consent.consentevent": lambda: self.event,
             "consent.consentstate": lambda: (self.event, ConsentState.objects.get(subject_id=self.person.pk))[1],
             "profiles.fielddefinition": lambda: FieldDefinition.objects.order_by("key").first(),

@@ -1,4 +1,5 @@
-"""Reads of the audit log for the person it is about ("who accessed my data").
+"""Reads of the audit log: for the person it is about ("who accessed my data"), and for staff
+auditing it (`audit_entries_search`: every entry, as stored).
 
 The person sees when, what was done, which fields and for which purpose, and what kind of actor
 it was. Staff are not named (an insider's id is no business of the person's, and the entry stays
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 
 from vault.models import AuditActorType, AuditEntry, AuditPseudonym
 
@@ -59,3 +61,32 @@ def audit_entries_about(*, subject_id: uuid.UUID, page: int = 1, per_page: int =
     own = pseudonym.hex if pseudonym is not None else ""
     result.object_list = [_entry(row, own) for row in result.object_list]  # type: ignore[misc]
     return result
+
+
+def audit_entries_search(
+    *,
+    actor_type: str = "",
+    actor_id: str = "",
+    action: str = "",
+    purpose: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEntry]:
+    """Every entry matching the filters given (an empty one matches all), newest first, for the
+    staff audit log viewer. Entries hold names and opaque ids only (no values, by design), so
+    they are shown as stored: the subject as its pseudonym, a person acting by theirs too.
+    `action` matches a whole name or, ending in ".", every action under it ("consent.")."""
+    rows = AuditEntry.objects.order_by("-seq")
+    if actor_type:
+        rows = rows.filter(actor_type=actor_type)
+    if actor_id:
+        rows = rows.filter(actor_id=actor_id)
+    if action:
+        rows = rows.filter(action__startswith=action) if action.endswith(".") else rows.filter(action=action)
+    if purpose:
+        rows = rows.filter(purpose=purpose)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lt=until)
+    return rows
