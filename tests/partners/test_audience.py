@@ -249,7 +249,7 @@ def test_an_export_costs_the_same_queries_per_batch_whatever_its_size(
 ):
     """The audit of a batch is one entry and one statement of rows, however many people."""
     settings.PARTNERS_EXPORT_WORKERS = 1
-    client, key = shop
+    _, key = shop
     people: list[User] = [UserFactory.create() for _ in range(12)]
     for person in people:
         grant(person, "personalization")
