@@ -1,6 +1,6 @@
 """Audience export (issue 15): a segment's 10,000 members with 10 fields, exported as CSV through
-the gate (consent filter at export time, one audit entry per person, the page's log entry), against
-reading the same 10 fields of the same people in plaintext through the ORM. Five alternating runs;
+the gate (consent filter at export time, one audit entry per batch naming its people, the page's
+log entry), against reading the same 10 fields of the same people in plaintext through the ORM. Five alternating runs;
 the target is on the median ratio, since single runs of the plaintext read swing widely."""
 
 import os

@@ -198,7 +198,7 @@ class SegmentExportView(PartnerAPIView):
     """The segment's members who still consent to the purpose, with the permitted fields, as CSV
     or JSON Lines: one page per request, streamed; the `X-Next-Cursor` header (and a `Link`
     header, rel="next") brings the next page, and is absent on the last. Every page is audited:
-    one entry per person exported, and one for the page with its size."""
+    one entry per batch read, naming each person exported in it, and one for the page with its size."""
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
         # `?format=` names the export's format, not a DRF renderer; errors answer in JSON.

@@ -102,7 +102,7 @@ def add_totp(person: User) -> Authenticator:
 # The audit log's tables refuse updates and deletes on PostgreSQL (append-only triggers), and its
 # head moves only forward (another trigger); tests that must tamper with the log, or empty it,
 # lift the triggers for a moment.
-AUDIT_TABLES = ("vault_auditentry", "vault_auditcheckpoint", "vault_audithead")
+AUDIT_TABLES = ("vault_auditentry", "vault_auditentrysubject", "vault_auditcheckpoint", "vault_audithead")
 
 
 def set_audit_triggers(*, enabled: bool) -> None:

@@ -79,6 +79,10 @@ class AuditEntry(models.Model):
     details = models.BinaryField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # A batch entry (one event about many people, `audit_record_batch`) names them in
+    # `AuditEntrySubject` rows; this SHA-256 of their pseudonyms is hashed into the chain, so a
+    # row removed, added or changed there is found by `audit_verify`. "" for other entries.
+    subjects_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ("seq",)
@@ -87,6 +91,23 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"
+
+
+class AuditEntrySubject(models.Model):
+    """One person a batch entry is about, by audit pseudonym (as an entry names one), so erasure
+    unlinking the pseudonym leaves these rows anonymous and the chain verifiable. Append-only
+    like the entries. No foreign key: the chain is the integrity check (the entry's
+    `subjects_digest`), and the entries' table stays as it was."""
+
+    pk = models.CompositePrimaryKey("entry_seq", "subject_pseudonym")
+    entry_seq = models.BigIntegerField()
+    subject_pseudonym = models.UUIDField(db_index=True)
+
+    class Meta:
+        ordering = ("entry_seq", "subject_pseudonym")
+
+    def __str__(self) -> str:
+        return f"#{self.entry_seq} {self.subject_pseudonym}"
 
 
 class AuditPseudonym(models.Model):

@@ -8,9 +8,9 @@ streams. Consent is checked at export time (the gate's bulk read leaves out anyo
 since the segment was computed, or who restricted processing), so a stale membership never
 exports anyone who no longer consents.
 
-Every export is audited with its size: each person exported gets an audit entry of their own
-(action `profile.read`, the client as actor, the purpose and the field names: the person's "who
-accessed my data" lists it), all of one batch appended at once; when the page ends, one more
+Every export is audited with its size: each batch read gets one audit entry naming the people
+read in it (action `profile.read`, the client as actor, the purpose and the field names;
+`audit_record_batch`: each person's "who accessed my data" lists it); when the page ends, one more
 entry (`partners.audience_export`, about no one) and a row of the export log (`SegmentExport`:
 rows and bytes) record the page under the same request id.
 """
@@ -166,7 +166,7 @@ def _csv_cell(value: Any) -> Any:
 
 def audience_export_stream(*, page: ExportPage, batch: int | None = None) -> Iterator[bytes]:
     """The page's bytes, batch by batch: each batch read through the gate (consent at export
-    time; one audit entry per person read), then encoded. When the page ends, or the reader
+    time; one audit entry naming the people read), then encoded. When the page ends, or the reader
     goes away, the export is logged with the number of people and bytes sent."""
     request_id = page.request_id
     token = request_id_var.set(request_id)  # a streamed body runs after the middleware returned

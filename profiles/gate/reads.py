@@ -33,7 +33,7 @@ from profiles.gate.planning import (
 from profiles.models import PROFILE, FieldType, ProfileValue, ProfileValueHistory, Restriction
 from profiles.types import INDEX_KINDS
 from vault import blind_index, crypto
-from vault.audit import audit_record, audit_record_many
+from vault.audit import audit_record, audit_record_batch
 from vault.fields import _id_part, decode_value
 from vault.postgres import pg_array
 
@@ -136,8 +136,9 @@ def profile_read_many(
     People without the purpose's consent, with processing restricted, erased, or holding none
     of the fields are left out (not an error: a segment is a mix). Each person's key is unwrapped
     once, and the number of queries does not grow with the number of people (pass batches of some
-    thousands). Rows are handled as tuples of bytes: at 100,000 values, building objects per
-    value would cost more than decrypting them."""
+    thousands). One audit entry covers the people read (`audit_record_batch`). Rows are handled
+    as tuples of bytes: at 100,000 values, building objects per value would cost more than
+    decrypting them."""
     if purpose == RIGHTS_PURPOSE:
         raise ValueError("Rights requests are one person at a time: use profile_read.")
     return _read_many_any_purpose(subject_ids, fields, purpose, actor)
@@ -165,10 +166,11 @@ def _read_many_any_purpose(
         # the operators are told (ids only).
         logger.error("Bulk read: the values of subject %s did not decrypt; left out", subject)
     # Only the people whose values were decrypted are audited (and returned): an erased person,
-    # or one holding none of the fields, was not read.
+    # or one holding none of the fields, was not read. One entry for the batch, naming them all:
+    # each one's "who accessed my data" finds it (vault/audit/selectors.py).
     plaintexts = found.plaintexts
     read = [s for s in wanted if s in plaintexts]
-    audit_record_many(**actor.audit(), action="profile.read", purpose=target.slug, fields=names, subject_ids=read)
+    audit_record_batch(**actor.audit(), action="profile.read", purpose=target.slug, fields=names, subject_ids=read)
     return {
         s: {
             # Text, by far the most common value, decoded inline (`decode_value`'s first case).

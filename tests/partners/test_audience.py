@@ -6,6 +6,8 @@ import io
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from consent.models import Method
@@ -14,8 +16,9 @@ from partners.models import Segment, SegmentExport
 from partners.services import partner_client_update, partner_credential_revoke
 from tests.factories import UserFactory, fill, grant
 from tests.partners.conftest import ACTOR, pairwise
+from vault.audit import audit_pseudonym_for, audit_verify
 from vault.audit.selectors import audit_entries_about
-from vault.models import AuditEntry
+from vault.models import AuditEntry, AuditEntrySubject
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +91,12 @@ def test_every_export_is_audited_with_its_size(shop, partner, audience, alice, b
     log = SegmentExport.objects.get()
     assert (log.rows, log.request_id, log.purpose) == (2, request_id, "personalization")
     assert log.bytes > 0
-    per_person = AuditEntry.objects.filter(request_id=request_id, action="profile.read", actor_id="shop")
-    assert per_person.count() == 2
+    # The batch read is one entry naming both people (AuditEntrySubject), and the page one more.
+    (batch,) = AuditEntry.objects.filter(request_id=request_id, action="profile.read", actor_id="shop")
+    named = AuditEntrySubject.objects.filter(entry_seq=batch.seq).values_list("subject_pseudonym", flat=True)
+    assert set(named) == {audit_pseudonym_for(alice.pk), audit_pseudonym_for(bob.pk)}
     assert AuditEntry.objects.filter(request_id=request_id, action="partners.audience_export").count() == 1
+    assert audit_verify().ok
     # The person's "who accessed my data" finds the export.
     mine = audit_entries_about(subject_id=alice.pk).object_list
     assert any(e.actor_name == "shop" and e.purpose == "personalization" and "given_name" in e.fields for e in mine)
@@ -191,7 +197,7 @@ def test_batches_read_in_worker_threads_export_the_same(
     """With PARTNERS_EXPORT_WORKERS > 1 the batches are read on connections of their own (so the
     data must be committed, as it is in production): same rows, same audit, in order."""
     settings.PARTNERS_EXPORT_WORKERS = 3
-    settings.PARTNERS_EXPORT_BATCH = 1
+    settings.PARTNERS_EXPORT_BATCH = 2
     client, key = make_client("shop", purposes=["personalization"], fields=FIELDS)
     people = [UserFactory.create() for _ in range(4)]
     for n, person in enumerate(people):
@@ -209,5 +215,64 @@ def test_batches_read_in_worker_threads_export_the_same(
     names = {pairwise(client, p): f"P{n}" for n, p in enumerate(people)}
     assert all(row["given_name"] == names[row["person"]] for row in got)
     request_id = answer["X-Request-ID"]
-    assert AuditEntry.objects.filter(request_id=request_id, action="profile.read").count() == 4
+    batches = AuditEntry.objects.filter(request_id=request_id, action="profile.read")
+    assert batches.count() == 2, "one entry per batch, appended from two threads"
+    named = AuditEntrySubject.objects.filter(entry_seq__in=batches.values("seq"))
+    assert set(named.values_list("subject_pseudonym", flat=True)) == {audit_pseudonym_for(p.pk) for p in people}
     assert SegmentExport.objects.get(request_id=request_id).rows == 4
+    assert audit_verify().ok
+
+
+def test_the_access_log_page_shows_a_batch_read_that_named_the_person(shop, partner, audience, alice, bob):
+    """Through the portal: alice's "who accessed my data" lists the export's batch entry; carol,
+    not in the segment, sees nothing of it; no pseudonym is shown."""
+    _, key = shop
+    carol = UserFactory.create(email="carol@example.com")
+    answer, _ = _export(partner, key, audience)
+    assert answer.status_code == 200
+    (batch,) = AuditEntry.objects.filter(action="profile.read", request_id=answer["X-Request-ID"])
+    assert batch.subject_pseudonym is None, "a batch entry, found through its people's rows"
+    client = partner(key)
+    client.defaults.pop("HTTP_AUTHORIZATION")
+    client.force_login(alice)
+    page = client.get("/privacy/access-log/").content.decode()
+    assert "shop" in page and "Given name" in page
+    assert "Dutch" not in page and "Alice" not in page, "fields, never values"
+    for pseudonym in AuditEntrySubject.objects.values_list("subject_pseudonym", flat=True):
+        assert str(pseudonym) not in page and pseudonym.hex not in page
+    client.force_login(carol)
+    assert "shop" not in client.get("/privacy/access-log/").content.decode()
+
+
+def test_an_export_costs_the_same_queries_per_batch_whatever_its_size(
+    shop, partner, settings, django_capture_on_commit_callbacks
+):
+    """The audit of a batch is one entry and one statement of rows, however many people."""
+    settings.PARTNERS_EXPORT_WORKERS = 1
+    _, key = shop
+    people: list[User] = [UserFactory.create() for _ in range(12)]
+    for person in people:
+        grant(person, "personalization")
+        fill(person, country="NL", given_name="P")
+    with django_capture_on_commit_callbacks(execute=True):
+        segment_id = (
+            partner(key)
+            .post(URL, {"name": "NL", "purpose": "personalization", "definition": NL}, content_type="application/json")
+            .json()["id"]
+        )
+
+    before = AuditEntrySubject.objects.count()  # the segment's computation read them too
+
+    def queries(batch: int) -> int:
+        settings.PARTNERS_EXPORT_BATCH = batch
+        _export(partner, key, segment_id)  # warm: pseudonyms made, caches filled
+        with CaptureQueriesContext(connection) as captured:
+            answer, body = _export(partner, key, segment_id)
+        assert answer.status_code == 200 and len(body.splitlines()) == 13
+        return len(captured)
+
+    two, three, four, six = queries(6), queries(4), queries(3), queries(2)
+    per_batch = three - two
+    assert per_batch > 0
+    assert four - three == per_batch and six - four == 2 * per_batch, "constant per batch, not per person"
+    assert AuditEntrySubject.objects.count() - before == 12 * 8, "each person named once per export"

@@ -34,8 +34,9 @@ from profiles.gate import (
 from profiles.models import ProfileDocument, ProfileEvent, ProfileValue, ProfileValueHistory, RecordKind, Source
 from profiles.services import field_definition_deprecate, profile_restrict
 from tests.factories import fill, grant
+from vault.audit import audit_pseudonym_for
 from vault.errors import InvalidInput
-from vault.models import AuditEntry, AuditPseudonym
+from vault.models import AuditEntry, AuditEntrySubject, AuditPseudonym
 from vault.services import subject_keys_shred
 
 pytestmark = pytest.mark.usefixtures("schema")
@@ -284,7 +285,11 @@ def test_bulk_read_releases_only_consenting_people(alice, bob, django_user_model
         alice.pk: {"shoe_size": "38", "clothing_size": "M"},
         bob.pk: {"shoe_size": "44", "clothing_size": "M"},
     }
-    assert AuditEntry.objects.filter(action="profile.read", purpose="personalization").count() == 2
+    # One entry for the batch, naming the two people read (not carol), by pseudonym.
+    (entry,) = AuditEntry.objects.filter(action="profile.read", purpose="personalization")
+    named = set(AuditEntrySubject.objects.filter(entry_seq=entry.seq).values_list("subject_pseudonym", flat=True))
+    assert named == {audit_pseudonym_for(alice.pk), audit_pseudonym_for(bob.pk)}
+    assert entry.subject_pseudonym is None and entry.subjects_digest
 
 
 def test_bulk_read_runs_a_constant_number_of_queries(django_user_model):

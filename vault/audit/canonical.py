@@ -37,7 +37,11 @@ def canonical_form(
     pseudonym_part: str,
     details: bytes | memoryview | None,
     prev_hash: str,
+    subjects_digest: str = "",
 ) -> bytes:
+    # A batch entry's digest of the people it names comes last, and only on batch entries: every
+    # other entry keeps the form (and hash) it always had. The part count tells the two apart.
+    batch = (subjects_digest,) if subjects_digest else ()
     return SEP.join(
         (
             CANONICAL_FORMAT,
@@ -52,8 +56,31 @@ def canonical_form(
             pseudonym_part,
             "" if details is None else hashlib.sha256(details).hexdigest(),
             prev_hash,
+            *batch,
         )
     ).encode()
+
+
+class SubjectsDigest:
+    """The digest a batch entry carries of the people it names: SHA-256 over their audit
+    pseudonyms as hex, sorted, joined by \x1e. Fed one pseudonym at a time, in sorted order, so
+    verifying streams the rows instead of holding a batch's."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._first = True
+
+    def add(self, pseudonym_hex: str) -> None:
+        self._hash.update((pseudonym_hex if self._first else LIST_SEP + pseudonym_hex).encode())
+        self._first = False
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def subjects_digest(pseudonym_hexes: list[str]) -> str:
+    """`SubjectsDigest` of these pseudonyms (hex, distinct), in any order."""
+    return hashlib.sha256(LIST_SEP.join(sorted(pseudonym_hexes)).encode()).hexdigest()
 
 
 class FieldsPart(dict[str | None, str]):
@@ -117,6 +144,7 @@ def audit_entry_hash(entry: AuditEntry) -> str:
             "" if entry.subject_pseudonym is None else entry.subject_pseudonym.hex,
             entry.details,
             entry.prev_hash,
+            entry.subjects_digest,
         )
     ).hexdigest()
 

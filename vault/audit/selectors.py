@@ -16,7 +16,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
-from vault.models import AuditActorType, AuditEntry, AuditPseudonym
+from vault.models import AuditActorType, AuditEntry, AuditEntrySubject, AuditPseudonym
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,18 @@ def _entry(row: Any, own_pseudonym: str) -> AccessEntry:
 
 def audit_entries_about(*, subject_id: uuid.UUID, page: int = 1, per_page: int = 25, exclude_own: bool = False) -> Page:
     """One page (newest first) of the audit entries about the person; `object_list` holds
-    `AccessEntry` items. `exclude_own` leaves out what the person did themselves. Reading never
-    makes a pseudonym: someone with none has no entries."""
+    `AccessEntry` items: those naming them alone and the batch entries naming them among others
+    (`audit_record_batch`). `exclude_own` leaves out what the person did themselves. Reading
+    never makes a pseudonym: someone with none has no entries."""
     pseudonym = AuditPseudonym.objects.filter(subject_id=subject_id).values_list("pseudonym", flat=True).first()
     if pseudonym is None:
         rows = AuditEntry.objects.none()
     else:
-        rows = AuditEntry.objects.filter(subject_pseudonym=pseudonym).order_by("-seq")
+        # The seqs of both kinds as one UNION ALL subquery, each side on its own index; an OR of
+        # the two conditions would have the database scan the whole log.
+        alone = AuditEntry.objects.filter(subject_pseudonym=pseudonym).order_by().values("seq")
+        in_batches = AuditEntrySubject.objects.filter(subject_pseudonym=pseudonym).order_by().values("entry_seq")
+        rows = AuditEntry.objects.filter(seq__in=alone.union(in_batches, all=True)).order_by("-seq")
         if exclude_own:
             rows = rows.exclude(actor_type=AuditActorType.PERSON, actor_id=str(pseudonym))
     values = rows.values("created_at", "action", "purpose", "fields", "actor_type", "actor_id")

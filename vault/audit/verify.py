@@ -16,10 +16,10 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from vault.audit.append import HEAD_ID
-from vault.audit.canonical import CanonicalTime, FieldsPart, canonical_form, checkpoint_message
+from vault.audit.canonical import CanonicalTime, FieldsPart, SubjectsDigest, canonical_form, checkpoint_message
 from vault.audit.sink import ExportedCheckpoint
 from vault.keys import get_provider
-from vault.models import AUDIT_GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead
+from vault.models import AUDIT_GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditEntrySubject, AuditHead
 from vault.signing import key_names
 
 DEFAULT_BATCH_SIZE = 5000
@@ -39,6 +39,7 @@ _VERIFY_COLUMNS = (
     "details",
     "prev_hash",
     "hash",
+    "subjects_digest",
 )
 
 
@@ -54,6 +55,7 @@ class Problem(StrEnum):
     CHECKPOINT_SIGNATURE = "checkpoint_signature"
     CHECKPOINT_MISMATCH = "checkpoint_mismatch"
     CHECKPOINT_MISSING = "checkpoint_missing"
+    SUBJECTS = "subjects"  # the people named for a batch entry are not those its hash covers
 
 
 @dataclass(frozen=True)
@@ -183,16 +185,19 @@ def _when(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"
 
 
-def _walk(rows: Iterable[tuple[Any, ...]], expected: Expected) -> tuple[int, str, VerifyFailure | None]:
-    """Check entries in seq order up to the first bad one, popping the checkpoints passed.
-    Returns (entries intact, hash of the last intact entry, the failure if one was found)."""
+def _walk(
+    rows: Iterable[tuple[Any, ...]], expected: Expected, batches: dict[int, str]
+) -> tuple[int, str, VerifyFailure | None]:
+    """Check entries in seq order up to the first bad one, popping the checkpoints passed, and
+    collecting the subjects digest of each intact batch entry in `batches`. Returns (entries
+    intact, hash of the last intact entry, the failure if one was found)."""
     prev_hash = AUDIT_GENESIS_HASH
     next_seq = 1
     vouched = 0  # the last seq a checkpoint confirmed
     fields_parts = FieldsPart()
     for row in rows:
         seq, created_part, actor_type, actor_id, action, purpose, fields_json, *rest = row
-        request_id, pseudonym_text, details, entry_prev_hash, entry_hash = rest
+        request_id, pseudonym_text, details, entry_prev_hash, entry_hash, digest_of_subjects = rest
         if seq != next_seq:
             return (
                 next_seq - 1,
@@ -219,6 +224,7 @@ def _walk(rows: Iterable[tuple[Any, ...]], expected: Expected) -> tuple[int, str
                 "" if pseudonym_text is None else pseudonym_text.replace("-", ""),
                 details,
                 entry_prev_hash,
+                digest_of_subjects,
             )
         except (TypeError, AttributeError, ValueError):  # a column rewritten to a wrong type
             canonical = b""
@@ -238,9 +244,48 @@ def _walk(rows: Iterable[tuple[Any, ...]], expected: Expected) -> tuple[int, str
                     )
                     return next_seq - 1, prev_hash, VerifyFailure(seq, Problem.CHECKPOINT_MISMATCH, reason)
             vouched = seq
+        if digest_of_subjects:
+            batches[seq] = digest_of_subjects
         prev_hash = digest
         next_seq += 1
     return next_seq - 1, prev_hash, None
+
+
+def _subjects_failure(batches: dict[int, str], up_to: int, batch_size: int) -> VerifyFailure | None:
+    """The first batch entry (up to seq `up_to`) whose `AuditEntrySubject` rows do not hash to
+    the digest it carries: a row deleted, added or changed. Rows naming an entry that is not a
+    batch entry count too (people added to an entry that named none). Streams the rows in
+    (entry, pseudonym) order, the table's key: one digest at a time in memory."""
+    rows = (
+        AuditEntrySubject.objects.filter(entry_seq__lte=up_to)
+        .order_by("entry_seq", "subject_pseudonym")
+        .annotate(pseudonym_text=Cast("subject_pseudonym", TextField()))
+        .values_list("entry_seq", "pseudonym_text")
+    )
+    unseen = dict(batches)
+    seq, digest = None, SubjectsDigest()
+
+    def check(seq: int, digest: SubjectsDigest) -> VerifyFailure | None:
+        carried = unseen.pop(seq, None)
+        if carried is None:
+            return VerifyFailure(seq, Problem.SUBJECTS, "people are named for it, but it is not a batch entry (added)")
+        if digest.hexdigest() != carried:
+            return VerifyFailure(seq, Problem.SUBJECTS, "the people named for it do not match its hash (altered)")
+        return None
+
+    for entry_seq, pseudonym_text in rows.iterator(chunk_size=batch_size):
+        if entry_seq != seq:
+            if seq is not None and (failure := check(seq, digest)) is not None:
+                return failure
+            seq, digest = entry_seq, SubjectsDigest()
+        # PostgreSQL's uuid text has hyphens, SQLite stores the bare hex.
+        digest.add(pseudonym_text.replace("-", ""))
+    if seq is not None and (failure := check(seq, digest)) is not None:
+        return failure
+    if unseen:
+        first = min(unseen)
+        return VerifyFailure(first, Problem.SUBJECTS, "the people named for it are gone (removed)")
+    return None
 
 
 def audit_verify(
@@ -249,7 +294,8 @@ def audit_verify(
     """Walk the whole chain in seq order and report the first entry that is not as written.
 
     Finds removed entries (seq not contiguous from 1), broken links (prev_hash), altered entries
-    (hash recomputed), a wrong head, and, through the signed checkpoints, a chain rewritten and
+    (hash recomputed), a wrong head, people of a batch entry removed, added or changed (their
+    digest, in the entry's hash), and, through the signed checkpoints, a chain rewritten and
     re-hashed consistently. Streams tuples, not model instances, to keep up with a large log.
 
     `exported` are the checkpoints copied outside the database (`exported_checkpoints_read`).
@@ -276,7 +322,11 @@ def audit_verify(
     if head is not None:
         rows = rows.filter(seq__lte=head[0])
 
-    intact, last_hash, chain_failure = _walk(rows.iterator(chunk_size=batch_size), expected)
+    batches: dict[int, str] = {}
+    intact, last_hash, chain_failure = _walk(rows.iterator(chunk_size=batch_size), expected, batches)
+    subjects_failure = _subjects_failure(batches, intact, batch_size)
+    if subjects_failure is not None:
+        failures.append(subjects_failure)
     if chain_failure is not None:
         failures.insert(0, chain_failure)  # at the same seq, what the chain shows comes first
     else:
