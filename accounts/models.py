@@ -73,6 +73,12 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def mask_email(email: str) -> str:
+    """`a***@example.com`: enough for staff to recognise a login, not to harvest addresses."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
 # --- Sealed social-provider data (DESIGN.md invariant 1; accounts/social/sealing.py writes these) -------
 class SealedSocialAccountData(models.Model):
     """The provider's profile response of one linked social account, sealed under the person's

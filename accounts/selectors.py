@@ -1,6 +1,7 @@
 """Reads of identity data other apps may make."""
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -8,7 +9,14 @@ from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
 
-from accounts.models import PurgeReason, SealedSocialAccountData, SealedSocialToken, SocialLinkState, User
+from accounts.models import (
+    PurgeReason,
+    SealedSocialAccountData,
+    SealedSocialToken,
+    SocialLinkState,
+    User,
+    normalize_email,
+)
 from accounts.social.policies import provider_policy
 from profiles.models import Source
 from profiles.selectors import profile_source_fields
@@ -17,6 +25,36 @@ from profiles.selectors import profile_source_fields
 def account_email(*, subject_id: uuid.UUID) -> str | None:
     """The login email of an active account (a plaintext login identifier, for mail delivery)."""
     return User.objects.filter(pk=subject_id, is_active=True).values_list("email", flat=True).first()
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    """An account as the staff's person page shows it (the address only to be masked there)."""
+
+    subject_id: uuid.UUID
+    email: str
+    is_active: bool
+    is_staff: bool
+    created_at: datetime
+    last_login: datetime | None
+
+
+def accounts_overview(*, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AccountOverview]:
+    """The accounts among these subject ids (active or not), in one query."""
+    rows = User.objects.filter(pk__in=list(subject_ids)).values_list(
+        "id", "email", "is_active", "is_staff", "created_at", "last_login"
+    )
+    return {row[0]: AccountOverview(*row) for row in rows}
+
+
+def person_account_ids(*, limit: int) -> list[uuid.UUID]:
+    """The oldest accounts of people (staff left out), ids only."""
+    return list(User.objects.filter(is_staff=False).order_by("created_at").values_list("id", flat=True)[:limit])
+
+
+def account_with_login(*, email: str) -> uuid.UUID | None:
+    """Whose login identifier is exactly this address (normalized as sign-up stores it)."""
+    return User.objects.filter(email=normalize_email(email)).values_list("id", flat=True).first()
 
 
 def account_exists(*, subject_id: uuid.UUID) -> bool:
@@ -88,6 +126,22 @@ def social_accounts_sealed(*, subject_id: uuid.UUID) -> list[LinkedAccount]:
         )
         for account in accounts
     ]
+
+
+@dataclass(frozen=True)
+class ConnectedProvider:
+    """A linked social account named by its provider only: the provider's id for the person
+    (`uid`) stays out, so a page listing links cannot leak it."""
+
+    provider: str
+    connected_at: datetime
+    last_login: datetime | None
+
+
+def social_providers_of(*, subject_id: uuid.UUID) -> list[ConnectedProvider]:
+    """The providers the person linked, oldest first. One query; nothing sealed is read."""
+    rows = SocialAccount.objects.filter(user_id=subject_id).order_by("date_joined", "pk")
+    return [ConnectedProvider(*row) for row in rows.values_list("provider", "date_joined", "last_login")]
 
 
 def social_account_subject(*, provider: str, uid: str) -> uuid.UUID | None:

@@ -293,6 +293,15 @@ SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_STORE_TOKENS = True  # sealed in the vault; allauth's own columns stay empty
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # a provider's word alone never opens an existing account
 SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10, minimum=1)
+
+
+def _social_account_str(account: object) -> str:
+    """allauth's SOCIALACCOUNT_STR, how a linked account is printed wherever it is (the admin's
+    pages and its log among them): by provider and row id, never by the person's address."""
+    return f"{getattr(account, 'provider', '')} account {getattr(account, 'pk', '')}"
+
+
+SOCIALACCOUNT_STR = _social_account_str
 # Security events providers push (accounts/social/security_events.py): back-channel logout and
 # Google's Cross-Account Protection. A token older than this is refused (and its jti is
 # remembered this long); Google's RISC configuration names the keys its tokens are signed with.
@@ -596,3 +605,7 @@ LOGGING: dict[str, Any] = {
 # far behind now the changes feed stays so that acts still committing are never skipped.
 PARTNER_CREDENTIAL_CACHE_SECONDS = env_int("PARTNER_CREDENTIAL_CACHE_SECONDS", 5, minimum=0)
 PARTNER_CHANGES_SETTLE_SECONDS = env_int("PARTNER_CHANGES_SETTLE_SECONDS", 2, minimum=0)
+
+# Staff (staff/people/): how long values a staff member revealed stay on their screen before the
+# page hides them again (they are never stored in the session or the URL).
+STAFF_REVEAL_SECONDS = env_int("STAFF_REVEAL_SECONDS", 60, minimum=5)

@@ -139,6 +139,47 @@ def profile_fields_held(*, subject_id: uuid.UUID, keys: list[str]) -> set[str]:
     return set(held.values_list("definition__key", flat=True))
 
 
+@dataclass(frozen=True)
+class HeldField:
+    """A field the person holds a value for, as staff see it before any reveal: the schema's
+    words, the value's provenance and the purposes the field serves. Never the value."""
+
+    key: str
+    label: str
+    category: str
+    source: str
+    source_name: str
+    collected_at: datetime
+    expires_at: datetime
+    purposes: frozenset[str]
+
+
+def profile_fields_overview(*, subject_id: uuid.UUID) -> list[HeldField]:
+    """Every field holding a value for the person, in the schema's order, with provenance and
+    purposes: for the staff's masked page. The ciphertext is not even loaded, so nothing is
+    decrypted and no audit entry is written here (the page audits being viewed itself)."""
+    rows = (
+        ProfileValue.objects.filter(subject_id=subject_id)
+        .defer("value")
+        .select_related("definition")
+        .prefetch_related("definition__purposes")
+        .order_by("definition__category", "definition__key")
+    )
+    return [
+        HeldField(
+            key=row.definition.key,
+            label=row.definition.label,
+            category=row.definition.category,
+            source=row.source,
+            source_name=row.source_name,
+            collected_at=row.collected_at,
+            expires_at=row.expires_at,
+            purposes=frozenset(p.slug for p in row.definition.purposes.all()),
+        )
+        for row in rows
+    ]
+
+
 def profile_source_fields(*, subject_id: uuid.UUID, source: str, source_name: str) -> list[tuple[str, str, bool]]:
     """The fields whose current value one source (a social provider) brought, as (key, label,
     keepable) in the schema's order, without decrypting: keepable when the person may hold it

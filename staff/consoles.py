@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from staff.audit_log import audit_log_view, audit_verify_view
 from staff.dashboard import consent_dashboard
 from staff.key_status import key_status_view
+from staff.people import views as people
 
 
 class Console(NamedTuple):
@@ -32,4 +33,15 @@ CONSOLES: list[Console] = [
     Console("audit-log/", audit_log_view, "staff_audit_log", "Audit log", "staff.view_audit_log"),
     Console("audit-log/verify/", audit_verify_view, "staff_audit_verify", "", "staff.verify_audit_chain"),
     Console("keys/", key_status_view, "staff_key_status", "Key status", "staff.view_key_status"),
+    # A person (staff/people/): found by exact address or number; their page is reached from there,
+    # from the user list and from the user's page.
+    Console("people/find/", people.person_find, "staff_person_find", "Find a person", "staff.view_person"),
+    Console(
+        "people/<uuid:subject_id>/",
+        people.person_page,
+        "staff_person",
+        "",
+        "staff.view_person",
+        sample=people.sample_person,
+    ),
 ]

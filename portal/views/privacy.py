@@ -25,6 +25,8 @@ _ACTIONS = {
     "consent.request": gettext_lazy("Asked for a confirmation of your consent"),
     "consent.expire": gettext_lazy("An unconfirmed consent request expired"),
     "profile.read": gettext_lazy("Read profile values"),
+    "profile.reveal": gettext_lazy("Revealed profile values to a staff member"),
+    "staff.person_viewed": gettext_lazy("Opened your record in the staff admin (values hidden)"),
     "profile.write": gettext_lazy("Changed profile values"),
     "profile.history_read": gettext_lazy("Read earlier values"),
     "profile.documents_read": gettext_lazy("Read documents"),

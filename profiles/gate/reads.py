@@ -35,6 +35,7 @@ from profiles.types import INDEX_KINDS
 from vault import blind_index, crypto
 from vault.audit import audit_record, audit_record_batch
 from vault.fields import _id_part, decode_value
+from vault.models import AuditActorType
 from vault.postgres import pg_array
 
 logger = logging.getLogger(__name__)
@@ -60,25 +61,40 @@ class Released(dict[str, "FieldValue"]):
 
 
 def profile_read(
-    *, subject_id: uuid.UUID, fields: Iterable[str], purpose: str, actor: Actor, permitted_only: bool = False
+    *,
+    subject_id: uuid.UUID,
+    fields: Iterable[str],
+    purpose: str,
+    actor: Actor,
+    permitted_only: bool = False,
+    reason: str = "",
 ) -> Released:
     """The person's values of `fields` that are set, with provenance, for `purpose`.
 
     Raises before decrypting anything if the purpose may not use one of the fields, lacks the
     person's consent or is stopped by a restriction; `permitted_only` reads, of `fields`, those
-    the purpose may use (and refuses only when there is none). On PostgreSQL four round trips
+    the purpose may use (and refuses only when there is none). A staff member revealing values
+    to themselves gives their typed `reason`: the entry is then a `profile.reveal` keeping the
+    reason in its details (encrypted under the person's key). On PostgreSQL four round trips
     outside a transaction: the plan with the values, the consent check, the data key and the
     audit entry (one statement: vault/audit/append.py). Elsewhere one more for the values and
     more for the audit entry. This is the path of every request that reads a person, so it
     builds no model instances."""
     subject_id = crypto.as_subject_id(subject_id)
+    if reason and actor.type != AuditActorType.STAFF:
+        raise ValueError("Only a staff member reveals values with a reason.")
     target, keys, rows = read_plan(subject_id, fields, purpose, with_values=True, permitted_only=permitted_only)
     check_access(subject_id=subject_id, purpose=target)
     if rows is None:
         rows = _person_values(subject_id, list(keys))
     values = decrypt_pairs(subject_id, [(row[2], row[1]) for row in rows], ProfileValue.sealed_field())
     audit_record(
-        **actor.audit(), action="profile.read", purpose=target.slug, fields=list(keys.values()), subject_id=subject_id
+        **actor.audit(),
+        action="profile.reveal" if reason else "profile.read",
+        purpose=target.slug,
+        fields=list(keys.values()),
+        subject_id=subject_id,
+        details={"reason": reason} if reason else None,
     )
     released = {keys[row[0]]: FieldValue(value, *row[3:]) for row, value in zip(rows, values, strict=True)}
     answer = Released({key: released[key] for key in keys.values() if key in released})
