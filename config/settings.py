@@ -296,12 +296,12 @@ SOCIALACCOUNT_REQUESTS_TIMEOUT = env_int("SOCIALACCOUNT_REQUESTS_TIMEOUT", 10, m
 
 
 def _social_account_str(account: object) -> str:
-    """allauth's SOCIALACCOUNT_STR, how a linked account is printed wherever it is (the admin's
-    pages and its log among them): by provider and row id, never by the person's address."""
+    """allauth's SOCIALACCOUNT_SOCIALACCOUNT_STR: how a linked account is printed wherever it is
+    (the admin's pages and its log among them): by provider and row id, never by an address."""
     return f"{getattr(account, 'provider', '')} account {getattr(account, 'pk', '')}"
 
 
-SOCIALACCOUNT_STR = _social_account_str
+SOCIALACCOUNT_SOCIALACCOUNT_STR = _social_account_str  # allauth reads it under this doubled name
 # Security events providers push (accounts/social/security_events.py): back-channel logout and
 # Google's Cross-Account Protection. A token older than this is refused (and its jti is
 # remembered this long); Google's RISC configuration names the keys its tokens are signed with.

@@ -21,6 +21,7 @@ from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts.admin import UserAdmin
 from accounts.models import User, mask_email
@@ -40,11 +41,10 @@ class MaskedAdmin(admin.ModelAdmin):
     search_fields = ()
     show_full_result_count = False
 
-    def action_checkbox(self, obj: Any) -> str:
+    def action_checkbox(self, obj: Any) -> SafeString:
         """As the admin's, labelled with the row's id instead of its `str`."""
-        checkbox = forms.CheckboxInput(
-            {"class": "action-select", "aria-label": f"Select row {obj.pk}"}, lambda v: False
-        )
+        attrs = {"class": "action-select", "aria-label": f"Select row {obj.pk}"}
+        checkbox = forms.CheckboxInput(attrs, lambda value: False)
         return checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(obj.pk))
 
     @admin.display(description="person")
@@ -179,7 +179,7 @@ class PersonUserAdmin(UserAdmin):
     """The user list: each row linked to the person's page; found by exact address or number on
     "Find a person" (a POST, so no address enters a URL), or here by exact id."""
 
-    list_display = (*UserAdmin.list_display, "person_page")
+    list_display = (*UserAdmin.list_display, "person_page")  # type: ignore[assignment]
     search_fields = ("=id",)
     change_list_template = "admin/staff/user_change_list.html"
 

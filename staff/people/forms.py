@@ -14,7 +14,7 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,24}$")
 class RevealForm(forms.Form):
     """Which of the person's fields to reveal, and why (the reason goes into the audit entry)."""
 
-    fields = forms.MultipleChoiceField(
+    chosen = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple, label="Fields to reveal", error_messages={"required": "Choose a field."}
     )
     reason = forms.CharField(
@@ -30,7 +30,7 @@ class RevealForm(forms.Form):
 
     def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["fields"]
+        field = self.fields["chosen"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = choices
 

@@ -8,6 +8,7 @@ in that response only (never in the session or a URL), and a static script hides
 after STAFF_REVEAL_SECONDS. The person sees both in "who accessed my data".
 """
 
+import contextlib
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -173,11 +174,11 @@ def _reveal(
     """The chosen values, read through the gate (one `profile.reveal` audit entry with the
     reason); None with a form error when the gate refuses."""
     labels = {field.key: field.label for field in held}
-    keys: list[str] = form.cleaned_data["fields"]
+    keys: list[str] = form.cleaned_data["chosen"]
     # Named all at once (the gate would stop at the first it refuses).
     refused = [field.label for field in held if field.key in keys and STAFF_PURPOSE not in field.purposes]
     if refused:
-        form.add_error("fields", f"Not revealed: {_not_for_staff(refused)}")
+        form.add_error("chosen", f"Not revealed: {_not_for_staff(refused)}")
         return None
     try:
         values = profile_read(
@@ -188,7 +189,7 @@ def _reveal(
             reason=" ".join(form.cleaned_data["reason"].split()),
         )
     except FieldNotForPurpose as error:  # the schema changed since the page was loaded
-        form.add_error("fields", f"Not revealed: {_not_for_staff([labels.get(error.param or '', '?')])}")
+        form.add_error("chosen", f"Not revealed: {_not_for_staff([labels.get(error.param or '', '?')])}")
         return None
     except (ProfileError, ConsentError, SubjectErased) as error:  # a restriction, an erasure, ...
         form.add_error(None, f"Not revealed: {error.message}")
@@ -216,11 +217,9 @@ def person_find(request: HttpRequest) -> HttpResponse:
             login = account_with_login(email=value)
             if login is not None:
                 subjects.append(login)
-        try:
+        # Not a possible number, or no such searchable field for this purpose in the schema: no match.
+        with contextlib.suppress(ProfileError):
             subjects += profile_find(field=searched[-1], value=value, purpose=STAFF_PURPOSE, actor=actor)
-        except ProfileError:
-            # Not a valid number, or the schema has no such searchable field for this purpose: no match.
-            pass
         audit_record(**actor.audit(), action="staff.person_search", fields=searched)
         accounts = accounts_overview(subject_ids=subjects)
         found = [

@@ -37,7 +37,7 @@ def entries(action: str) -> list[AuditEntry]:
 
 
 def reveal(client, person, fields, reason="Ticket 4711: the person asked us to confirm their name"):
-    return client.post(page_url(person), {"fields": fields, "reason": reason})
+    return client.post(page_url(person), {"chosen": fields, "reason": reason})
 
 
 # --- The page -----------------------------------------------------------------------------------
@@ -130,7 +130,8 @@ def test_the_reveal_script_is_served(client, member_of):
 
     path = finders.find("staff/reveal.js")
     assert path is not None
-    script = open(path, encoding="utf-8").read()
+    with open(path, encoding="utf-8") as file:
+        script = file.read()
     assert "data-value" in script and "setInterval" in script and "pagehide" in script
 
 
@@ -151,11 +152,11 @@ def test_without_the_reveal_permission_there_is_no_form_and_a_post_is_403(client
 @pytest.mark.parametrize(
     ("data", "error"),
     [
-        ({"fields": ["given_name"], "reason": "short"}, "at least 10 characters"),
-        ({"fields": ["given_name"], "reason": ""}, "This field is required"),
-        ({"fields": ["given_name"], "reason": "x" * 501}, "at most 500 characters"),
-        ({"fields": [], "reason": "Ticket 4711: the person asked"}, "Choose a field"),
-        ({"fields": ["no_such_field"], "reason": "Ticket 4711: the person asked"}, "not one of the available"),
+        ({"chosen": ["given_name"], "reason": "short"}, "at least 10 characters"),
+        ({"chosen": ["given_name"], "reason": ""}, "This field is required"),
+        ({"chosen": ["given_name"], "reason": "x" * 501}, "at most 500 characters"),
+        ({"chosen": [], "reason": "Ticket 4711: the person asked"}, "Choose a field"),
+        ({"chosen": ["no_such_field"], "reason": "Ticket 4711: the person asked"}, "not one of the available"),
     ],
 )
 def test_bad_reveal_forms_are_form_errors(client, member_of, person, data, error):

@@ -1,0 +1,112 @@
+"""The admin pages that hold identifiers: the user page (address masked, replaced only by typing a
+new one, only by those who may change users) and allauth's pages as wrapped in staff."""
+
+import pytest
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.models import SocialAccount, SocialApp
+from allauth.usersessions.models import UserSession
+from django.urls import reverse
+
+from accounts.models import User
+from staff.roles import PRIVACY_OFFICER, SUPPORT_AGENT
+from tests.factories import UserFactory
+
+
+def user_page(user) -> str:
+    return reverse("admin:accounts_user_change", args=[user.pk])
+
+
+@pytest.mark.django_db
+def test_who_may_change_users_replaces_the_login_address_without_seeing_it(client, member_of, alice):
+    client.force_login(member_of(PRIVACY_OFFICER))
+    html = client.get(user_page(alice)).content.decode()
+    assert "a***@example.com" in html and "alice@example.com" not in html
+    assert 'name="new_email"' in html
+    answer = client.post(
+        user_page(alice),
+        {"new_email": " Alice.New@Example.com ", "is_active": "on", "_save": "Save"},
+    )
+    assert answer.status_code == 302, answer.content.decode()
+    assert User.objects.get(pk=alice.pk).email == "alice.new@example.com"
+
+
+@pytest.mark.django_db
+def test_an_empty_new_address_keeps_the_login(client, member_of, alice):
+    client.force_login(member_of(PRIVACY_OFFICER))
+    answer = client.post(user_page(alice), {"new_email": "", "is_active": "on", "_save": "Save"})
+    assert answer.status_code == 302
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+@pytest.mark.django_db
+def test_a_taken_address_is_a_form_error(client, member_of, alice, bob):
+    client.force_login(member_of(PRIVACY_OFFICER))
+    answer = client.post(user_page(alice), {"new_email": "bob@example.com", "is_active": "on", "_save": "Save"})
+    assert answer.status_code == 200
+    assert "Another account signs in with this address." in answer.content.decode()
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+@pytest.mark.django_db
+def test_who_may_only_view_users_sees_the_address_masked_and_no_field_to_change_it(client, member_of, alice):
+    client.force_login(member_of(SUPPORT_AGENT))
+    html = client.get(user_page(alice)).content.decode()
+    assert "a***@example.com" in html and "alice@example.com" not in html
+    assert 'name="new_email"' not in html
+    assert client.post(user_page(alice), {"new_email": "x@example.com"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_user_list_searches_by_exact_id_only(client, member_of, alice, bob):
+    client.force_login(member_of(SUPPORT_AGENT))
+    listing = reverse("admin:accounts_user_changelist")
+    by_id = client.get(listing, {"q": str(alice.pk)}).content.decode()
+    assert str(alice.pk) in by_id and str(bob.pk) not in by_id
+    for fragment in ("alice", "alice@example.com", "example.com"):
+        answer = client.get(listing, {"q": fragment})
+        assert answer.status_code == 200
+        assert str(alice.pk) not in answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_address_page_is_the_persons_page(client, member_of, alice):
+    address = EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    client.force_login(member_of(SUPPORT_AGENT))
+    answer = client.get(reverse("admin:account_emailaddress_change", args=[address.pk]))
+    assert answer.status_code == 302
+    assert answer["Location"] == reverse("admin:staff_person", args=[alice.pk])
+    listing = client.get(reverse("admin:account_emailaddress_changelist")).content.decode()
+    assert "a***@example.com" in listing and "alice@example.com" not in listing
+
+
+@pytest.mark.django_db
+def test_a_social_account_page_names_the_provider_not_the_uid_or_address(client, member_of, alice):
+    account = SocialAccount.objects.create(user=alice, provider="google", uid="uid-5550001")
+    client.force_login(member_of(SUPPORT_AGENT))
+    html = client.get(reverse("admin:socialaccount_socialaccount_change", args=[account.pk])).content.decode()
+    assert f"google account {account.pk}" in html
+    assert "uid-5550001" not in html and "alice@example.com" not in html
+
+
+@pytest.mark.django_db
+def test_a_client_secret_is_write_only(client, alice):
+    app = SocialApp.objects.create(provider="github", name="GitHub", client_id="cid", secret="old-secret-9")
+    root = UserFactory.create(email="root@example.com", superuser=True)
+    client.force_login(root)
+    page = reverse("admin:socialaccount_socialapp_change", args=[app.pk])
+    assert "old-secret-9" not in client.get(page).content.decode()
+    form = {"provider": "github", "provider_id": "", "name": "GitHub", "client_id": "cid", "secret": "", "key": ""}
+    assert client.post(page, {**form, "settings": ""}).status_code == 302
+    app.refresh_from_db()
+    assert (app.secret, app.settings) == ("old-secret-9", {})
+    assert client.post(page, {**form, "secret": "new-secret-7", "settings": ""}).status_code == 302
+    app.refresh_from_db()
+    assert app.secret == "new-secret-7"
+
+
+@pytest.mark.django_db
+def test_a_session_page_shows_no_session_key(client, alice):
+    session = UserSession.objects.create(user=alice, ip="192.0.2.1", session_key="s" * 32, user_agent="Mozilla/5.0")
+    client.force_login(UserFactory.create(email="root@example.com", superuser=True))
+    html = client.get(reverse("admin:usersessions_usersession_change", args=[session.pk])).content.decode()
+    assert "s" * 32 not in html and "192.0.2.1" not in html
