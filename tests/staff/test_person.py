@@ -261,3 +261,24 @@ def test_find_a_person_needs_the_view_permission(client, member_of, person):
 def test_find_a_person_is_on_the_index(client, member_of):
     client.force_login(member_of(SUPPORT_AGENT))
     assert reverse(FIND) in client.get(reverse("admin:index")).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_page_costs_the_same_queries_however_much_is_held(client, member_of, profile_schema, alice, bob):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    fill(alice, given_name=GIVEN)
+    fill(bob, given_name=GIVEN, phone=PHONE, city=CITY, birth_date="1987-03-14", country="NL")
+    for provider in ("google", "github"):
+        SocialAccount.objects.create(user=bob, provider=provider, uid=f"{provider}-{UID}")
+    client.force_login(member_of(SUPPORT_AGENT))
+    client.get(page_url(alice))  # warm: pseudonyms, sessions
+    client.get(page_url(bob))
+    counts = []
+    for person in (alice, bob):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(page_url(person)).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 20, counts  # 17 on SQLite: session, permissions, seven reads, the audit append
