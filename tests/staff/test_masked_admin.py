@@ -110,3 +110,16 @@ def test_a_session_page_shows_no_session_key(client, alice):
     client.force_login(UserFactory.create(email="root@example.com", superuser=True))
     html = client.get(reverse("admin:usersessions_usersession_change", args=[session.pk])).content.decode()
     assert "s" * 32 not in html and "192.0.2.1" not in html
+
+
+@pytest.mark.django_db
+def test_a_person_is_not_deleted_from_the_user_list_but_erased(client, alice):
+    """Deleting a user row would leave their sealed data behind without destroying their key: the
+    address rows (which staff may not delete) stop it, and the page names no address."""
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    client.force_login(UserFactory.create(email="root@example.com", superuser=True))
+    page = reverse("admin:accounts_user_delete", args=[alice.pk])
+    html = client.get(page).content.decode()
+    assert "Cannot delete user" in html and "alice@example.com" not in html
+    assert client.post(page, {"post": "yes"}).status_code == 403
+    assert User.objects.filter(pk=alice.pk).exists()

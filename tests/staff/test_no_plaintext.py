@@ -1,6 +1,6 @@
 """No page of the staff admin shows a person's values, full e-mail addresses, a provider's id for
 the person, a token or a client secret: every registered model's list, a search in it, and the
-page of every row, fetched as a superuser (who holds every permission, reveal included)."""
+page of every row (with its history and delete confirmation), fetched as a superuser (who holds every permission, reveal included)."""
 
 from datetime import timedelta
 
@@ -90,7 +90,8 @@ def leaks(html: str) -> list[str]:
 
 
 def pages(site):
-    """(url, description) of every list, search and row page of the site's registered models."""
+    """(url, description) of every list, search, row page, its history and its delete confirmation
+    (a GET deletes nothing) of the site's registered models."""
     for model in site._registry:
         opts = model._meta
         try:
@@ -101,7 +102,9 @@ def pages(site):
         for term in ("wilhelmina", "Quack", "example.org", "uid-1177", "+3161"):
             yield f"{changelist}?q={term}", f"{opts.label} search {term!r}"
         for pk in model._default_manager.values_list("pk", flat=True)[:20]:
-            yield reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk]), f"{opts.label} {pk}"
+            for page in ("change", "history", "delete"):
+                url = reverse(f"admin:{opts.app_label}_{opts.model_name}_{page}", args=[pk])
+                yield url, f"{opts.label} {pk} {page}"
 
 
 @pytest.mark.django_db
