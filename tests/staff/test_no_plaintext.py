@@ -1,6 +1,7 @@
 """No page of the staff admin shows a person's values, full e-mail addresses, a provider's id for
 the person, a token or a client secret: every registered model's list, a search in it, and the
-page of every row (with its history and delete confirmation), fetched as a superuser (who holds every permission, reveal included)."""
+page of every row with its history and delete confirmation, fetched as a superuser (who holds
+every permission, reveal included)."""
 
 from datetime import timedelta
 
