@@ -47,9 +47,9 @@ def accounts_overview(*, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Ac
     return {row[0]: AccountOverview(*row) for row in rows}
 
 
-def person_account_ids(*, limit: int) -> list[uuid.UUID]:
-    """The oldest accounts of people (staff left out), ids only."""
-    return list(User.objects.filter(is_staff=False).order_by("created_at").values_list("id", flat=True)[:limit])
+def account_ids(*, limit: int) -> list[uuid.UUID]:
+    """The oldest accounts' ids."""
+    return list(User.objects.order_by("created_at").values_list("id", flat=True)[:limit])
 
 
 def account_with_login(*, email: str) -> uuid.UUID | None:

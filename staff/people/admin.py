@@ -18,7 +18,8 @@ from allauth.usersessions.models import UserSession
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -34,9 +35,25 @@ def person_link(subject_id: Any) -> str:
     return format_html('<a href="{}">{}</a>', reverse("admin:staff_person", args=[subject_id]), subject_id)
 
 
+class _Named:
+    """A row as a page prints it (title, breadcrumbs): by model and id, since its own `str` may
+    be an address; every attribute is the row's."""
+
+    def __init__(self, obj: Any) -> None:
+        self.__dict__["_obj"] = obj
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_obj"], name)
+
+    def __str__(self) -> str:
+        obj = self.__dict__["_obj"]
+        return f"{obj._meta.verbose_name} {obj.pk}"
+
+
 class MaskedAdmin(admin.ModelAdmin):
     """A list and pages that never print the row itself (its `str` may be an address): the
-    selection checkbox is labelled with the row's id, and nothing is searchable."""
+    selection checkbox, the page's title, breadcrumbs and history name it by model and id, and
+    nothing is searchable. Read-only unless a subclass says otherwise."""
 
     search_fields = ()
     show_full_result_count = False
@@ -57,30 +74,47 @@ class MaskedAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: Any,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        shown = response.context_data if isinstance(response, TemplateResponse) else None
+        if obj is not None and shown is not None:
+            shown["original"] = named = _Named(obj)
+            shown["subtitle"] = str(named)
+        return response
 
-class ToPersonPage(MaskedAdmin):
-    """Rows whose own page would print an address: their page is the person's page."""
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
-        obj = self.get_object(request, object_id)
-        if obj is None or not self.has_view_permission(request, obj):
-            return super().change_view(request, object_id, form_url, extra_context)  # the admin's 404 / 403
-        return HttpResponseRedirect(reverse("admin:staff_person", args=[obj.user_id]))
-
-    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
-        return self.change_view(request, object_id)
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        response = super().history_view(request, object_id, extra_context)
+        shown = response.context_data if isinstance(response, TemplateResponse) else None
+        if shown is not None and shown.get("object") is not None:
+            shown["object"] = named = _Named(shown["object"])
+            shown["title"] = f"Change history: {named}"
+        return response
 
 
-@admin.display(description="address")
-def _masked_address(obj: EmailAddress) -> str:
-    return mask_email(obj.email)
+class EmailAddressAdmin(MaskedAdmin):
+    """Masked, and changed only in whether it is verified or primary (whoever holds
+    account.change_emailaddress): the address itself is the person's to change."""
 
-
-class EmailAddressAdmin(ToPersonPage):
-    list_display = ("id", _masked_address, "person", "primary", "verified")
-    list_display_links = None
+    list_display = ("id", "address", "person", "primary", "verified")
     list_filter = ("primary", "verified")
-    actions = None
+    fields = ("person", "address", "verified", "primary")
+    readonly_fields = ("person", "address")
+    actions = None  # allauth's "mark verified" names each address in its messages
+
+    @admin.display(description="address")
+    def address(self, obj: EmailAddress) -> str:
+        return mask_email(obj.email)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the person removes an address; erasure removes them all

@@ -26,9 +26,9 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import mask_email
 from accounts.selectors import (
     AccountOverview,
+    account_ids,
     account_with_login,
     accounts_overview,
-    person_account_ids,
     social_providers_of,
 )
 from consent.errors import ConsentError
@@ -135,9 +135,9 @@ def _audit_viewed(request: HttpRequest, subject_id: uuid.UUID) -> None:
 
 
 def sample_person() -> dict[str, Any]:
-    """The person page's URL arguments for someone who has one (the permission matrix test opens
-    every console, once it has seeded the site's objects)."""
-    return {"subject_id": person_account_ids(limit=1)[0]}
+    """The person page's URL arguments for someone who has one, an account (the permission matrix
+    test opens every console once it has seeded the site's objects)."""
+    return {"subject_id": account_ids(limit=1)[0]}
 
 
 @require_http_methods(["GET", "POST"])

@@ -69,14 +69,29 @@ def test_the_user_list_searches_by_exact_id_only(client, member_of, alice, bob):
 
 
 @pytest.mark.django_db
-def test_an_address_page_is_the_persons_page(client, member_of, alice):
+def test_an_address_page_names_it_by_id_and_shows_it_masked(client, member_of, alice):
     address = EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
     client.force_login(member_of(SUPPORT_AGENT))
-    answer = client.get(reverse("admin:account_emailaddress_change", args=[address.pk]))
-    assert answer.status_code == 302
-    assert answer["Location"] == reverse("admin:staff_person", args=[alice.pk])
+    for page in ("change", "history"):
+        answer = client.get(reverse(f"admin:account_emailaddress_{page}", args=[address.pk]))
+        assert answer.status_code == 200
+        html = answer.content.decode()
+        assert f"email address {address.pk}" in html and "alice@example.com" not in html, page
+    change = client.get(reverse("admin:account_emailaddress_change", args=[address.pk])).content.decode()
+    assert "a***@example.com" in change and reverse("admin:staff_person", args=[alice.pk]) in change
     listing = client.get(reverse("admin:account_emailaddress_changelist")).content.decode()
     assert "a***@example.com" in listing and "alice@example.com" not in listing
+
+
+@pytest.mark.django_db
+def test_an_address_is_verified_on_its_page_not_retyped(client, alice):
+    address = EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=False)
+    client.force_login(UserFactory.create(email="root@example.com", superuser=True))
+    url = reverse("admin:account_emailaddress_change", args=[address.pk])
+    answer = client.post(url, {"verified": "on", "primary": "on", "email": "mallory@example.com"})
+    assert answer.status_code == 302
+    address.refresh_from_db()
+    assert (address.verified, address.email) == (True, "alice@example.com")
 
 
 @pytest.mark.django_db
@@ -84,7 +99,7 @@ def test_a_social_account_page_names_the_provider_not_the_uid_or_address(client,
     account = SocialAccount.objects.create(user=alice, provider="google", uid="uid-5550001")
     client.force_login(member_of(SUPPORT_AGENT))
     html = client.get(reverse("admin:socialaccount_socialaccount_change", args=[account.pk])).content.decode()
-    assert f"google account {account.pk}" in html
+    assert f"social account {account.pk}" in html
     assert "uid-5550001" not in html and "alice@example.com" not in html
 
 
@@ -123,3 +138,10 @@ def test_a_person_is_not_deleted_from_the_user_list_but_erased(client, alice):
     assert "Cannot delete user" in html and "alice@example.com" not in html
     assert client.post(page, {"post": "yes"}).status_code == 403
     assert User.objects.filter(pk=alice.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_social_account_prints_as_its_provider_and_id_everywhere(alice):
+    """allauth prints a linked account as its user's display, the address (SOCIALACCOUNT_STR)."""
+    account = SocialAccount.objects.create(user=alice, provider="google", uid="uid-5550002")
+    assert str(account) == f"google account {account.pk}"
