@@ -247,7 +247,8 @@ class FieldDefinitionView(APIView):
         )
         return Response(DefinitionOutput(self._get(key)).data)
 
-    @extend_schema(responses=DefinitionOutput, operation_id="profile_fields_deprecate")
+    # 200 with the deprecated definition (drf-spectacular documents a DELETE as 204 unless told).
+    @extend_schema(responses={200: DefinitionOutput}, operation_id="profile_fields_deprecate")
     def delete(self, request: Request, key: str) -> Response:
         """Deprecates the field: it takes no new values; stored values live out their retention."""
         field_definition_deprecate(key=key, actor=Actor.staff(request.user.pk))
