@@ -60,48 +60,54 @@ class PlainProfile(models.Model):
 _people: list[uuid.UUID] = []
 
 
-def _population() -> list[uuid.UUID]:
-    """10,000 people with the 10 fields, all granted personalization (projection rows written
-    directly: only reads are measured), and the same data in plaintext for the comparison."""
-    if _people:
-        return _people
+def _population(count: int = PEOPLE) -> list[uuid.UUID]:
+    """`count` people (10,000 unless asked) with the 10 fields, all granted personalization
+    (projection rows written directly: only reads are measured), and the same data in plaintext
+    for the comparison. A larger count adds people to those already seeded."""
+    if len(_people) >= count:
+        return _people[:count]
     from profiles.types import value_clean
 
     definitions = {d.key: d for d in FieldDefinition.objects.filter(key__in=FIELDS)}
     cleaned = {key: value_clean(definitions[key], value) for key, value in VALUES.items()}
-    people = [uuid.uuid4() for _ in range(PEOPLE)]
+    people = [uuid.uuid4() for _ in range(count - len(_people))]
     purpose = Purpose.objects.get(slug=PURPOSE)
     version = PolicyVersion.objects.filter(purpose=purpose).latest("effective_from")
     now = timezone.now()
     ConsentState.objects.bulk_create(
-        ConsentState(
-            subject_id=s,
-            purpose=purpose,
-            status=ConsentStatus.GRANTED,
-            policy_version=version,
-            last_seq=1,
-            changed_at=now,
-        )
-        for s in people
+        (
+            ConsentState(
+                subject_id=s,
+                purpose=purpose,
+                status=ConsentStatus.GRANTED,
+                policy_version=version,
+                last_seq=1,
+                changed_at=now,
+            )
+            for s in people
+        ),
+        batch_size=5000,
     )
-    rows = []
-    with crypto.key_scope():
-        for subject in people:
-            for key, value in cleaned.items():
-                row = ProfileValue(
-                    id=uuid.uuid4(),
-                    subject_id=subject,
-                    definition=definitions[key],
-                    source="import",
-                    legal_basis="consent",
-                    collected_at=now,
-                    expires_at=now,
-                )
-                seal(row, "value", value)
-                rows.append(row)
-    ProfileValue.objects.bulk_create(rows, batch_size=5000)
-    with connection.schema_editor() as editor:
-        editor.create_model(PlainProfile)
+    for start in range(0, len(people), 10_000):  # in slices: 100,000 people's rows at once is a lot of memory
+        rows = []
+        with crypto.key_scope():
+            for subject in people[start : start + 10_000]:
+                for key, value in cleaned.items():
+                    row = ProfileValue(
+                        id=uuid.uuid4(),
+                        subject_id=subject,
+                        definition=definitions[key],
+                        source="import",
+                        legal_basis="consent",
+                        collected_at=now,
+                        expires_at=now,
+                    )
+                    seal(row, "value", value)
+                    rows.append(row)
+        ProfileValue.objects.bulk_create(rows, batch_size=5000)
+    if not _people:
+        with connection.schema_editor() as editor:
+            editor.create_model(PlainProfile)
     PlainProfile._default_manager.bulk_create((PlainProfile(id=s, **cleaned) for s in people), batch_size=5000)
     if connection.vendor == "postgresql":
         # Statistics, as autovacuum would gather them within a minute of such a load: without

@@ -10,6 +10,7 @@ from consent.selectors import consent_is_granted
 from consent.services import consent_grant
 from profiles.gate import ACCOUNT_PURPOSE, Actor, profile_read
 from profiles.models import ProfileValue, ProfileValueHistory
+from staff.roles import ROLES
 from vault.audit import audit_verify
 
 
@@ -21,7 +22,8 @@ def test_seed_demo_is_idempotent_and_prints_the_staff_login(capsys):
     assert User.objects.count() == 4
     assert "staff@demo.example" in first and "password" in first
     staff = User.objects.get(email="staff@demo.example")
-    assert staff.is_staff
+    assert staff.is_staff and not staff.is_superuser, "superuser is for installation only"
+    assert set(staff.groups.values_list("name", flat=True)) == set(ROLES), "the demo staff holds every role"
 
 
 @pytest.mark.django_db
@@ -32,6 +34,7 @@ def test_demo_staff_can_open_the_admin(capsys):
     client = Client()
     assert client.login(username="staff@demo.example", password=password)
     assert client.get("/admin/accounts/user/").status_code == 200
+    assert client.get("/admin/keys/").status_code == 200  # a console, through its role
 
 
 @pytest.mark.django_db

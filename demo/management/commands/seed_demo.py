@@ -9,6 +9,7 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -84,10 +85,14 @@ class Command(BaseCommand):
             self._people(options["people"], seed=options["seed"], batch_size=options["batch_size"])
 
     def _login(self, email: str, *, staff: bool = False) -> bool:
-        user, created = User.objects.get_or_create(email=email, defaults={"is_staff": staff, "is_superuser": staff})
+        user, created = User.objects.get_or_create(email=email, defaults={"is_staff": staff})
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        if staff and created:
+            # Every staff role the migrations installed, so the demo shows each console; never
+            # superuser, which is for installation only (docs/admin.md).
+            user.groups.set(Group.objects.all())
         EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         if staff and not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
             TOTP.activate(user, DEMO_TOTP_SECRET)
