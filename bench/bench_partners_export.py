@@ -1,9 +1,9 @@
 """Audience export (issue 15): 100,000 seeded people (BENCH_EXPORT_PEOPLE), all in the segment,
 exported with 10 fields as CSV through the gate (consent filter at export time, one audit entry
 per batch naming its people, the page's log entry), against reading the same 10 fields of the
-same people in plaintext through the ORM (by id, a page of ids at a time, as the issue's own
-reference figures were taken; a read by the segment's condition instead, a full scan of the
-plaintext table, is about a third faster, and the ratio against it about 4x). Five
+same people in plaintext through the ORM (by id, a page of ids at a time, as the profiles
+bench and the issue's reference figures read them; a read by the segment's condition, a scan
+of the plaintext table, is faster, and the ratio against it nearer 4x). Five
 alternating runs; the target is on the median ratio, since single runs of the plaintext read
 swing widely."""
 
