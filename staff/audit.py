@@ -22,13 +22,13 @@ from functools import wraps
 from typing import Any, cast
 
 from django.contrib import admin
-from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.admin.options import ActionLocation
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.inspect import get_func_args
 
 from profiles.gate import Actor
@@ -223,7 +223,7 @@ class StaffAuditMixin(admin.ModelAdmin):
         self, request: HttpRequest, action_location: ActionLocation = ActionLocation.CHANGE_LIST
     ) -> dict[str, Any]:
         """The actions this member of staff may run, each recording a `staff.action` entry (its
-        name, the model, how many objects) before it runs.
+        name, the model, how many objects) once it has run.
 
         An action that declares no permissions is offered by Django to anyone who may see the
         list; here it needs the change permission (least privilege: an auditor must not run
@@ -252,17 +252,21 @@ def _audited(func: Callable[..., Any], name: str) -> Callable[..., Any]:
 
     @wraps(func)
     def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any) -> Any:
-        # Django's delete_selected first shows a confirmation page and changes nothing: its run
-        # is the confirmed POST (whose deletions `log_deletions` records one by one too).
-        if func is not delete_selected or request.POST.get("post"):
-            count = queryset.count()
+        # Recorded once the action has run, in its transaction. An action that answers with a
+        # page and no "post" (Django's delete_selected, a deprecation) only asked for
+        # confirmation and changed nothing: its run is the confirmed POST.
+        count = queryset.count()
+        with transaction.atomic():
+            result = func(modeladmin, request, queryset)
+            if isinstance(result, TemplateResponse) and not request.POST.get("post"):
+                return result
             action = name if _NAME.match(name) else "action"
             audit_record(
                 **Actor.staff(request.user.pk).audit(),
                 action="staff.action",
                 fields=[modeladmin.opts.label_lower, action, f"count_{count}"],
             )
-        return func(modeladmin, request, queryset)
+        return result
 
     run._staff_audited = True  # type: ignore[attr-defined]
     return run

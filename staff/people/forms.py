@@ -9,6 +9,9 @@ from django.core.validators import validate_email
 REASON_MIN = 10
 REASON_MAX = 500  # kept in the audit entry's details: staff text, not a document
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,24}$")
+# What looks like an address or a phone number inside a reason: a ticket number is shorter.
+_ADDRESS_IN_TEXT = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_NUMBER_IN_TEXT = re.compile(r"\+?\d[\d ()./-]{7,}\d")
 
 
 class RevealForm(forms.Form):
@@ -27,6 +30,14 @@ class RevealForm(forms.Form):
             "answering). Recorded in the audit log; write no personal data here."
         ),
     )
+
+    def clean_reason(self) -> str:
+        """The reason is kept with the entry: an e-mail address or a phone number in it would
+        be personal data in the audit log."""
+        reason = self.cleaned_data["reason"]
+        if _ADDRESS_IN_TEXT.search(reason) or _NUMBER_IN_TEXT.search(reason):
+            raise forms.ValidationError("Write no e-mail address or phone number here: name the ticket instead.")
+        return reason
 
     def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -17,7 +17,7 @@ from consent.services import policy_version_publish
 from partners.models import PartnerClient, PartnerCredential
 from partners.services import partner_credential_create
 from profiles.gate import Actor
-from profiles.models import RecordKind
+from profiles.models import FieldDefinition, RecordKind
 from staff.audit import audited_admin, object_display
 from staff.roles import AUDITOR, PRIVACY_OFFICER, SCHEMA_EDITOR, SUPPORT_AGENT
 from tests.factories import PurposeFactory, UserFactory
@@ -176,6 +176,24 @@ def test_an_action_is_audited_with_its_name_model_and_count(client, member_of):
     assert entry.fields == ["partners.partnerclient", "revoke_all_credentials", "count_2"]
     # The service audits each revocation on its own, by client.
     assert len(entries("partners.credential_revoke")) == 2
+
+
+@pytest.mark.usefixtures("profile_schema")
+def test_an_action_asking_for_confirmation_is_audited_only_once_confirmed(client, member_of):
+    """A deprecation first shows what it would affect; opening that page changes nothing."""
+    definition = FieldDefinition.objects.get(key="city")
+    client.force_login(member_of(SCHEMA_EDITOR))
+    changelist = reverse("admin:profiles_fielddefinition_changelist")
+    chosen = {"action": "deprecate", "_selected_action": [str(definition.pk)]}
+
+    assert client.post(changelist, chosen).status_code == 200
+    assert entries("staff.action") == []
+    assert client.post(changelist, chosen | {"post": "yes"}).status_code == 302
+
+    definition.refresh_from_db()
+    assert definition.deprecated_at is not None
+    (entry,) = entries("staff.action")
+    assert entry.fields == ["profiles.fielddefinition", "deprecate", "count_1"]
 
 
 def test_an_action_that_declares_no_permission_needs_the_change_permission(client, member_of):

@@ -5,20 +5,27 @@ import pytest
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount, SocialApp
 from allauth.usersessions.models import UserSession
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts.models import User
 from staff.roles import PRIVACY_OFFICER, SUPPORT_AGENT
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 
 def user_page(user) -> str:
     return reverse("admin:accounts_user_change", args=[user.pk])
 
 
+@pytest.fixture
+def superuser(db):
+    return UserFactory.create(superuser=True, email="root@staff.example")
+
+
 @pytest.mark.django_db
-def test_who_may_change_users_replaces_the_login_address_without_seeing_it(client, member_of, alice):
-    client.force_login(member_of(PRIVACY_OFFICER))
+def test_the_superuser_replaces_a_login_address_without_seeing_it(client, superuser, alice):
+    EmailAddress.objects.create(user=alice, email=alice.email, primary=True, verified=True)
+    client.force_login(superuser)
     html = client.get(user_page(alice)).content.decode()
     assert "a***@example.com" in html and "alice@example.com" not in html
     assert 'name="new_email"' in html
@@ -28,23 +35,66 @@ def test_who_may_change_users_replaces_the_login_address_without_seeing_it(clien
     )
     assert answer.status_code == 302, answer.content.decode()
     assert User.objects.get(pk=alice.pk).email == "alice.new@example.com"
+    # The old address no longer receives the account's mail; the new one is verified by its owner.
+    (row,) = EmailAddress.objects.filter(user=alice)
+    assert (row.email, row.primary, row.verified) == ("alice.new@example.com", True, False)
 
 
 @pytest.mark.django_db
-def test_an_empty_new_address_keeps_the_login(client, member_of, alice):
-    client.force_login(member_of(PRIVACY_OFFICER))
+def test_an_empty_new_address_keeps_the_login(client, superuser, alice):
+    client.force_login(superuser)
     answer = client.post(user_page(alice), {"new_email": "", "is_active": "on", "_save": "Save"})
     assert answer.status_code == 302
     assert User.objects.get(pk=alice.pk).email == "alice@example.com"
 
 
 @pytest.mark.django_db
-def test_a_taken_address_is_a_form_error(client, member_of, alice, bob):
-    client.force_login(member_of(PRIVACY_OFFICER))
+def test_a_taken_address_is_a_form_error(client, superuser, alice, bob):
+    client.force_login(superuser)
     answer = client.post(user_page(alice), {"new_email": "bob@example.com", "is_active": "on", "_save": "Save"})
     assert answer.status_code == 200
     assert "Another account signs in with this address." in answer.content.decode()
     assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+
+
+@pytest.mark.django_db
+def test_the_privacy_officer_cannot_take_over_a_persons_account(client, member_of, alice):
+    """A person's login and password are theirs: typing them in would be signing in as them."""
+    client.force_login(member_of(PRIVACY_OFFICER))
+    html = client.get(user_page(alice)).content.decode()
+    assert 'name="new_email"' not in html and "password/" not in html
+    answer = client.post(user_page(alice), {"new_email": "attacker@evil.example", "is_active": "on", "_save": "Save"})
+    assert answer.status_code == 403
+    password = reverse("admin:auth_user_password_change", args=[alice.pk])
+    assert client.post(password, {"password1": "x-Y-z-12345678", "password2": "x-Y-z-12345678"}).status_code == 403
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com" and alice.check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_the_privacy_officer_gives_roles_to_other_staff_only(client, member_of, superuser):
+    officer = member_of(PRIVACY_OFFICER)
+    agent = member_of(SUPPORT_AGENT)
+    every_role = list(Group.objects.values_list("pk", flat=True))
+    client.force_login(officer)
+    form = {"is_active": "on", "groups": every_role, "_save": "Save"}
+    # Not themselves, not a superuser: nobody raises their own powers or the installer's.
+    assert client.post(user_page(officer), form).status_code == 403
+    assert client.post(user_page(superuser), {"_save": "Save"}).status_code == 403
+    assert set(officer.groups.values_list("name", flat=True)) == {PRIVACY_OFFICER}
+    # Another staff member's roles, yes; making someone staff or superuser, no.
+    answer = client.post(user_page(agent), form | {"is_staff": "", "is_superuser": "on"})
+    assert answer.status_code == 302
+    agent.refresh_from_db()
+    assert agent.groups.count() == len(every_role)
+    assert agent.is_staff and not agent.is_superuser
+
+
+@pytest.mark.django_db
+def test_the_password_page_names_the_login_by_id(client, superuser, alice):
+    client.force_login(superuser)
+    html = client.get(reverse("admin:auth_user_password_change", args=[alice.pk])).content.decode()
+    assert str(alice.pk) in html and "alice@example.com" not in html
 
 
 @pytest.mark.django_db

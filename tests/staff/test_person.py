@@ -118,6 +118,18 @@ def test_reveal_shows_the_values_once_and_audits_actor_reason_and_fields(client,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("reason", ["Asked by ann@example.org on the phone", "Called from +31 6 1234 5678 today"])
+def test_a_reason_holding_an_address_or_a_phone_number_is_a_form_error(client, member_of, person, reason):
+    """The reason is kept with the audit entry: no personal data goes in with it."""
+    client.force_login(member_of(SUPPORT_AGENT))
+    answer = reveal(client, person, ["given_name"], reason=reason)
+    assert answer.status_code == 200
+    html = answer.content.decode()
+    assert "Write no e-mail address or phone number here" in html and GIVEN not in html
+    assert not entries("profile.reveal")
+
+
+@pytest.mark.django_db
 def test_the_reveal_time_is_a_setting(client, member_of, person, settings):
     settings.STAFF_REVEAL_SECONDS = 15
     client.force_login(member_of(SUPPORT_AGENT))
