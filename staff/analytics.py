@@ -6,6 +6,14 @@ this module replays those sums week by week and applies the minimum count
 whose numerator, denominator or remainder is such a count, so no figure describes fewer than k
 people.
 Zero is shown: it describes no one.
+
+Suppression alone is undone by differencing: a total over cells that are shown exactly, minus
+those cells, gives the hidden one, and the change of a rate from one week to the next gives the
+change of its counts. So every figure that adds up cells shown elsewhere (a version's totals over
+the weekly activity, the requests of a kind, the week's GPC opt-outs over its people) and every
+rate is made from counts rounded to the nearest multiple of k (base rounding): what a difference
+then tells is a multiple of k, not who moved. Nothing depends on the period the viewer picks
+except which weeks are listed: the rights table is over all time.
 """
 
 from collections import defaultdict
@@ -41,6 +49,7 @@ class Cell:
     under: int = 0
     percent: bool = False
     decimals: int = 0
+    rounded: bool = False  # a count rounded to a multiple of k: shown "≈50"
 
     @property
     def suppressed(self) -> bool:
@@ -54,7 +63,8 @@ class Cell:
             return "—"
         if isinstance(self.value, str):
             return self.value
-        return f"{self.value:.{self.decimals}f}" + ("%" if self.percent else "")
+        approx = "≈" if self.rounded and self.value else ""
+        return approx + f"{self.value:.{self.decimals}f}" + ("%" if self.percent else "")
 
     @property
     def csv(self) -> str:
@@ -77,14 +87,25 @@ class Guard:
     def count(self, n: int) -> Cell:
         return Cell(None, under=self.k) if 0 < n < self.k else Cell(n)
 
+    def round(self, n: int) -> int:
+        """`n` to the nearest multiple of k (a half rounds up)."""
+        return (n + self.k // 2) // self.k * self.k
+
+    def total(self, n: int) -> Cell:
+        """A count that sums cells shown elsewhere: suppressed when small, else rounded to a
+        multiple of k, so that the total minus the cells shown does not give a hidden one."""
+        return Cell(None, under=self.k) if 0 < n < self.k else Cell(self.round(n), rounded=True)
+
     def rate(self, part: int, whole: int) -> Cell:
         """`part` of `whole`, unless either, or the rest (`whole - part`), is a small count: 90%
-        of 10 would tell that a single person did not opt in."""
+        of 10 would tell that a single person did not opt in. Made from both counts rounded to a
+        multiple of k: from exact ones, a rate's change from one week to the next would give the
+        suppressed number of people who moved."""
         if whole == 0:
             return Cell(None)
         if 0 < part < self.k or whole < self.k or 0 < whole - part < self.k:
             return Cell(None, under=self.k)
-        return Cell(100 * part / whole, percent=True, decimals=1)
+        return Cell(100 * self.round(part) / self.round(whole), percent=True, decimals=1)
 
     def days(self, value: float | None, among: int) -> Cell:
         """A time statistic of `among` requests: suppressed when they are fewer than k."""
@@ -284,10 +305,10 @@ def _purpose_section(
         [
             "takes effect",
             "material",
-            "grants",
-            "renewals",
-            "withdrawals",
-            "refusals",
+            "grants (rounded)",
+            "renewals (rounded)",
+            "withdrawals (rounded)",
+            "refusals (rounded)",
             "opt-in rate the week before (%)",
             f"opt-in rate {AFTER_WEEKS} weeks after (%)",
         ],
@@ -306,10 +327,11 @@ def _purpose_section(
             [
                 Cell(timezone.localtime(version.effective_from).strftime("%Y-%m-%d %H:%M")),
                 Cell("yes" if version.is_material else "no"),
-                guard.count(acts[version.pk, EventType.GRANT]),
-                guard.count(acts[version.pk, EventType.RENEW]),
-                guard.count(acts[version.pk, EventType.WITHDRAW]),
-                guard.count(acts[version.pk, EventType.REFUSE]),
+                # Over the whole ledger, so each sums cells of the weekly activity: rounded.
+                guard.total(acts[version.pk, EventType.GRANT]),
+                guard.total(acts[version.pk, EventType.RENEW]),
+                guard.total(acts[version.pk, EventType.WITHDRAW]),
+                guard.total(acts[version.pk, EventType.REFUSE]),
                 Cell(None) if before is None else guard.rate(history[before].holders, history[before].chosen),
                 Cell(None) if after is None or not ended else guard.rate(history[after].holders, history[after].chosen),
             ],
@@ -353,11 +375,13 @@ def _purpose_section(
 def _gpc_chart(guard: Guard, window: tuple[date, date]) -> Chart:
     first, last = window
     found = {week_start(row.week): row for row in consent_gpc_weekly(since=_at(first))}
-    table = Table("gpc", "Global Privacy Control opt-outs recorded per week", "week", ["people", "opt-outs"])
+    table = Table("gpc", "Global Privacy Control opt-outs recorded per week", "week", ["people", "opt-outs (rounded)"])
     week = first
     while week <= last:
         row = found.get(week)
-        table.add(_week_label(week), [guard.count(row.people if row else 0), guard.count(row.events if row else 0)])
+        # The opt-outs count each of the week's people once per purpose: exact, their excess over
+        # the people shown would tell how few were opted out of more than one.
+        table.add(_week_label(week), [guard.count(row.people if row else 0), guard.total(row.events if row else 0)])
         week += WEEK
     return Chart(
         slug="gpc",
@@ -374,22 +398,26 @@ def _gpc_chart(guard: Guard, window: tuple[date, date]) -> Chart:
     )
 
 
-def _rights_chart(guard: Guard, window: tuple[date, date]) -> Chart:
+def _rights_chart(guard: Guard) -> Chart:
+    """Over all time, whatever period is shown: counted since a date the viewer picks, two
+    periods a week apart would differ by that week's few requests (and move the median and the
+    90th percentile one request at a time). The counts are rounded: received minus completed
+    would tell how few are still open."""
     table = Table(
         "rights",
-        "Data-subject requests by kind: time to completion",
+        "Data-subject requests by kind, all time: time to completion",
         "kind",
-        ["median days", "90th percentile days", "received", "completed"],
+        ["median days", "90th percentile days", "received (rounded)", "completed (rounded)"],
     )
     labels = dict(Kind.choices)
-    for times in rights_completion_times(since=_at(window[0])):
+    for times in rights_completion_times():
         table.add(
             labels[times.kind].split(" (")[0],
             [
                 guard.days(times.days.get(50), times.completed),
                 guard.days(times.days.get(90), times.completed),
-                guard.count(times.received),
-                guard.count(times.completed),
+                guard.total(times.received),
+                guard.total(times.completed),
             ],
         )
     return Chart(
@@ -397,7 +425,7 @@ def _rights_chart(guard: Guard, window: tuple[date, date]) -> Chart:
         title=table.title,
         description=(
             "Bar chart of the median and 90th percentile of days from receipt to completion of the "
-            "data-subject requests received in the period, by kind. The table below gives every "
+            "data-subject requests received since the service began, by kind. The table below gives every "
             "figure, with the number of requests received and completed."
         ),
         x_label="Kind of request",
@@ -431,5 +459,5 @@ def consent_dashboard_build(*, weeks: int, k: int, now: datetime | None = None) 
         starts=window[0],
         purposes=sections,
         gpc=_gpc_chart(guard, window),
-        rights=_rights_chart(guard, window),
+        rights=_rights_chart(guard),
     )

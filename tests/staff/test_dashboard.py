@@ -3,6 +3,7 @@ count in the page and the CSV files, who may open it, and that it shows no one."
 
 import csv
 import io
+import re
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -127,8 +128,9 @@ def test_the_figures_replay_the_ledger(officer, seeded, settings):
     )
     rate = "opt-in rate (%)"
     assert optin[label(-1)] == {"week": label(-1), rate: "", "note": ""}  # nobody had chosen: no rate
-    assert optin[label(0)][rate] == "71.4"  # 5 of 7
-    assert optin[label(1)][rate] == "57.1"  # 4 of 7
+    # Each count to the nearest multiple of k (2) first: 5 of 7 is shown as 6 of 8.
+    assert optin[label(0)][rate] == "75.0"  # 5 of 7
+    assert optin[label(1)][rate] == "50.0"  # 4 of 7
     # v2 is material: the four grants under v1 stop counting from the day it takes effect.
     assert optin[label(2)][rate] == "0.0"  # 0 of 7
     # Three renewed and three granted for the first time; the fifth v1 grant still does not count.
@@ -144,36 +146,32 @@ def test_the_figures_replay_the_ledger(officer, seeded, settings):
 
     versions = rows(officer.get(URL, {"csv": "versions-newsletter"}))
     v1, v2 = versions["v1"], versions["v2"]
-    assert (v1["material"], v1["grants"], v1["renewals"], v1["withdrawals"], v1["refusals"]) == (
-        "no",
-        "5",
-        "0",
-        "",
-        "2",
-    )
+    totals = ("grants (rounded)", "renewals (rounded)", "withdrawals (rounded)", "refusals (rounded)")
+    assert (v1["material"], *(v1[c] for c in totals)) == ("no", "6", "0", "", "2")  # 5 grants: 6
     assert v1["opt-in rate the week before (%)"] == ""  # nobody had chosen yet: no rate
     assert v1["opt-in rate 4 weeks after (%)"] == "60.0"
-    assert (v2["material"], v2["grants"], v2["renewals"]) == ("yes", "3", "3")
+    assert (v2["material"], v2["grants (rounded)"], v2["renewals (rounded)"]) == ("yes", "4", "4")
     assert v2["takes effect"] == timezone.localtime(week(2, days=1)).isoformat()[:16].replace("T", " ")
-    assert v2["opt-in rate the week before (%)"] == "57.1"
+    assert v2["opt-in rate the week before (%)"] == "50.0"
     assert v2["opt-in rate 4 weeks after (%)"] == "60.0"
 
     gpc = rows(officer.get(URL, {"csv": "gpc"}))
-    assert (gpc[label(4)]["people"], gpc[label(4)]["opt-outs"]) == ("4", "4")
-    assert (gpc[label(5)]["people"], gpc[label(5)]["opt-outs"]) == ("", "")
+    assert (gpc[label(4)]["people"], gpc[label(4)]["opt-outs (rounded)"]) == ("4", "4")
+    assert (gpc[label(5)]["people"], gpc[label(5)]["opt-outs (rounded)"]) == ("", "")
     assert gpc[label(3)]["people"] == "0"
 
     rights = rows(officer.get(URL, {"csv": "rights"}))
     access = rights["Access"]
-    assert (access["received"], access["completed"], access["median days"], access["90th percentile days"]) == (
-        "5",
-        "5",
+    received, completed = "received (rounded)", "completed (rounded)"
+    assert (access[received], access[completed], access["median days"], access["90th percentile days"]) == (
+        "6",  # 5, rounded
+        "6",
         "3.0",
         "10.0",
     )
     erasure = rights["Erasure"]
-    assert (erasure["received"], erasure["median days"], erasure["90th percentile days"]) == ("2", "5.0", "6.0")
-    assert rights["Objection"]["received"] == "0" and rights["Objection"]["median days"] == ""
+    assert (erasure[received], erasure["median days"], erasure["90th percentile days"]) == ("2", "5.0", "6.0")
+    assert rights["Objection"][received] == "0" and rights["Objection"]["median days"] == ""
 
 
 def test_the_page_draws_each_chart_with_its_title_axes_and_numbers(officer, seeded, settings):
@@ -186,7 +184,7 @@ def test_the_page_draws_each_chart_with_its_title_axes_and_numbers(officer, seed
     assert "Week starting (Monday)" in page and "Opt-in rate (%)" in page and "Days to completion" in page
     assert 'class="mark"' in page
     assert ">v2 (material)</text>" in page  # the version's date across the time charts
-    assert "<td>71.4%</td>" in page
+    assert "<td>75.0%</td>" in page
     # A purpose nobody chose about yet (the installed register's) takes a line, not two empty charts.
     assert "No one has made a choice about this purpose yet." in page
     assert '<svg id="chart-optin-personalization"' not in page
@@ -196,12 +194,17 @@ def test_a_rate_is_shown_only_when_its_part_whole_and_rest_are_each_zero_or_at_l
     from staff.analytics import Guard
 
     guard = Guard(3)
-    assert guard.rate(5, 10).text == "50.0%"
+    assert guard.rate(5, 10).text == "66.7%"  # 6 of 9: each to the nearest multiple of 3
     assert guard.rate(0, 10).text == "0.0%" and guard.rate(10, 10).text == "100.0%"
     assert guard.rate(2, 10).text == "<3"  # two people granted
     assert guard.rate(8, 10).text == "<3"  # two people did not
     assert guard.rate(2, 2).text == "<3"
     assert guard.rate(0, 0).text == "—"
+    # From counts rounded to a multiple of k: one person more or less changes nothing shown,
+    # unless the count crosses a half of k (and then by k).
+    ten = Guard(10)
+    assert ten.rate(46, 100).text == ten.rate(54, 100).text == ten.rate(47, 96).text == "50.0%"
+    assert guard.total(0).text == "0" and guard.total(2).text == "<3" and guard.total(7).text == "≈6"
     assert guard.count(0).text == "0" and guard.count(2).text == "<3" and guard.count(3).text == "3"
     assert guard.days(4.25, 3).text == "4.2" and guard.days(4.0, 2).text == "<3" and guard.days(None, 0).text == "—"
 
@@ -218,7 +221,7 @@ def test_counts_under_the_minimum_are_suppressed_in_the_page_and_the_csv(officer
         "note": "suppressed (fewer than 10): opt-in rate (%)",
     }
     rights = rows(officer.get(URL, {"csv": "rights"}))
-    assert rights["Access"]["median days"] == "" and rights["Access"]["received"] == ""
+    assert rights["Access"]["median days"] == "" and rights["Access"]["received (rounded)"] == ""
 
 
 def test_nothing_names_a_person(officer, seeded, settings, member_of):
@@ -301,3 +304,86 @@ def test_bars_are_as_tall_as_their_values_and_suppressed_ones_are_not_drawn():
         pytest.approx(plot / 2, abs=0.1),
     ]
     assert "&lt;10" not in svg  # the suppressed cell has no bar (its table says "<10")
+
+
+def test_the_rights_figures_are_over_all_time_whatever_the_period_shown(officer, seeded, settings):
+    """Counted since the period's start, two periods a week apart differed by that week's
+    requests (received 12 with 19 weeks, 13 with 22: one request pinned to one week), and the
+    median and 90th percentile moved one request at a time."""
+    settings.STAFF_ANALYTICS_MIN_COUNT = 10
+    for n, days in ((-120, 30), (-40, 2), (-20, 5), (-5, 7), (0, 1), (2, 9), (8, 3), (9, 20)):
+        received = week(n)
+        RightsRequest.objects.create(
+            subject_id=uuid.uuid4(),
+            kind=Kind.ACCESS,
+            channel=Channel.PORTAL,
+            received_at=received,
+            due_at=received + timedelta(days=30),
+            status=Status.COMPLETED,
+            completed_at=received + timedelta(days=days),
+        )
+    everything = rows(officer.get(URL, {"csv": "rights"}))
+    access = everything["Access"]  # 13 requests, completed in 1, 1, 2, 2, 3, 3, 4, 5, 7, 9, 10, 20 and 30 days
+    assert (access["received (rounded)"], access["completed (rounded)"]) == ("10", "10")
+    assert (access["median days"], access["90th percentile days"]) == ("4.0", "20.0")
+    # Two erasures: fewer than k, so neither their count nor their times are shown.
+    erasure = everything["Erasure"]
+    hidden = ("received (rounded)", "completed (rounded)", "median days", "90th percentile days")
+    assert [erasure[c] for c in hidden] == ["", "", "", ""]
+    assert erasure["note"].startswith("suppressed (fewer than 10)")
+    for weeks in range(4, 157):
+        assert rows(officer.get(URL, {"weeks": weeks, "csv": "rights"})) == everything, weeks
+    page = officer.get(URL, {"weeks": 4}).content.decode()
+    assert "All requests received since the service began, whatever period is shown above" in page
+    assert "Data-subject requests by kind, all time" in page
+
+
+@pytest.fixture
+def offers(db):
+    """Purpose "offers", one version: 12 grants and 10 refusals in week 0, 3 grants in week 1
+    (fewer than k = 10: suppressed in the weekly table), 11 grants in week 2; 26 grants in all."""
+    with at(week(0, hours=1)):
+        PurposeFactory.create(slug="offers", name="Offers", published=False)
+        policy_version_publish(purpose="offers", label="v1", text="Offers.\n", effective_from=week(0, hours=1))
+    for n, grants in ((0, 12), (1, 3), (2, 11)):
+        for i in range(grants):
+            grant(uuid.uuid4(), "offers", week(n, hours=2 + i))
+    for i in range(10):
+        with at(week(0, days=1, hours=i)):
+            consent_refuse(subject_id=uuid.uuid4(), purpose="offers", method=Method.WEB_FORM)
+
+
+def test_a_versions_total_minus_the_weekly_figures_shown_does_not_give_a_hidden_one(officer, offers, settings):
+    """The version's total of grants was exact (26): 26 - (12 + 11) gave the 3 grants of week 1
+    the weekly table hides. Rounded to the nearest multiple of k it does not; nor do the rates,
+    made from rounded counts (exact, 12 of 22 then 15 of 25 would give the 3 again)."""
+    settings.STAFF_ANALYTICS_MIN_COUNT = 10
+    hidden = 3
+    activity = rows(officer.get(URL, {"csv": "activity-offers"}))
+    weekly = [activity[label(n)]["grants"] for n in range(10)]
+    assert weekly[:3] == ["12", "", "11"] and set(weekly[3:]) == {"0"}
+    assert activity[label(1)]["note"] == "suppressed (fewer than 10): grants"
+    visible = sum(int(cell) for cell in weekly if cell)
+
+    versions = rows(officer.get(URL, {"csv": "versions-offers"}))
+    published = int(versions["v1"]["grants (rounded)"])
+    assert published == 30 and published % 10 == 0
+    assert published - visible != hidden
+    assert versions["v1"]["refusals (rounded)"] == "10"
+
+    page = officer.get(URL).content.decode()
+    section = page[page.index('id="purpose-offers"') :]
+    section = section[: section.index("</section>")]
+    row = re.search(r'<th scope="row">v1</th>((?:<td[^>]*>[^<]*</td>)+)', section)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
+    assert cells[2] == "≈30"  # grants
+    assert int(cells[2].lstrip("≈")) - visible != hidden
+    assert "<td>26</td>" not in section
+    assert "rounded to the\n      nearest multiple of 10" in section
+
+    optin = rows(officer.get(URL, {"csv": "optin-offers"}))
+    rate = "opt-in rate (%)"
+    assert optin[label(0)][rate] == "50.0"  # 12 of 22, shown as 10 of 20
+    assert optin[label(1)][rate] == "66.7"  # 15 of 25, shown as 20 of 30
+    assert optin[label(2)][rate] == "75.0"  # 26 of 36, shown as 30 of 40
