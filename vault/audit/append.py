@@ -354,6 +354,40 @@ def audit_record(
     return entry
 
 
+def _many_checked(
+    *,
+    actor_type: str,
+    actor_id: str,
+    actor_subject_id: uuid.UUID | None,
+    action: str,
+    purpose: str,
+    fields: Iterable[str],
+    subject_ids: Iterable[uuid.UUID],
+    request_id: str | None,
+) -> tuple[list[str], str, list[str]]:
+    """The checks an entry about many people passes before the head is locked: (field names,
+    request id, the subjects as hex, once each in the order given)."""
+    if (actor_type == AuditActorType.PERSON) != (actor_subject_id is not None):
+        raise InvalidAuditEntry("A person acting is given by actor_subject_id (and only a person is).")
+    if actor_subject_id is not None and actor_id:
+        raise InvalidAuditEntry("Give a person as actor_subject_id only: their id must not enter the log.")
+    field_names = list(fields)
+    request_id = request_id_var.get() if request_id is None else request_id
+    _validate(
+        actor_type=actor_type,
+        # A person's actor_id is their pseudonym, only known once the head is locked.
+        actor_id=actor_id if actor_subject_id is None else str(actor_subject_id),
+        action=action,
+        purpose=purpose,
+        fields=field_names,
+        request_id=request_id,
+    )
+    subject_ids = list(subject_ids)
+    if not set(map(type, subject_ids)) <= {uuid.UUID}:
+        raise InvalidAuditEntry("subject_ids must be UUIDs.")
+    return field_names, request_id, list(dict.fromkeys(s.hex for s in subject_ids))
+
+
 def audit_record_many(
     *,
     actor_type: str,
@@ -374,25 +408,16 @@ def audit_record_many(
     `audit_record`. Costs a fixed number of queries however many subjects there are, and runs
     in the caller's transaction like `audit_record`: the head stays locked until it ends.
     """
-    if (actor_type == AuditActorType.PERSON) != (actor_subject_id is not None):
-        raise InvalidAuditEntry("A person acting is given by actor_subject_id (and only a person is).")
-    if actor_subject_id is not None and actor_id:
-        raise InvalidAuditEntry("Give a person as actor_subject_id only: their id must not enter the log.")
-    field_names = list(fields)
-    request_id = request_id_var.get() if request_id is None else request_id
-    _validate(
+    field_names, request_id, subjects = _many_checked(
         actor_type=actor_type,
-        # A person's actor_id is their pseudonym, only known once the head is locked.
-        actor_id=actor_id if actor_subject_id is None else str(actor_subject_id),
+        actor_id=actor_id,
+        actor_subject_id=actor_subject_id,
         action=action,
         purpose=purpose,
-        fields=field_names,
+        fields=fields,
+        subject_ids=subject_ids,
         request_id=request_id,
     )
-    subject_ids = list(subject_ids)
-    if not set(map(type, subject_ids)) <= {uuid.UUID}:
-        raise InvalidAuditEntry("subject_ids must be UUIDs.")
-    subjects = list(dict.fromkeys(s.hex for s in subject_ids))  # once each, in the order given
     if not subjects:
         return 0
     wanted = subjects if actor_subject_id is None else list(dict.fromkeys([*subjects, actor_subject_id.hex]))
@@ -493,24 +518,16 @@ def audit_record_batch(
     `audit_record`: the head stays locked until it ends. A person acting is recorded by their
     pseudonym, as `audit_record` records them.
     """
-    if (actor_type == AuditActorType.PERSON) != (actor_subject_id is not None):
-        raise InvalidAuditEntry("A person acting is given by actor_subject_id (and only a person is).")
-    if actor_subject_id is not None and actor_id:
-        raise InvalidAuditEntry("Give a person as actor_subject_id only: their id must not enter the log.")
-    field_names = list(fields)
-    request_id = request_id_var.get() if request_id is None else request_id
-    _validate(
+    field_names, request_id, subjects = _many_checked(
         actor_type=actor_type,
-        # A person's actor_id is their pseudonym, only known once the head is locked.
-        actor_id=actor_id if actor_subject_id is None else str(actor_subject_id),
+        actor_id=actor_id,
+        actor_subject_id=actor_subject_id,
         action=action,
         purpose=purpose,
-        fields=field_names,
+        fields=fields,
+        subject_ids=subject_ids,
         request_id=request_id,
     )
-    if not set(map(type, subject_ids)) <= {uuid.UUID}:
-        raise InvalidAuditEntry("subject_ids must be UUIDs.")
-    subjects = list(dict.fromkeys(s.hex for s in subject_ids))
     if not subjects:
         return None
     with transaction.atomic(using=router.db_for_write(AuditEntry), savepoint=False):
